@@ -1,0 +1,249 @@
+//! Password tables: static `users:` and htpasswd files. Both map a user to a
+//! bcrypt hash and labels; only bcrypt (`$2a$`, `$2b$`, `$2y$`) is accepted.
+
+use std::collections::HashMap;
+
+use crate::core::Labels;
+use crate::secret::Secret;
+
+#[derive(Debug, Clone)]
+struct Entry {
+    hash: String,
+    labels: Labels,
+}
+
+/// A user → bcrypt hash table; `anonymous` holds the labels of the `""`
+/// user when anonymous access is enabled.
+#[derive(Debug, Clone, Default)]
+pub struct PasswordTable {
+    entries: HashMap<String, Entry>,
+    anonymous: Option<Labels>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Lookup<'a> {
+    NoMatch,
+    Anonymous(&'a Labels),
+    Hash(&'a str, &'a Labels),
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TableError {
+    #[error("user {user:?}: {reason}")]
+    User { user: String, reason: String },
+    #[error("line {line}: {reason}")]
+    Line { line: usize, reason: String },
+}
+
+/// Checks that `hash` is a bcrypt hash this server can verify.
+pub fn check_bcrypt(hash: &str) -> Result<(), String> {
+    let scheme_ok = ["$2a$", "$2b$", "$2y$"].iter().any(|p| hash.starts_with(p));
+    if !scheme_ok {
+        let scheme = if hash.starts_with("$apr1$") {
+            "MD5 (apr1)"
+        } else if hash.starts_with("{SHA}") {
+            "SHA-1"
+        } else if hash.starts_with("$5$") || hash.starts_with("$6$") {
+            "SHA-crypt"
+        } else if hash.starts_with('$') {
+            "an unsupported"
+        } else {
+            "crypt or plain text"
+        };
+        return Err(format!(
+            "password uses {scheme} scheme; only bcrypt ($2y$/$2a$/$2b$) is accepted (create one with `regauth hash` or `htpasswd -B`)"
+        ));
+    }
+    hash.parse::<bcrypt::HashParts>()
+        .map(|_| ())
+        .map_err(|_| "malformed bcrypt hash".to_owned())
+}
+
+/// bcrypt reads at most this many bytes of a password.
+pub const BCRYPT_MAX_PASSWORD: usize = 72;
+
+/// Verifies a password against a bcrypt hash. Passwords longer than bcrypt's
+/// 72-byte limit never match (no silent truncation). The crate's
+/// `non_truncating_verify` is not used: it also refuses exactly 72 bytes,
+/// which Go's and Apache's bcrypt accept.
+pub fn verify(hash: &str, password: &Secret) -> bool {
+    password.expose().len() <= BCRYPT_MAX_PASSWORD
+        && bcrypt::verify(password.expose(), hash).unwrap_or(false)
+}
+
+impl PasswordTable {
+    /// Builds the table from `users:` entries `(name, password, labels)`.
+    pub fn from_users<I>(users: I) -> Result<Self, TableError>
+    where
+        I: IntoIterator<Item = (String, Option<String>, Labels)>,
+    {
+        let mut t = PasswordTable::default();
+        for (user, password, labels) in users {
+            let err = |reason: &str| TableError::User {
+                user: user.clone(),
+                reason: reason.to_owned(),
+            };
+            match (user.as_str(), password) {
+                ("", None) => t.anonymous = Some(labels),
+                ("", Some(_)) => return Err(err("the anonymous user (\"\") takes no password")),
+                (_, None) => {
+                    return Err(err(
+                        "no password (docker_auth would accept any password for this user; regauth refuses)",
+                    ))
+                }
+                (_, Some(hash)) => {
+                    check_bcrypt(&hash).map_err(|r| err(&r))?;
+                    t.entries.insert(user, Entry { hash, labels });
+                }
+            }
+        }
+        Ok(t)
+    }
+
+    /// Parses an htpasswd file: `user:hash` lines, `#` comments and blank
+    /// lines ignored. Any non-bcrypt hash is an error naming its line.
+    pub fn from_htpasswd(text: &str) -> Result<Self, TableError> {
+        let mut t = PasswordTable::default();
+        for (i, raw) in text.lines().enumerate() {
+            let line = i + 1;
+            let l = raw.trim_end_matches('\r');
+            if l.trim().is_empty() || l.trim_start().starts_with('#') {
+                continue;
+            }
+            let err = |reason: String| TableError::Line { line, reason };
+            let (user, hash) = l
+                .split_once(':')
+                .ok_or_else(|| err("expected user:hash".into()))?;
+            if user.is_empty() {
+                return Err(err("empty user name".into()));
+            }
+            check_bcrypt(hash).map_err(|r| err(format!("user {user:?}: {r}")))?;
+            if t.entries.contains_key(user) {
+                return Err(err(format!("user {user:?} appears twice")));
+            }
+            t.entries.insert(
+                user.to_owned(),
+                Entry {
+                    hash: hash.to_owned(),
+                    labels: Labels::new(),
+                },
+            );
+        }
+        Ok(t)
+    }
+
+    pub fn lookup(&self, user: &str) -> Lookup<'_> {
+        if user.is_empty() {
+            return match &self.anonymous {
+                Some(l) => Lookup::Anonymous(l),
+                None => Lookup::NoMatch,
+            };
+        }
+        match self.entries.get(user) {
+            Some(e) => Lookup::Hash(&e.hash, &e.labels),
+            None => Lookup::NoMatch,
+        }
+    }
+
+    /// Number of users with a password (the anonymous entry not counted).
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn allows_anonymous(&self) -> bool {
+        self.anonymous.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // bcrypt("secret", cost 4) in the three accepted prefixes.
+    const H2Y: &str = "$2y$04$48LdAX7zlsrW3AyNusJUhOPNc/6g.GwSNdjHmh33nqyCHYy/lrf3K";
+
+    #[test]
+    fn htpasswd_table() {
+        let cases: &[(&str, Result<usize, &str>)] = &[
+            ("", Ok(0)),
+            ("# comment\n\nalice:HASH\n", Ok(1)),
+            ("alice:HASH\r\nbob:HASH\r\n", Ok(2)),
+            (
+                "alice:$apr1$abc$def\n",
+                Err("line 1: user \"alice\": password uses MD5 (apr1) scheme"),
+            ),
+            (
+                "alice:HASH\nbob:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=\n",
+                Err("line 2: user \"bob\": password uses SHA-1 scheme"),
+            ),
+            (
+                "alice:HASH\n\ncarol:$6$salt$hash\n",
+                Err("line 3: user \"carol\": password uses SHA-crypt scheme"),
+            ),
+            (
+                "dave:plaintext\n",
+                Err("line 1: user \"dave\": password uses crypt or plain text scheme"),
+            ),
+            ("nocolon\n", Err("line 1: expected user:hash")),
+            (":HASH\n", Err("line 1: empty user name")),
+            (
+                "alice:HASH\nalice:HASH\n",
+                Err("line 2: user \"alice\" appears twice"),
+            ),
+            (
+                "alice:$2y$04$short\n",
+                Err("line 1: user \"alice\": malformed bcrypt hash"),
+            ),
+        ];
+        for (text, want) in cases {
+            let text = text.replace("HASH", H2Y);
+            match (PasswordTable::from_htpasswd(&text), want) {
+                (Ok(t), Ok(n)) => assert_eq!(t.len(), *n, "{text:?}"),
+                (Err(e), Err(prefix)) => {
+                    assert!(e.to_string().starts_with(prefix), "{text:?}: got {e}")
+                }
+                (got, want) => panic!("{text:?}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn users_table() {
+        let l = Labels::from([("group".to_string(), vec!["dev".to_string()])]);
+        let t = PasswordTable::from_users([
+            ("".to_string(), None, Labels::new()),
+            ("alice".to_string(), Some(H2Y.to_string()), l.clone()),
+        ])
+        .unwrap();
+        assert!(t.allows_anonymous());
+        assert_eq!(t.lookup("alice"), Lookup::Hash(H2Y, &l));
+        assert_eq!(t.lookup("bob"), Lookup::NoMatch);
+
+        let no_pw = PasswordTable::from_users([("bob".to_string(), None, Labels::new())]);
+        assert!(no_pw.unwrap_err().to_string().contains("no password"));
+        let anon_pw =
+            PasswordTable::from_users([("".to_string(), Some(H2Y.into()), Labels::new())]);
+        assert!(anon_pw.is_err());
+        let without_anon = PasswordTable::from_users([]).unwrap();
+        assert_eq!(without_anon.lookup(""), Lookup::NoMatch);
+    }
+
+    #[test]
+    fn verify_accepts_every_bcrypt_prefix_and_rejects_truncation() {
+        for prefix in ["$2y$", "$2a$", "$2b$"] {
+            let h = H2Y.replacen("$2y$", prefix, 1);
+            assert!(verify(&h, &Secret::new("secret")), "{prefix}");
+            assert!(!verify(&h, &Secret::new("Secret")), "{prefix}");
+        }
+        let long = "a".repeat(72);
+        let h = bcrypt::hash(&long, 4).unwrap();
+        assert!(verify(&h, &Secret::new(long.clone())));
+        // bcrypt only reads 72 bytes: a longer password must not match the
+        // hash of its 72-byte prefix.
+        assert!(!verify(&h, &Secret::new(format!("{long}EXTRA"))));
+    }
+}

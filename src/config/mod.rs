@@ -1,0 +1,283 @@
+//! Configuration: the YAML file (docker_auth's format plus extensions) is
+//! read once into [`raw`] types, then checked and compiled into [`Config`]:
+//! keys parsed, ACL compiled, password files loaded. A `Config` that exists
+//! is valid; errors name the file, the YAML key and, where known, the line.
+
+pub mod raw;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::authn::PasswordTable;
+use crate::core::acl::{Acl, RuleSpec};
+use crate::core::remap::Mirror;
+use crate::core::scope;
+use crate::token::{keys, KidMode, PrivateKey, Signer};
+use raw::RawConfig;
+
+/// A configuration error: which file and what is wrong, in one line.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {message}", file.display())]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub message: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub addr: SocketAddr,
+    /// Path prefix with a leading `/` and no trailing `/` (or empty).
+    pub path_prefix: String,
+    /// TLS certificate and key for serving HTTPS.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub real_ip_header: Option<String>,
+    pub real_ip_pos: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct TokenSettings {
+    pub issuer: String,
+    pub ttl_secs: u64,
+    pub kid: KidMode,
+    pub x5c: bool,
+    pub key_path: PathBuf,
+    pub cert_path: Option<PathBuf>,
+}
+
+/// A loaded, valid configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub path: PathBuf,
+    pub server: ServerSettings,
+    pub token: TokenSettings,
+    pub signer: Arc<Signer>,
+    /// The certificate of the signing key (PEM), when configured.
+    pub cert_pem: Option<String>,
+    pub users: Option<Arc<PasswordTable>>,
+    pub htpasswd: Option<Arc<PasswordTable>>,
+    pub acl: Arc<Acl>,
+    pub mirrors: Vec<Mirror>,
+    /// Allowed registry services; empty = any.
+    pub services: Vec<String>,
+}
+
+impl Config {
+    /// Reads and validates the file at `path`, and every file it names.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.to_owned(),
+            message: format!("cannot read: {e}"),
+        })?;
+        Self::from_yaml(path, &text)
+    }
+
+    /// Validates `text` as if read from `path` (relative paths inside it are
+    /// relative to the working directory, as in docker_auth).
+    pub fn from_yaml(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let fail = |message: String| ConfigError {
+            file: path.to_owned(),
+            message,
+        };
+        let raw: RawConfig = serde_yaml::from_str(text).map_err(|e| fail(e.to_string()))?;
+        if let Some((key, what)) = raw.unsupported_sections().first() {
+            let line = line_of_key(text, key).map_or(String::new(), |l| format!(" (line {l})"));
+            return Err(fail(format!(
+                "{key}{line}: {what} is not supported by regauth; remove the section (regauth never ignores configuration silently)"
+            )));
+        }
+        compile(path, raw).map_err(fail)
+    }
+}
+
+fn compile(path: &Path, raw: RawConfig) -> Result<Config, String> {
+    let server = server_settings(raw.server)?;
+    let t = raw.token;
+    if t.issuer.is_empty() {
+        return Err("token.issuer: must not be empty".into());
+    }
+    if t.expiration == 0 {
+        return Err("token.expiration: must be a positive number of seconds".into());
+    }
+    let kid = match (t.kid, t.disable_legacy_key_id) {
+        (Some(k), _) => k,
+        (None, true) => KidMode::Thumbprint,
+        (None, false) => KidMode::Libtrust,
+    };
+    let key_pem = read(&t.key, "token.key")?;
+    let key = PrivateKey::from_pem(&key_pem)
+        .map_err(|e| format!("token.key ({}): {e}", t.key.display()))?;
+    let cert_pem = match &t.certificate {
+        Some(p) => Some(read(p, "token.certificate")?),
+        None => None,
+    };
+    let spki = key.public_spki_der();
+    let cert_der = match &cert_pem {
+        Some(pem) => {
+            Some(keys::certificate_der(pem, &spki).map_err(|e| format!("token.certificate: {e}"))?)
+        }
+        None if t.x5c => return Err("token.x5c: true needs token.certificate".into()),
+        None => None,
+    };
+    let signer = Signer::new(key, kid, if t.x5c { cert_der.as_deref() } else { None });
+
+    let users = match raw.users {
+        Some(u) => Some(Arc::new(
+            PasswordTable::from_users(u.into_iter().map(|(n, u)| (n, u.password, u.labels)))
+                .map_err(|e| format!("users: {e}"))?,
+        )),
+        None => None,
+    };
+    let htpasswd = match &raw.htpasswd {
+        Some(p) => {
+            let text = read(p, "htpasswd")?;
+            Some(Arc::new(
+                PasswordTable::from_htpasswd(&text)
+                    .map_err(|e| format!("htpasswd ({}): {e}", p.display()))?,
+            ))
+        }
+        None => None,
+    };
+    if users.is_none() && htpasswd.is_none() {
+        return Err("no authentication configured: set users or htpasswd".into());
+    }
+
+    let rules = match (raw.acl, &raw.acl_file) {
+        (Some(_), Some(_)) => return Err("acl and acl_file are exclusive: keep one".into()),
+        (Some(r), None) => r,
+        (None, Some(p)) => {
+            let text = read(p, "acl_file")?;
+            serde_yaml::from_str::<Vec<RuleSpec>>(&text)
+                .map_err(|e| format!("acl_file ({}): {e}", p.display()))?
+        }
+        (None, None) => {
+            return Err(
+                "no ACL configured: set acl or acl_file (an empty list denies everything)".into(),
+            )
+        }
+    };
+    let acl = Acl::compile(rules).map_err(|e| e.to_string())?;
+
+    let mirrors = mirrors(raw.mirrors, &raw.services)?;
+    Ok(Config {
+        path: path.to_owned(),
+        server,
+        token: TokenSettings {
+            issuer: t.issuer,
+            ttl_secs: t.expiration,
+            kid,
+            x5c: t.x5c,
+            key_path: t.key,
+            cert_path: t.certificate,
+        },
+        signer: Arc::new(signer),
+        cert_pem,
+        users,
+        htpasswd,
+        acl: Arc::new(acl),
+        mirrors,
+        services: raw.services,
+    })
+}
+
+fn server_settings(s: raw::RawServer) -> Result<ServerSettings, String> {
+    // docker_auth (Go) accepts ":5001" for all interfaces.
+    let addr_text = if s.addr.starts_with(':') {
+        format!("0.0.0.0{}", s.addr)
+    } else {
+        s.addr.clone()
+    };
+    let addr = addr_text.parse().map_err(|_| {
+        format!(
+            "server.addr: {:?} is not host:port (e.g. \":5001\" or \"127.0.0.1:5001\")",
+            s.addr
+        )
+    })?;
+    let prefix = s.path_prefix.unwrap_or_default();
+    let prefix = prefix.trim_end_matches('/');
+    let path_prefix = if prefix.is_empty() || prefix.starts_with('/') {
+        prefix.to_owned()
+    } else {
+        format!("/{prefix}")
+    };
+    let tls = match (s.certificate, s.key) {
+        (Some(c), Some(k)) => Some((c, k)),
+        (None, None) => None,
+        _ => return Err("server.certificate and server.key must be set together".into()),
+    };
+    Ok(ServerSettings {
+        addr,
+        path_prefix,
+        tls,
+        real_ip_header: s.real_ip_header.filter(|h| !h.is_empty()),
+        real_ip_pos: s.real_ip_pos.unwrap_or(0),
+    })
+}
+
+fn mirrors(raw: Vec<raw::RawMirror>, services: &[String]) -> Result<Vec<Mirror>, String> {
+    let mut out: Vec<Mirror> = Vec::with_capacity(raw.len());
+    for (i, m) in raw.into_iter().enumerate() {
+        let at = format!("mirrors[{i}]");
+        if m.service.is_empty() {
+            return Err(format!("{at}.service: must not be empty"));
+        }
+        let prefix = m.prefix.trim_matches('/').to_owned();
+        if prefix.is_empty() {
+            return Err(format!("{at}.prefix: must not be empty"));
+        }
+        if scope::parse(&format!("repository:{prefix}/x:pull")).is_err() {
+            return Err(format!(
+                "{at}.prefix: {prefix:?} is not a valid repository path prefix"
+            ));
+        }
+        let audience = match m.audience {
+            Some(a) if !a.is_empty() => a,
+            _ => {
+                return Err(format!(
+                    "{at}.audience: missing (the registry's own service, the token's aud)"
+                ))
+            }
+        };
+        if services.contains(&m.service) {
+            return Err(format!(
+                "{at}.service: {:?} is also listed in services; a mirror service must differ from the registry's",
+                m.service
+            ));
+        }
+        for (j, other) in out.iter().enumerate() {
+            if other.service == m.service {
+                return Err(format!(
+                    "{at}.service: {:?} already used by mirrors[{j}]",
+                    m.service
+                ));
+            }
+            let overlap = |a: &str, b: &str| a == b || a.starts_with(&format!("{b}/"));
+            if overlap(&prefix, &other.prefix) || overlap(&other.prefix, &prefix) {
+                return Err(format!(
+                    "{at}.prefix: {prefix:?} overlaps mirrors[{j}].prefix {:?}",
+                    other.prefix
+                ));
+            }
+        }
+        out.push(Mirror {
+            service: m.service,
+            prefix,
+            audience,
+        });
+    }
+    Ok(out)
+}
+
+fn read(path: &Path, key: &str) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("{key}: cannot read {}: {e}", path.display()))
+}
+
+/// Line (1-based) where top-level `key:` appears in the YAML text.
+fn line_of_key(text: &str, key: &str) -> Option<usize> {
+    text.lines()
+        .position(|l| {
+            l.strip_prefix(key)
+                .is_some_and(|r| r.trim_start().starts_with(':'))
+        })
+        .map(|i| i + 1)
+}

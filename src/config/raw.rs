@@ -1,0 +1,188 @@
+//! Serde mirror of the YAML file: docker_auth's keys plus regauth's
+//! extensions. Unknown keys are rejected by serde with their line.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::core::acl::RuleSpec;
+use crate::core::Labels;
+use crate::token::KidMode;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub server: RawServer,
+    pub token: RawToken,
+    #[serde(default)]
+    pub users: Option<BTreeMap<String, RawUser>>,
+    #[serde(default)]
+    pub htpasswd: Option<PathBuf>,
+    #[serde(default)]
+    pub acl: Option<Vec<RuleSpec>>,
+    #[serde(default)]
+    pub acl_file: Option<PathBuf>,
+    #[serde(default)]
+    pub mirrors: Vec<RawMirror>,
+    /// Registry services tokens may be issued for (besides mirrors). Empty:
+    /// any service, as docker_auth does.
+    #[serde(default)]
+    pub services: Vec<String>,
+
+    // docker_auth sections regauth does not implement: accepted by the parser
+    // only so that validation can reject them with a precise message.
+    #[serde(default)]
+    pub ldap_auth: Option<serde_yaml::Value>,
+    #[serde(default)]
+    pub google_auth: Option<serde_yaml::Value>,
+    #[serde(default)]
+    pub github_auth: Option<serde_yaml::Value>,
+    #[serde(default)]
+    pub oidc_auth: Option<serde_yaml::Value>,
+    #[serde(default)]
+    pub gitlab_auth: Option<serde_yaml::Value>,
+    #[serde(default)]
+    pub mongo_auth: Option<serde_yaml::Value>,
+    #[serde(default)]
+    pub xorm_auth: Option<serde_yaml::Value>,
+    #[serde(default)]
+    pub ext_auth: Option<serde_yaml::Value>,
+    #[serde(default)]
+    pub plugin_authn: Option<serde_yaml::Value>,
+    #[serde(default)]
+    pub acl_mongo: Option<serde_yaml::Value>,
+    #[serde(default)]
+    pub acl_xorm: Option<serde_yaml::Value>,
+    #[serde(default)]
+    pub ext_authz: Option<serde_yaml::Value>,
+    #[serde(default)]
+    pub plugin_authz: Option<serde_yaml::Value>,
+    #[serde(default)]
+    pub casbin_authz: Option<serde_yaml::Value>,
+}
+
+impl RawConfig {
+    /// `(key, what it is)` for every unsupported docker_auth section present.
+    pub fn unsupported_sections(&self) -> Vec<(&'static str, &'static str)> {
+        let all: [(&'static str, &'static str, bool); 14] = [
+            (
+                "ldap_auth",
+                "LDAP authentication (not available in this build yet)",
+                self.ldap_auth.is_some(),
+            ),
+            (
+                "google_auth",
+                "Google OAuth authentication",
+                self.google_auth.is_some(),
+            ),
+            (
+                "github_auth",
+                "GitHub OAuth authentication",
+                self.github_auth.is_some(),
+            ),
+            (
+                "oidc_auth",
+                "OpenID Connect authentication",
+                self.oidc_auth.is_some(),
+            ),
+            (
+                "gitlab_auth",
+                "GitLab OAuth authentication",
+                self.gitlab_auth.is_some(),
+            ),
+            (
+                "mongo_auth",
+                "MongoDB authentication",
+                self.mongo_auth.is_some(),
+            ),
+            (
+                "xorm_auth",
+                "SQL (xorm) authentication",
+                self.xorm_auth.is_some(),
+            ),
+            (
+                "ext_auth",
+                "external program authentication",
+                self.ext_auth.is_some(),
+            ),
+            (
+                "plugin_authn",
+                "Go plugin authentication",
+                self.plugin_authn.is_some(),
+            ),
+            ("acl_mongo", "MongoDB ACL", self.acl_mongo.is_some()),
+            ("acl_xorm", "SQL (xorm) ACL", self.acl_xorm.is_some()),
+            (
+                "ext_authz",
+                "external program authorization",
+                self.ext_authz.is_some(),
+            ),
+            (
+                "plugin_authz",
+                "Go plugin authorization",
+                self.plugin_authz.is_some(),
+            ),
+            (
+                "casbin_authz",
+                "Casbin authorization",
+                self.casbin_authz.is_some(),
+            ),
+        ];
+        all.into_iter()
+            .filter(|(_, _, present)| *present)
+            .map(|(k, what, _)| (k, what))
+            .collect()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub addr: String,
+    #[serde(default)]
+    pub path_prefix: Option<String>,
+    #[serde(default)]
+    pub certificate: Option<PathBuf>,
+    #[serde(default)]
+    pub key: Option<PathBuf>,
+    #[serde(default)]
+    pub real_ip_header: Option<String>,
+    #[serde(default)]
+    pub real_ip_pos: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawToken {
+    pub issuer: String,
+    /// Token lifetime in seconds.
+    pub expiration: u64,
+    #[serde(default)]
+    pub certificate: Option<PathBuf>,
+    pub key: PathBuf,
+    #[serde(default)]
+    pub disable_legacy_key_id: bool,
+    #[serde(default)]
+    pub kid: Option<KidMode>,
+    #[serde(default)]
+    pub x5c: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUser {
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default)]
+    pub labels: Labels,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMirror {
+    pub service: String,
+    pub prefix: String,
+    #[serde(default)]
+    pub audience: Option<String>,
+}

@@ -1,0 +1,74 @@
+//! The HTTP error type: the only place domain errors become status codes.
+//! Clients get a short public message; the cause goes to the log.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use crate::service::ServiceError;
+
+#[derive(Debug)]
+pub enum ApiError {
+    /// 400 with a one-line reason.
+    BadRequest(String),
+    /// 401 with `WWW-Authenticate: Basic realm="<realm>"`.
+    Unauthorized { realm: String },
+    /// 503: a backend could not answer.
+    Unavailable,
+}
+
+impl ApiError {
+    pub fn from_service(e: ServiceError, realm: &str) -> ApiError {
+        match e {
+            ServiceError::BadRequest(m) => ApiError::BadRequest(m),
+            ServiceError::Unauthorized => ApiError::Unauthorized {
+                realm: realm.to_owned(),
+            },
+            ServiceError::Backend(cause) => {
+                tracing::error!(%cause, "authentication backend failed");
+                ApiError::Unavailable
+            }
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let body = match &self {
+            ApiError::BadRequest(m) => format!("bad request: {}\n", one_line(m)),
+            ApiError::Unauthorized { .. } => "authentication failed\n".to_owned(),
+            ApiError::Unavailable => {
+                "authentication backend unavailable, try again later\n".to_owned()
+            }
+        };
+        let mut resp = (
+            status,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            body,
+        )
+            .into_response();
+        if let ApiError::Unauthorized { realm } = &self {
+            let v = format!("Basic realm=\"{}\"", realm.replace(['"', '\\'], ""));
+            if let Ok(v) = HeaderValue::from_str(&v) {
+                resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+            }
+        }
+        resp
+    }
+}
+
+/// Keeps a message on one line and bounded, whatever the input echoed in it.
+fn one_line(m: &str) -> String {
+    m.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(300)
+        .collect()
+}

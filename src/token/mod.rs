@@ -1,0 +1,103 @@
+//! Token signing: the key is parsed once at load and the JWS header is
+//! encoded once; issuing a token costs one claims serialization and one
+//! signature.
+
+pub mod keygen;
+pub mod keys;
+
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use serde::Serialize;
+
+pub use keys::{Alg, KeyError, PrivateKey};
+
+/// Which `kid` the JWS header carries (config `token.kid`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KidMode {
+    /// libtrust key ID (distribution 2.x and docker_auth's default).
+    #[default]
+    Libtrust,
+    /// RFC 7638 JWK thumbprint (distribution 3.x with `rootcertbundle`).
+    Thumbprint,
+    /// No `kid` (zot; distribution with `x5c`).
+    None,
+}
+
+/// A ready-to-use signer: the key, its precomputed `kid` and the base64url
+/// JWS header.
+#[derive(Debug)]
+pub struct Signer {
+    key: PrivateKey,
+    kid: Option<String>,
+    header_b64: String,
+    jwk: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Serialize)]
+struct Header<'a> {
+    typ: &'static str,
+    alg: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kid: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    x5c: Option<[String; 1]>,
+}
+
+impl Signer {
+    /// `cert_der`, when given, is put in the header as `x5c`.
+    pub fn new(key: PrivateKey, kid_mode: KidMode, cert_der: Option<&[u8]>) -> Signer {
+        let jwk = key.public_jwk();
+        let kid = match kid_mode {
+            KidMode::Libtrust => Some(keys::libtrust_kid(&key.public_spki_der())),
+            KidMode::Thumbprint => Some(keys::thumbprint_kid(&jwk)),
+            KidMode::None => None,
+        };
+        let header = Header {
+            typ: "JWT",
+            alg: key.alg().as_str(),
+            kid: kid.as_deref(),
+            x5c: cert_der.map(|d| [STANDARD.encode(d)]),
+        };
+        let header_b64 =
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).expect("header serializes"));
+        Signer {
+            key,
+            kid,
+            header_b64,
+            jwk,
+        }
+    }
+
+    pub fn alg(&self) -> Alg {
+        self.key.alg()
+    }
+
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
+    /// The public key as a JWK (with `kid`, `alg` and `use` when known).
+    pub fn public_jwk(&self) -> serde_json::Value {
+        let mut m = self.jwk.clone();
+        if let Some(kid) = &self.kid {
+            m.insert("kid".into(), kid.clone().into());
+        }
+        m.insert("alg".into(), self.alg().as_str().into());
+        m.insert("use".into(), "sig".into());
+        serde_json::Value::Object(m)
+    }
+
+    /// Signs the claims and returns the compact JWS.
+    pub fn sign<C: Serialize>(&self, claims: &C) -> String {
+        let payload = serde_json::to_vec(claims).expect("claims serialize");
+        let mut out = String::with_capacity(self.header_b64.len() + payload.len() * 4 / 3 + 200);
+        out.push_str(&self.header_b64);
+        out.push('.');
+        URL_SAFE_NO_PAD.encode_string(&payload, &mut out);
+        let sig = self.key.sign(out.as_bytes());
+        out.push('.');
+        URL_SAFE_NO_PAD.encode_string(sig, &mut out);
+        out
+    }
+}

@@ -1,0 +1,133 @@
+//! Loading configurations: docker_auth's files load unchanged; every
+//! mistake is an error naming the key (and line where YAML knows it).
+
+use std::path::Path;
+use std::process::Command;
+
+use regauth::config::Config;
+
+use crate::support::{config_yaml, fixture, DEFAULT_ACL};
+
+fn load(yaml: &str) -> Result<Config, String> {
+    Config::from_yaml(Path::new("t.yml"), yaml).map_err(|e| e.to_string())
+}
+
+fn regauth(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_regauth"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn check_accepts_a_docker_auth_config() {
+    let path = fixture("docker_auth.yml");
+    let (code, out, err) = regauth(&["check", "--config", path.to_str().unwrap()]);
+    assert_eq!(code, 0, "stdout: {out}\nstderr: {err}");
+    assert!(out.contains("RS256"), "{out}");
+    assert!(out.contains("users:      2 (anonymous allowed)"), "{out}");
+    assert!(out.contains("acl:        4 rules"), "{out}");
+}
+
+#[test]
+fn check_names_a_typo_and_its_line() {
+    let text = std::fs::read_to_string(fixture("docker_auth.yml"))
+        .unwrap()
+        .replace("  expiration: 900", "  expiraton: 900");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("typo.yml");
+    std::fs::write(&path, text).unwrap();
+    let (code, _, err) = regauth(&["check", "--config", path.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("unknown field `expiraton`"), "{err}");
+    assert!(
+        err.contains("token: unknown field `expiraton`") && err.contains("line 11"),
+        "{err}"
+    );
+    assert!(err.contains("typo.yml"), "{err}");
+}
+
+#[test]
+fn bad_configs_table() {
+    let base = config_yaml("p256", "", DEFAULT_ACL);
+    let htpasswd_md5 = {
+        let dir = std::env::temp_dir().join(format!("regauth-ht-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("htpasswd");
+        std::fs::write(&p, "# users\nok:$2y$04$abcdefghijklmnopqrstuuHnMpbqtjObZJzwUTEWVDP1vFtyUnu9y\nold:$apr1$x$y\n").unwrap();
+        p
+    };
+    let cases: Vec<(String, &str)> = vec![
+        (base.replace("server:", "servr:"), "unknown field `servr`"),
+        (base.replace("  bob: {password:", "  bob: {pasword:"), "unknown field `pasword`"),
+        (format!("{base}mongo_auth:\n  dial_info: {{addrs: [x]}}\n"), "mongo_auth (line"),
+        (format!("{base}github_auth:\n  organization: x\n"), "GitHub OAuth authentication is not supported"),
+        (base.replace("  bob: {password: ", "  carol: {}\n  bob: {password: "), "users: user \"carol\": no password"),
+        (format!("{base}acl_file: acl.example.yaml\n"), "acl and acl_file are exclusive"),
+        (base.replace(DEFAULT_ACL, ""), "no ACL configured"),
+        (base.replace("name: \"${labels:group}/*\"", "name: \"/a(/\""), "acl[1].match.name"),
+        (base.replace("  expiration: 300", "  expiration: 0"), "token.expiration"),
+        (base.replace("p256.pem", "missing.pem"), "token.key: cannot read"),
+        (base.replace("keys/p256.pem", "keys/rsa1024.pem"), "RSA key too small"),
+        (base.replace("keys/p256.pem", "docker_auth.yml"), "token.key"),
+        (base.replace("  addr: \"127.0.0.1:0\"", "  addr: \"nonsense\""), "server.addr"),
+        (format!("{base}htpasswd: {}\n", htpasswd_md5.display()), "line 3: user \"old\": password uses MD5 (apr1) scheme"),
+        (format!("{base}mirrors:\n  - {{service: docker.io, prefix: docker.io}}\n"), "mirrors[0].audience: missing"),
+        (format!("{base}mirrors:\n  - {{service: docker.io, prefix: \"\", audience: r}}\n"), "mirrors[0].prefix: must not be empty"),
+        (format!("{base}mirrors:\n  - {{service: docker.io, prefix: docker.io, audience: r}}\n  - {{service: hub, prefix: docker.io/library, audience: r}}\n"), "overlaps mirrors[0].prefix"),
+        (format!("{base}services: [docker.io]\nmirrors:\n  - {{service: docker.io, prefix: docker.io, audience: r}}\n"), "also listed in services"),
+    ];
+    for (yaml, want) in cases {
+        let err = load(&yaml).expect_err(want);
+        assert!(err.contains(want), "want {want:?} in: {err}");
+    }
+    assert!(load(&base).is_ok());
+}
+
+#[test]
+fn x5c_needs_a_matching_certificate() {
+    let with = |cert: &str| {
+        config_yaml(
+            "p256",
+            &format!(
+                "  x5c: true\n  certificate: {}",
+                fixture(&format!("keys/{cert}")).display()
+            ),
+            DEFAULT_ACL,
+        )
+    };
+    assert!(load(&with("p256.crt")).is_ok());
+    let err = load(&with("rsa2048.crt")).unwrap_err();
+    assert!(
+        err.contains("certificate does not hold the public key"),
+        "{err}"
+    );
+    let err = load(&config_yaml("p256", "  x5c: true", DEFAULT_ACL)).unwrap_err();
+    assert!(err.contains("x5c: true needs token.certificate"), "{err}");
+}
+
+#[test]
+fn explain_names_the_deciding_rule() {
+    let path = fixture("docker_auth.yml");
+    let (code, out, err) = regauth(&[
+        "explain",
+        "--config",
+        path.to_str().unwrap(),
+        "--account",
+        "test",
+        "--scope",
+        "repository:dev/app:pull,push",
+        "--label",
+        "group=dev",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("granted: [pull]"), "{out}");
+    assert!(out.contains("acl[1]"), "{out}");
+    assert!(out.contains("User \"test\" can pull stuff."), "{out}");
+}

@@ -1,0 +1,288 @@
+//! The token endpoint over real HTTP: grants, partial grants, errors, both
+//! methods and paths, and tokens verified by an independent JWT library.
+
+use serde_json::{json, Value};
+
+use crate::support::{config_yaml, verify, Server, DEFAULT_ACL, ISSUER};
+
+/// Basic credentials for a request, `None` = anonymous.
+type User<'a> = Option<(&'a str, &'a str)>;
+
+async fn default_server() -> Server {
+    Server::start(&config_yaml("p256", "", DEFAULT_ACL)).await
+}
+
+fn access(claims: &Value) -> Value {
+    claims["access"].clone()
+}
+
+#[tokio::test]
+async fn grants_table() {
+    let s = default_server().await;
+    // (user, query, expected access)
+    let cases: Vec<(User, &str, Value)> = vec![
+        (None, "service=reg", json!([])),
+        (Some(("alice", "alice")), "service=reg", json!([])),
+        (
+            Some(("alice", "alice")),
+            "service=reg&scope=repository:team/app:push,pull",
+            json!([{"type": "repository", "name": "team/app", "actions": ["pull", "push"]}]),
+        ),
+        (
+            Some(("alice", "alice")),
+            "service=reg&scope=registry:catalog:*",
+            json!([{"type": "registry", "name": "catalog", "actions": ["*"]}]),
+        ),
+        // Partial grant: bob may pull but not push; the request still succeeds.
+        (
+            Some(("bob", "bob")),
+            "service=reg&scope=repository:team/app:pull,push",
+            json!([{"type": "repository", "name": "team/app", "actions": ["pull"]}]),
+        ),
+        (
+            Some(("bob", "bob")),
+            "service=reg&scope=repository:qa/tool:pull&scope=repository:other/x:pull",
+            json!([
+                {"type": "repository", "name": "qa/tool", "actions": ["pull"]},
+                {"type": "repository", "name": "other/x", "actions": []}
+            ]),
+        ),
+        (
+            Some(("bob", "bob")),
+            "service=reg&scope=registry:catalog:*",
+            json!([{"type": "registry", "name": "catalog", "actions": []}]),
+        ),
+        // Anonymous: public yes, private no.
+        (
+            None,
+            "service=reg&scope=repository:public/debian:pull",
+            json!([{"type": "repository", "name": "public/debian", "actions": ["pull"]}]),
+        ),
+        (
+            None,
+            "service=reg&scope=repository:team/app:pull",
+            json!([{"type": "repository", "name": "team/app", "actions": []}]),
+        ),
+        // Duplicates merge; space-separated scopes in one value; class dropped.
+        (
+            Some(("alice", "alice")),
+            "service=reg&scope=repository:a/b:pull&scope=repository:a/b:pull&scope=repository(plugin):a/b:push+repository:localhost:5000/c:pull",
+            json!([
+                {"type": "repository", "name": "a/b", "actions": ["pull", "push"]},
+                {"type": "repository", "name": "localhost:5000/c", "actions": ["pull"]}
+            ]),
+        ),
+        // Empty scope values are ignored; account equal to the user is fine.
+        (Some(("alice", "alice")), "service=reg&scope=&account=alice", json!([])),
+    ];
+    for (user, query, want) in cases {
+        let resp = s.get(&format!("/auth?{query}"), user).await;
+        assert_eq!(resp.status(), 200, "{user:?} {query}");
+        assert_eq!(
+            resp.headers()["content-type"],
+            "application/json",
+            "{query}"
+        );
+        let body: Value = resp.json().await.unwrap();
+        let token = body["token"].as_str().unwrap();
+        assert_eq!(body["access_token"], body["token"]);
+        assert_eq!(body["expires_in"], 300);
+        assert!(body.get("refresh_token").is_none());
+        let issued_at = body["issued_at"].as_str().unwrap();
+        assert!(
+            issued_at.ends_with('Z') && issued_at.len() == 20,
+            "RFC 3339 UTC: {issued_at}"
+        );
+        let (header, claims) = verify(token, "p256", "reg");
+        assert_eq!(header.typ.as_deref(), Some("JWT"));
+        assert_eq!(access(&claims), want, "{user:?} {query}");
+        assert_eq!(claims["sub"], user.map_or("", |u| u.0));
+        assert_eq!(claims["iss"], ISSUER);
+        assert!(claims["aud"].is_string());
+        let (exp, iat) = (
+            claims["exp"].as_u64().unwrap(),
+            claims["iat"].as_u64().unwrap(),
+        );
+        assert!(exp > iat && exp - iat <= 300 + 10);
+        assert_eq!(claims["jti"].as_str().unwrap().len(), 32);
+    }
+}
+
+#[tokio::test]
+async fn errors_table() {
+    let s = default_server().await;
+    // (user, query, status, body fragment)
+    let cases: Vec<(User, &str, u16, &str)> = vec![
+        (
+            Some(("alice", "wrong")),
+            "service=reg",
+            401,
+            "authentication failed",
+        ),
+        (
+            Some(("nobody", "x")),
+            "service=reg",
+            401,
+            "authentication failed",
+        ),
+        (
+            Some(("alice", "")),
+            "service=reg",
+            401,
+            "authentication failed",
+        ),
+        (
+            Some(("alice", "alice")),
+            "service=reg&scope=repository:Bad:pull",
+            400,
+            "invalid scope",
+        ),
+        (
+            Some(("alice", "alice")),
+            "service=reg&scope=repository:a",
+            400,
+            "invalid scope",
+        ),
+        (
+            Some(("alice", "alice")),
+            "service=reg&account=bob",
+            400,
+            "account does not match",
+        ),
+        (None, "service=reg&service=x", 400, "given more than once"),
+        (None, "service=%FF", 400, "not valid UTF-8"),
+    ];
+    for (user, query, status, fragment) in cases {
+        let resp = s.get(&format!("/auth?{query}"), user).await;
+        assert_eq!(resp.status().as_u16(), status, "{user:?} {query}");
+        if status == 401 {
+            assert_eq!(
+                resp.headers()["www-authenticate"],
+                format!("Basic realm=\"{ISSUER}\""),
+            );
+        }
+        let body = resp.text().await.unwrap();
+        assert!(body.contains(fragment), "{query}: {body}");
+        assert_eq!(body.trim_end().lines().count(), 1, "one line: {body}");
+        assert!(!body.contains("wrong"), "no secret echoed: {body}");
+    }
+    // Malformed Basic header.
+    let resp = s
+        .client
+        .get(s.url("/auth?service=reg"))
+        .header("authorization", "Basic !!!")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    // The server keeps serving.
+    assert_eq!(s.get("/auth?service=reg", None).await.status(), 200);
+}
+
+#[tokio::test]
+async fn anonymous_refused_without_the_empty_user() {
+    let yaml = config_yaml("p256", "", DEFAULT_ACL).replace("  \"\": {}\n", "");
+    let s = Server::start(&yaml).await;
+    let resp = s
+        .get("/auth?service=reg&scope=repository:public/x:pull", None)
+        .await;
+    assert_eq!(resp.status(), 401);
+}
+
+#[tokio::test]
+async fn post_password_grant_and_token_path() {
+    let s = default_server().await;
+    let post = |form: &'static str| {
+        s.client
+            .post(s.url("/auth/token"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form)
+            .send()
+    };
+    let ok = post("grant_type=password&username=alice&password=alice&service=reg&client_id=containerd&scope=repository:x/y:pull%20repository:x/z:push")
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let body: Value = ok.json().await.unwrap();
+    let (_, claims) = verify(body["access_token"].as_str().unwrap(), "p256", "reg");
+    assert_eq!(claims["access"].as_array().unwrap().len(), 2);
+    let cases: &[(&str, u16)] = &[
+        (
+            "grant_type=password&username=alice&password=bad&service=reg",
+            401,
+        ),
+        ("grant_type=password&username=alice&service=reg", 400),
+        ("service=reg", 400),
+        ("grant_type=magic&service=reg", 400),
+        ("grant_type=refresh_token&refresh_token=x&service=reg", 400),
+    ];
+    for (form, status) in cases {
+        assert_eq!(
+            post(form).await.unwrap().status().as_u16(),
+            *status,
+            "{form}"
+        );
+    }
+    assert_eq!(s.get("/auth/token?service=reg", None).await.status(), 200);
+    let put = s.client.put(s.url("/auth")).send().await.unwrap();
+    assert_eq!(put.status(), 405);
+}
+
+#[tokio::test]
+async fn path_prefix_moves_the_endpoint() {
+    let yaml = config_yaml("p256", "", DEFAULT_ACL).replace(
+        "  addr: \"127.0.0.1:0\"",
+        "  addr: \"127.0.0.1:0\"\n  path_prefix: /regauth/",
+    );
+    let s = Server::start(&yaml).await;
+    assert_eq!(s.get("/regauth/auth?service=reg", None).await.status(), 200);
+    assert_eq!(
+        s.get("/regauth/auth/token?service=reg", None)
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(s.get("/auth?service=reg", None).await.status(), 404);
+}
+
+#[tokio::test]
+async fn every_key_type_signs_tokens_a_jwt_library_verifies() {
+    let golden = std::fs::read_to_string(crate::support::fixture("../golden/kids.txt")).unwrap();
+    for (key, alg) in [
+        ("rsa2048", "RS256"),
+        ("p256", "ES256"),
+        ("p384", "ES384"),
+        ("ed25519", "EdDSA"),
+    ] {
+        for (kid_mode, column) in [("libtrust", 1), ("thumbprint", 2)] {
+            let s = Server::start(&config_yaml(
+                key,
+                &format!("  kid: {kid_mode}"),
+                DEFAULT_ACL,
+            ))
+            .await;
+            let resp = s
+                .get(
+                    "/auth?service=reg&scope=repository:a/b:pull",
+                    Some(("alice", "alice")),
+                )
+                .await;
+            let body: Value = resp.json().await.unwrap();
+            let (header, claims) = verify(body["token"].as_str().unwrap(), key, "reg");
+            let want_kid = golden
+                .lines()
+                .find(|l| l.starts_with(&format!("{key}.pem ")))
+                .unwrap()
+                .split(' ')
+                .nth(column)
+                .unwrap();
+            assert_eq!(format!("{:?}", header.alg), alg);
+            assert_eq!(header.kid.as_deref(), Some(want_kid), "{key} {kid_mode}");
+            assert_eq!(claims["access"][0]["actions"], json!(["pull"]));
+        }
+    }
+    let s = Server::start(&config_yaml("p256", "  kid: none", DEFAULT_ACL)).await;
+    let body: Value = s.get("/auth?service=reg", None).await.json().await.unwrap();
+    let (header, _) = verify(body["token"].as_str().unwrap(), "p256", "reg");
+    assert_eq!(header.kid, None);
+}

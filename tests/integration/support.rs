@@ -1,0 +1,115 @@
+//! Test harness: write a config, start regauth in-process on 127.0.0.1:0,
+//! and decode the tokens it issues with an independent JWT library.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use regauth::config::Config;
+use regauth::http::{router, AppState};
+use regauth::service::Runtime;
+
+pub const ISSUER: &str = "regauth-test";
+
+/// bcrypt at the lowest cost: tests check behaviour, not bcrypt's speed.
+pub fn hash(pw: &str) -> String {
+    bcrypt::hash(pw, 4).unwrap()
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// A config with the given key fixture (`keys/NAME.pem`), users
+/// alice/alice (admin), bob/bob (pull team/*, label group=team), anonymous,
+/// plus `extra` YAML appended at top level.
+pub fn config_yaml(key: &str, token_extra: &str, extra: &str) -> String {
+    format!(
+        r#"server:
+  addr: "127.0.0.1:0"
+token:
+  issuer: "{ISSUER}"
+  expiration: 300
+  key: "{key}"
+{token_extra}
+users:
+  "": {{}}
+  alice: {{password: "{alice}"}}
+  bob: {{password: "{bob}", labels: {{group: [team, qa]}}}}
+{extra}"#,
+        key = fixture(&format!("keys/{key}.pem")).display(),
+        alice = hash("alice"),
+        bob = hash("bob"),
+    )
+}
+
+pub const DEFAULT_ACL: &str = r#"acl:
+  - match: {account: "alice"}
+    actions: ["*"]
+    comment: "alice is admin"
+  - match: {account: "bob", name: "${labels:group}/*"}
+    actions: ["pull"]
+    comment: "bob pulls his groups"
+  - match: {account: "", name: "public/*"}
+    actions: ["pull"]
+    comment: "anonymous public pulls"
+"#;
+
+pub struct Server {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Server {
+    pub async fn start(yaml: &str) -> Server {
+        let config = Config::from_yaml(Path::new("test.yml"), yaml).expect("test config is valid");
+        let app = router(AppState::new(Runtime::new(config)));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(regauth::server::serve(listener, app, async {
+            let _ = rx.await;
+        }));
+        Server {
+            addr,
+            client: reqwest::Client::new(),
+            _stop: tx,
+        }
+    }
+
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!("http://{}{}", self.addr, path_and_query)
+    }
+
+    /// GET `path_and_query`, with Basic credentials when `user` is given.
+    pub async fn get(&self, path_and_query: &str, user: Option<(&str, &str)>) -> reqwest::Response {
+        let mut rb = self.client.get(self.url(path_and_query));
+        if let Some((u, p)) = user {
+            rb = rb.basic_auth(u, Some(p));
+        }
+        rb.send().await.unwrap()
+    }
+}
+
+/// Decodes and verifies a token with `jsonwebtoken` (not regauth's code),
+/// checking signature, issuer, audience and expiry.
+pub fn verify(token: &str, key: &str, audience: &str) -> (jsonwebtoken::Header, serde_json::Value) {
+    use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
+    let header = decode_header(token).unwrap();
+    let pem = std::fs::read(fixture(&format!("keys/{key}.pub.pem"))).unwrap();
+    let (dk, alg) = match key {
+        k if k.starts_with("rsa") => (DecodingKey::from_rsa_pem(&pem).unwrap(), Algorithm::RS256),
+        "p256" => (DecodingKey::from_ec_pem(&pem).unwrap(), Algorithm::ES256),
+        "p384" => (DecodingKey::from_ec_pem(&pem).unwrap(), Algorithm::ES384),
+        "ed25519" => (DecodingKey::from_ed_pem(&pem).unwrap(), Algorithm::EdDSA),
+        other => panic!("no verifier for {other}"),
+    };
+    let mut v = Validation::new(alg);
+    v.set_issuer(&[ISSUER]);
+    v.set_audience(&[audience]);
+    v.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+    let data = decode::<serde_json::Value>(token, &dk, &v).unwrap();
+    (header, data.claims)
+}
