@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-use crate::authn::{AuthnError, Chain, Credentials, Outcome};
+use crate::authn::{AuthnError, Backend, Chain, Credentials, Outcome};
 use crate::config::Config;
 use crate::core::acl;
 use crate::core::claims::{self, Access, ClaimInput};
@@ -188,12 +188,18 @@ pub async fn issue_token(
 pub fn chain_for(config: &Config) -> Chain {
     let mut backends = Vec::new();
     if let Some(u) = &config.users {
-        backends.push(("users", u.clone()));
+        backends.push(Backend::Table {
+            name: "users",
+            table: u.clone(),
+        });
     }
     if let Some(h) = &config.htpasswd {
-        backends.push(("htpasswd", h.clone()));
+        backends.push(Backend::Table {
+            name: "htpasswd",
+            table: h.clone(),
+        });
     }
-    Chain::new(backends)
+    Chain::new(backends, config.chain)
 }
 
 /// Everything one configuration generation needs to serve requests. The

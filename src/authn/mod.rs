@@ -1,15 +1,20 @@
 //! Authentication: a chain of password backends. Each answers
 //! `Authenticated(labels)`, `Denied` (the user is theirs and the password is
 //! wrong) or `NoMatch` (not their user: ask the next one), or fails.
+//! Successful verifications are cached (see [`cache`]); slow verifications
+//! (bcrypt) run on the blocking pool, bounded, and fail fast when saturated.
 
+pub mod cache;
 pub mod password_table;
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 
 use crate::core::Labels;
 use crate::secret::Secret;
+pub use cache::CredCache;
 pub use password_table::{PasswordTable, TableError};
 
 /// Basic credentials (or OAuth2 password-grant credentials).
@@ -34,22 +39,81 @@ pub enum AuthnError {
         backend: &'static str,
         reason: String,
     },
+    /// Too many verifications are already waiting (password spraying):
+    /// refuse at once instead of queueing without bound.
+    #[error("too many password verifications in progress")]
+    Busy,
 }
 
 /// The result of the chain: who answered and what.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verdict {
     pub outcome: Outcome,
-    /// The backend that decided (`"users"`, `"htpasswd"`), or `"none"`.
+    /// The backend that decided (`"users"`, `"htpasswd"`, `"ldap"`), or `"none"`.
     pub backend: &'static str,
+    /// Whether the verdict came from the credential cache.
+    pub cached: bool,
 }
 
-/// The configured backends, tried in order: static users, then htpasswd.
+/// One configured password backend.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// A user → bcrypt table (`users:` or an htpasswd file).
+    Table {
+        name: &'static str,
+        table: Arc<PasswordTable>,
+    },
+}
+
+impl Backend {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::Table { name, .. } => name,
+        }
+    }
+
+    /// The labels of the anonymous account, when this backend allows it.
+    fn anonymous(&self) -> Option<&Labels> {
+        match self {
+            Backend::Table { table, .. } => match table.lookup("") {
+                password_table::Lookup::Anonymous(labels) => Some(labels),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// Tuning of the chain (config `auth_cache`, and the bcrypt pool).
+#[derive(Debug, Clone, Copy)]
+pub struct ChainOptions {
+    pub cache_ttl: Duration,
+    pub cache_entries: usize,
+    /// bcrypt verifications running at once (default: number of cores).
+    pub workers: usize,
+    /// Verifications allowed to wait for a worker before new ones are refused.
+    pub queue: usize,
+}
+
+impl Default for ChainOptions {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        ChainOptions {
+            cache_ttl: Duration::from_secs(60),
+            cache_entries: 10_000,
+            workers: cores,
+            queue: cores * 16,
+        }
+    }
+}
+
+/// The configured backends, tried in order, with the credential cache.
 #[derive(Debug, Clone)]
 pub struct Chain {
-    backends: Vec<(&'static str, Arc<PasswordTable>)>,
-    /// Bounds concurrent bcrypt verifications to the number of cores.
-    bcrypt_slots: Arc<Semaphore>,
+    backends: Vec<Backend>,
+    cache: Arc<CredCache>,
+    /// Admission: workers + queue permits; `try_acquire` fails fast.
+    admission: Arc<Semaphore>,
+    workers: Arc<Semaphore>,
 }
 
 /// A bcrypt hash at cost 10 of a random string, verified when no backend
@@ -57,63 +121,228 @@ pub struct Chain {
 const DUMMY_HASH: &str = "$2b$10$qqy6dijSiDnkaNmUUnHpa.LcqvA.CChpv6iHtWwO7Ow1./HA.eGrW";
 
 impl Chain {
-    pub fn new(backends: Vec<(&'static str, Arc<PasswordTable>)>) -> Chain {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    pub fn new(backends: Vec<Backend>, opts: ChainOptions) -> Chain {
         Chain {
             backends,
-            bcrypt_slots: Arc::new(Semaphore::new(cores)),
+            cache: Arc::new(CredCache::new(opts.cache_ttl, opts.cache_entries)),
+            admission: Arc::new(Semaphore::new(opts.workers + opts.queue)),
+            workers: Arc::new(Semaphore::new(opts.workers.max(1))),
         }
+    }
+
+    pub fn backends(&self) -> &[Backend] {
+        &self.backends
+    }
+
+    pub fn cache(&self) -> &CredCache {
+        &self.cache
     }
 
     /// Authenticates `creds` (`None` = anonymous request).
     pub async fn authenticate(&self, creds: Option<&Credentials>) -> Result<Verdict, AuthnError> {
-        let (user, password) = match creds {
-            Some(c) => (c.user.as_str(), Some(&c.password)),
-            None => ("", None),
+        let Some(creds) = creds else {
+            return Ok(self.anonymous());
         };
-        for (name, table) in &self.backends {
-            let outcome = match table.lookup(user) {
-                password_table::Lookup::NoMatch => continue,
-                password_table::Lookup::Anonymous(labels) => Outcome::Authenticated(labels.clone()),
-                password_table::Lookup::Hash(hash, labels) => {
-                    let Some(password) = password else {
-                        return Ok(Verdict {
-                            outcome: Outcome::Denied,
-                            backend: name,
-                        });
-                    };
-                    if self.verify(hash.to_owned(), password.clone()).await {
-                        Outcome::Authenticated(labels.clone())
-                    } else {
-                        Outcome::Denied
-                    }
-                }
-            };
+        if creds.user.is_empty() {
+            return Ok(self.anonymous());
+        }
+        let now = Instant::now();
+        if let Some((backend, labels)) = self.cache.get(&creds.user, &creds.password, now) {
             return Ok(Verdict {
-                outcome,
-                backend: name,
+                outcome: Outcome::Authenticated(labels),
+                backend,
+                cached: true,
             });
         }
-        if let Some(password) = password {
-            // Same cost as a wrong password, so timing does not reveal
-            // which accounts exist.
-            self.verify(DUMMY_HASH.to_owned(), password.clone()).await;
+        for b in &self.backends {
+            let outcome = match b {
+                Backend::Table { table, .. } => match table.lookup(&creds.user) {
+                    password_table::Lookup::NoMatch | password_table::Lookup::Anonymous(_) => {
+                        continue
+                    }
+                    password_table::Lookup::Hash(hash, labels) => {
+                        if self.verify(hash.to_owned(), creds.password.clone()).await? {
+                            Outcome::Authenticated(labels.clone())
+                        } else {
+                            Outcome::Denied
+                        }
+                    }
+                },
+            };
+            if let Outcome::Authenticated(labels) = &outcome {
+                self.cache.put(
+                    &creds.user,
+                    &creds.password,
+                    b.name(),
+                    labels.clone(),
+                    Instant::now(),
+                );
+            }
+            return Ok(Verdict {
+                outcome,
+                backend: b.name(),
+                cached: false,
+            });
         }
+        // Same cost as a wrong password, so timing does not reveal which
+        // accounts exist.
+        self.verify(DUMMY_HASH.to_owned(), creds.password.clone())
+            .await?;
         Ok(Verdict {
             outcome: Outcome::NoMatch,
             backend: "none",
+            cached: false,
         })
     }
 
-    /// Runs bcrypt on the blocking pool, at most one per core at a time.
-    async fn verify(&self, hash: String, password: Secret) -> bool {
-        let _slot = self
-            .bcrypt_slots
+    /// The anonymous account: allowed when a table has the `""` user.
+    fn anonymous(&self) -> Verdict {
+        let found = self
+            .backends
+            .iter()
+            .find_map(|b| b.anonymous().map(|l| (b.name(), l)));
+        match found {
+            Some((backend, labels)) => Verdict {
+                outcome: Outcome::Authenticated(labels.clone()),
+                backend,
+                cached: false,
+            },
+            None => Verdict {
+                outcome: Outcome::NoMatch,
+                backend: "none",
+                cached: false,
+            },
+        }
+    }
+
+    /// Runs bcrypt on the blocking pool, at most `workers` at a time; fails
+    /// fast with `Busy` when the queue is full.
+    async fn verify(&self, hash: String, password: Secret) -> Result<bool, AuthnError> {
+        let _admitted = self.admission.try_acquire().map_err(|_| AuthnError::Busy)?;
+        let _worker = self
+            .workers
             .acquire()
             .await
             .expect("semaphore never closed");
-        tokio::task::spawn_blocking(move || password_table::verify(&hash, &password))
-            .await
-            .unwrap_or(false)
+        Ok(
+            tokio::task::spawn_blocking(move || password_table::verify(&hash, &password))
+                .await
+                .unwrap_or(false),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chain(opts: ChainOptions, cost: u32) -> Chain {
+        let users = PasswordTable::from_users([
+            ("".to_string(), None, Labels::new()),
+            (
+                "alice".to_string(),
+                Some(bcrypt::hash("pw", cost).unwrap()),
+                Labels::from([("g".to_string(), vec!["a".to_string()])]),
+            ),
+        ])
+        .unwrap();
+        let ht =
+            PasswordTable::from_htpasswd(&format!("bob:{}\n", bcrypt::hash("pw", cost).unwrap()))
+                .unwrap();
+        Chain::new(
+            vec![
+                Backend::Table {
+                    name: "users",
+                    table: Arc::new(users),
+                },
+                Backend::Table {
+                    name: "htpasswd",
+                    table: Arc::new(ht),
+                },
+            ],
+            opts,
+        )
+    }
+
+    fn creds(u: &str, p: &str) -> Credentials {
+        Credentials {
+            user: u.into(),
+            password: Secret::new(p),
+        }
+    }
+
+    #[tokio::test]
+    async fn chain_table() {
+        let c = chain(ChainOptions::default(), 4);
+        let g = Labels::from([("g".to_string(), vec!["a".to_string()])]);
+        let cases: &[(Option<(&str, &str)>, Outcome, &str)] = &[
+            (None, Outcome::Authenticated(Labels::new()), "users"),
+            (
+                Some(("", "anything")),
+                Outcome::Authenticated(Labels::new()),
+                "users",
+            ),
+            (
+                Some(("alice", "pw")),
+                Outcome::Authenticated(g.clone()),
+                "users",
+            ),
+            (Some(("alice", "bad")), Outcome::Denied, "users"),
+            (
+                Some(("bob", "pw")),
+                Outcome::Authenticated(Labels::new()),
+                "htpasswd",
+            ),
+            (Some(("bob", "bad")), Outcome::Denied, "htpasswd"),
+            (Some(("carol", "pw")), Outcome::NoMatch, "none"),
+        ];
+        for (cr, outcome, backend) in cases {
+            let cr = cr.map(|(u, p)| creds(u, p));
+            let v = c.authenticate(cr.as_ref()).await.unwrap();
+            assert_eq!((&v.outcome, v.backend), (outcome, *backend), "{cr:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn successes_are_cached_failures_are_not() {
+        let c = chain(ChainOptions::default(), 4);
+        let first = c.authenticate(Some(&creds("bob", "pw"))).await.unwrap();
+        assert!(!first.cached);
+        let second = c.authenticate(Some(&creds("bob", "pw"))).await.unwrap();
+        assert!(second.cached);
+        assert_eq!(second.backend, "htpasswd");
+        for _ in 0..2 {
+            let bad = c.authenticate(Some(&creds("bob", "bad"))).await.unwrap();
+            assert!(!bad.cached && bad.outcome == Outcome::Denied);
+        }
+        assert_eq!(c.cache().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn saturated_pool_fails_fast_and_cached_users_still_pass() {
+        let opts = ChainOptions {
+            workers: 1,
+            queue: 0,
+            ..ChainOptions::default()
+        };
+        let c = chain(opts, 12);
+        // Warm the cache for alice.
+        c.authenticate(Some(&creds("alice", "pw"))).await.unwrap();
+        let slow = {
+            let c = c.clone();
+            tokio::spawn(async move { c.authenticate(Some(&creds("bob", "pw"))).await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let refused = c.authenticate(Some(&creds("bob", "other"))).await;
+        assert!(matches!(refused, Err(AuthnError::Busy)), "{refused:?}");
+        let cached = c.authenticate(Some(&creds("alice", "pw"))).await.unwrap();
+        assert!(
+            cached.cached,
+            "cached users are served while the pool is busy"
+        );
+        assert!(matches!(
+            slow.await.unwrap().unwrap().outcome,
+            Outcome::Authenticated(_)
+        ));
     }
 }

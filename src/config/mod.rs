@@ -60,6 +60,7 @@ pub struct Config {
     pub mirrors: Vec<Mirror>,
     /// Allowed registry services; empty = any.
     pub services: Vec<String>,
+    pub chain: crate::authn::ChainOptions,
 }
 
 impl Config {
@@ -159,6 +160,13 @@ fn compile(path: &Path, raw: RawConfig) -> Result<Config, String> {
     let acl = Acl::compile(rules).map_err(|e| e.to_string())?;
 
     let mirrors = mirrors(raw.mirrors, &raw.services)?;
+    let mut chain = crate::authn::ChainOptions::default();
+    if let Some(c) = raw.auth_cache {
+        chain.cache_ttl = c
+            .ttl
+            .map_or(chain.cache_ttl, std::time::Duration::from_secs);
+        chain.cache_entries = c.max_entries.unwrap_or(chain.cache_entries);
+    }
     Ok(Config {
         path: path.to_owned(),
         server,
@@ -177,6 +185,7 @@ fn compile(path: &Path, raw: RawConfig) -> Result<Config, String> {
         acl: Arc::new(acl),
         mirrors,
         services: raw.services,
+        chain,
     })
 }
 

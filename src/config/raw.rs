@@ -29,6 +29,9 @@ pub struct RawConfig {
     /// any service, as docker_auth does.
     #[serde(default)]
     pub services: Vec<String>,
+    /// Cache of successful password verifications.
+    #[serde(default)]
+    pub auth_cache: Option<RawAuthCache>,
 
     // docker_auth sections regauth does not implement: accepted by the parser
     // only so that validation can reject them with a precise message.
@@ -185,4 +188,14 @@ pub struct RawMirror {
     pub prefix: String,
     #[serde(default)]
     pub audience: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuthCache {
+    /// Seconds a successful verification is remembered; 0 disables.
+    #[serde(default)]
+    pub ttl: Option<u64>,
+    #[serde(default)]
+    pub max_entries: Option<usize>,
 }

@@ -14,6 +14,8 @@ pub enum ApiError {
     Unauthorized { realm: String },
     /// 503: a backend could not answer.
     Unavailable,
+    /// 503 with `Retry-After`: too many verifications in progress.
+    Busy,
 }
 
 impl ApiError {
@@ -23,6 +25,7 @@ impl ApiError {
             ServiceError::Unauthorized => ApiError::Unauthorized {
                 realm: realm.to_owned(),
             },
+            ServiceError::Backend(crate::authn::AuthnError::Busy) => ApiError::Busy,
             ServiceError::Backend(cause) => {
                 tracing::error!(%cause, "authentication backend failed");
                 ApiError::Unavailable
@@ -34,7 +37,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
-            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable | ApiError::Busy => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
@@ -48,6 +51,7 @@ impl IntoResponse for ApiError {
             ApiError::Unavailable => {
                 "authentication backend unavailable, try again later\n".to_owned()
             }
+            ApiError::Busy => "server busy, try again later\n".to_owned(),
         };
         let mut resp = (
             status,
@@ -55,6 +59,10 @@ impl IntoResponse for ApiError {
             body,
         )
             .into_response();
+        if let ApiError::Busy = &self {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         if let ApiError::Unauthorized { realm } = &self {
             let v = format!("Basic realm=\"{}\"", realm.replace(['"', '\\'], ""));
             if let Ok(v) = HeaderValue::from_str(&v) {

@@ -1,0 +1,182 @@
+//! Cache of successful verifications, shared by every backend: a keyed hash
+//! (HMAC-SHA256 under a per-process random key) of user and password maps to
+//! the backend that accepted them and the labels it returned. Only successes
+//! are cached; entries expire after a TTL; the cache is bounded and belongs
+//! to one configuration generation, so a reload starts with an empty one.
+//! Neither passwords nor their plain hashes are stored.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::core::Labels;
+use crate::secret::Secret;
+
+type Key = [u8; 32];
+
+#[derive(Debug, Clone)]
+struct Entry {
+    backend: &'static str,
+    labels: Labels,
+    expires: Instant,
+}
+
+pub struct CredCache {
+    key: [u8; 32],
+    ttl: Duration,
+    max_entries: usize,
+    entries: Mutex<HashMap<Key, Entry>>,
+}
+
+impl std::fmt::Debug for CredCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CredCache")
+            .field("ttl", &self.ttl)
+            .field("max_entries", &self.max_entries)
+            .field("len", &self.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl CredCache {
+    /// `ttl` zero disables the cache.
+    pub fn new(ttl: Duration, max_entries: usize) -> CredCache {
+        use rand::RngCore;
+        let mut key = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut key);
+        CredCache {
+            key,
+            ttl,
+            max_entries,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn enabled(&self) -> bool {
+        !self.ttl.is_zero() && self.max_entries > 0
+    }
+
+    fn digest(&self, user: &str, password: &Secret) -> Key {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key length");
+        // Length-prefix the user so ("a:b", "c") and ("a", "b:c") differ.
+        mac.update(&(user.len() as u64).to_be_bytes());
+        mac.update(user.as_bytes());
+        mac.update(password.expose().as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    /// The cached verdict for these credentials, if fresh.
+    pub fn get(
+        &self,
+        user: &str,
+        password: &Secret,
+        now: Instant,
+    ) -> Option<(&'static str, Labels)> {
+        if !self.enabled() {
+            return None;
+        }
+        let k = self.digest(user, password);
+        let map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(&k)
+            .filter(|e| e.expires > now)
+            .map(|e| (e.backend, e.labels.clone()))
+    }
+
+    /// Remembers a successful verification.
+    pub fn put(
+        &self,
+        user: &str,
+        password: &Secret,
+        backend: &'static str,
+        labels: Labels,
+        now: Instant,
+    ) {
+        if !self.enabled() {
+            return;
+        }
+        let k = self.digest(user, password);
+        let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= self.max_entries {
+            map.retain(|_, e| e.expires > now);
+            if map.len() >= self.max_entries {
+                // Still full of live entries: start over rather than grow.
+                map.clear();
+            }
+        }
+        map.insert(
+            k,
+            Entry {
+                backend,
+                labels,
+                expires: now + self.ttl,
+            },
+        );
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hits_misses_expiry_and_bound() {
+        let c = CredCache::new(Duration::from_secs(60), 2);
+        let t0 = Instant::now();
+        let pw = Secret::new("pw");
+        assert_eq!(c.get("alice", &pw, t0), None);
+        c.put("alice", &pw, "users", Labels::new(), t0);
+        assert_eq!(c.get("alice", &pw, t0).map(|x| x.0), Some("users"));
+        assert_eq!(
+            c.get("alice", &Secret::new("other"), t0),
+            None,
+            "other password"
+        );
+        assert_eq!(
+            c.get("alicepw", &Secret::new(""), t0),
+            None,
+            "user/password boundary"
+        );
+        assert_eq!(
+            c.get("alice", &pw, t0 + Duration::from_secs(61)),
+            None,
+            "expired"
+        );
+        c.put("bob", &pw, "users", Labels::new(), t0);
+        c.put("carol", &pw, "users", Labels::new(), t0);
+        assert!(c.len() <= 2, "bounded");
+        assert!(c.get("carol", &pw, t0).is_some());
+    }
+
+    #[test]
+    fn zero_ttl_disables() {
+        let c = CredCache::new(Duration::ZERO, 10);
+        let t0 = Instant::now();
+        c.put("a", &Secret::new("b"), "users", Labels::new(), t0);
+        assert!(c.is_empty());
+    }
+
+    #[test]
+    fn debug_shows_no_key_material_or_users() {
+        let c = CredCache::new(Duration::from_secs(60), 10);
+        c.put(
+            "alice",
+            &Secret::new("hunter2"),
+            "users",
+            Labels::new(),
+            Instant::now(),
+        );
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("alice") && !dbg.contains("hunter2"));
+    }
+}
