@@ -275,7 +275,8 @@ mod tests {
     async fn chain_table() {
         let c = chain(ChainOptions::default(), 4);
         let g = Labels::from([("g".to_string(), vec!["a".to_string()])]);
-        let cases: &[(Option<(&str, &str)>, Outcome, &str)] = &[
+        type Case<'a> = (Option<(&'a str, &'a str)>, Outcome, &'a str);
+        let cases: &[Case] = &[
             (None, Outcome::Authenticated(Labels::new()), "users"),
             (
                 Some(("", "anything")),

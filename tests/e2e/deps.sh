@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# deps.sh — make sure the Debian packages the end-to-end suite needs are installed.
+#
+# Usage:  tests/e2e/deps.sh          install what is missing (needs root + apt-get)
+#         tests/e2e/deps.sh --check  only report; exit 1 with the install command
+#
+# Every package comes from the Debian archive (bookworm or later). `apt-get
+# update` runs only when something has to be installed. When installing is not
+# possible (not root, no apt-get, apt failure) the script exits non-zero and
+# prints the exact command to run.
+set -euo pipefail
+
+# command -> Debian package that provides it. A command is only a probe: the
+# package is what gets installed.
+declare -A PROVIDES=(
+	[docker-registry]=docker-registry # distribution 2.8, the registry under test
+	[skopeo]=skopeo
+	[podman]=podman
+	[buildah]=buildah
+	[curl]=curl
+	[jq]=jq
+	[openssl]=openssl    # recomputes the expected key id / x5c from the cert
+	[unshare]=util-linux # private network + mount namespaces
+	[ip]=iproute2        # `ip link set lo up` inside the namespace
+	[ss]=iproute2        # free-port probing
+	[base32]=coreutils
+	[sha256sum]=coreutils
+	[timeout]=coreutils
+	[tar]=tar
+	[gzip]=gzip
+)
+
+# Print the sorted, de-duplicated list of packages whose probe command is missing.
+missing_packages() {
+	local cmd
+	for cmd in "${!PROVIDES[@]}"; do
+		command -v "$cmd" >/dev/null 2>&1 || printf '%s\n' "${PROVIDES[$cmd]}"
+	done | sort -u
+}
+
+main() {
+	local check_only=0
+	case "${1:-}" in
+	--check) check_only=1 ;;
+	"") ;;
+	*)
+		echo "usage: $0 [--check]" >&2
+		exit 2
+		;;
+	esac
+
+	local -a missing
+	mapfile -t missing < <(missing_packages)
+	if [[ ${#missing[@]} -eq 0 ]]; then
+		echo "e2e deps: all present"
+		return 0
+	fi
+
+	local cmd="DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${missing[*]}"
+	local how="as root: apt-get update && $cmd   (or: sudo tests/e2e/deps.sh)"
+
+	if [[ $check_only -eq 1 ]]; then
+		echo "e2e deps: missing Debian packages: ${missing[*]}" >&2
+		echo "e2e deps: install them with: tests/e2e/deps.sh" >&2
+		echo "e2e deps:   or $how" >&2
+		return 1
+	fi
+	if [[ $(id -u) -ne 0 ]]; then
+		echo "e2e deps: missing Debian packages: ${missing[*]}; installing needs root." >&2
+		echo "e2e deps: run $how" >&2
+		return 1
+	fi
+	if ! command -v apt-get >/dev/null 2>&1; then
+		echo "e2e deps: missing packages ${missing[*]} and apt-get is not available (not Debian?)." >&2
+		echo "e2e deps: install the equivalents of: ${missing[*]}" >&2
+		return 1
+	fi
+
+	echo "e2e deps: installing ${missing[*]}"
+	if ! DEBIAN_FRONTEND=noninteractive apt-get update -q ||
+		! DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"; then
+		echo "e2e deps: apt-get failed; run $how" >&2
+		return 1
+	fi
+
+	# Re-check: a package may install without providing the probed command.
+	mapfile -t missing < <(missing_packages)
+	if [[ ${#missing[@]} -ne 0 ]]; then
+		echo "e2e deps: still missing after install: ${missing[*]}" >&2
+		return 1
+	fi
+	echo "e2e deps: all present"
+}
+
+main "$@"

@@ -1,0 +1,298 @@
+# shellcheck shell=bash
+# lib.sh — helpers for the end-to-end suite: the test runner, background
+# processes, ports, readiness polling, client wrappers and assertions.
+#
+# Sourced by run.sh (inner part, inside the private namespaces). Expects
+# E2E_TMP (the run's temp dir) and REGAUTH (the binary) in the environment.
+
+# ---------------------------------------------------------------- results ---
+
+E2E_PASSED=0
+E2E_FAILED=0
+E2E_FAILED_NAMES=()
+E2E_LOGS="$E2E_TMP/logs"
+mkdir -p "$E2E_LOGS"
+
+# run_test NAME FUNC [ARGS...]
+# Runs FUNC in a subshell with errexit on; its stdout+stderr go to
+# $E2E_LOGS/<NAME>.log. Prints exactly one line: "PASS NAME" or
+# "FAIL NAME: reason". The reason is what the test passed to `fail`, or else
+# the last line of its log. Never aborts the suite.
+run_test() {
+	local name=$1 fn=$2
+	shift 2
+	local log="$E2E_LOGS/${name//\//_}.log" rc
+	E2E_REASON_FILE="$log.reason"
+	export E2E_REASON_FILE
+	rm -f "$E2E_REASON_FILE"
+	local t0=$SECONDS
+	set +e
+	(
+		set -euo pipefail
+		"$fn" "$@"
+	) >"$log" 2>&1
+	rc=$?
+	set -e
+	if [[ $rc -eq 0 ]]; then
+		E2E_PASSED=$((E2E_PASSED + 1))
+		printf 'PASS %s\n' "$name"
+	else
+		local reason
+		if [[ -s "$E2E_REASON_FILE" ]]; then
+			reason=$(head -c 600 "$E2E_REASON_FILE")
+		else
+			reason="exit $rc; last log line: $(tail -n 1 "$log" | head -c 400)"
+		fi
+		E2E_FAILED=$((E2E_FAILED + 1))
+		E2E_FAILED_NAMES+=("$name")
+		printf 'FAIL %s: %s\n' "$name" "${reason//$'\n'/ | }"
+		printf '     log: %s\n' "$log"
+	fi
+	if ((SECONDS - t0 > 20)); then
+		printf '     (slow: %ss)\n' "$((SECONDS - t0))"
+	fi
+}
+
+# record_fail NAME REASON — count a test that could not run at all.
+record_fail() {
+	E2E_FAILED=$((E2E_FAILED + 1))
+	E2E_FAILED_NAMES+=("$1")
+	printf 'FAIL %s: %s\n' "$1" "$2"
+}
+
+# fail REASON — inside a test: record the reason and end the test.
+fail() {
+	printf '%s\n' "$*" >"$E2E_REASON_FILE"
+	printf 'FAILED: %s\n' "$*" >&2
+	exit 1
+}
+
+# note MSG — a line in the test's log (not on the console).
+note() {
+	printf '>>> %s\n' "$*" >&2
+}
+
+# --------------------------------------------------------------- processes ---
+
+E2E_PIDS=()
+
+# start_bg LOGFILE CMD [ARGS...] — start CMD in the background, logging to
+# LOGFILE; its PID is remembered for cleanup and left in BG_PID.
+start_bg() {
+	local logfile=$1
+	shift
+	"$@" >"$logfile" 2>&1 </dev/null &
+	BG_PID=$!
+	E2E_PIDS+=("$BG_PID")
+	printf '%s %s\n' "$BG_PID" "$1" >>"$E2E_TMP/pids"
+}
+
+# stop_pid PID — TERM, wait up to 5 s, then KILL. Only ever our own PIDs.
+stop_pid() {
+	local pid=$1 i
+	kill -0 "$pid" 2>/dev/null || return 0
+	kill -TERM "$pid" 2>/dev/null || true
+	for ((i = 0; i < 50; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	wait "$pid" 2>/dev/null || true
+}
+
+# stop_all — stop every process start_bg started (used by the EXIT trap).
+stop_all() {
+	local pid
+	for pid in "${E2E_PIDS[@]}"; do
+		stop_pid "$pid"
+	done
+	E2E_PIDS=()
+}
+
+# ------------------------------------------------------------------- ports ---
+
+E2E_PORTS_GIVEN=" "
+
+# free_port — print a loopback TCP port nobody listens on and that this run
+# has not handed out before.
+free_port() {
+	local p i
+	for ((i = 0; i < 200; i++)); do
+		p=$((20000 + RANDOM % 40000))
+		[[ "$E2E_PORTS_GIVEN" == *" $p "* ]] && continue
+		if [[ -z "$(ss -Htln "sport = :$p")" ]]; then
+			E2E_PORTS_GIVEN+="$p "
+			printf '%s\n' "$p"
+			return 0
+		fi
+	done
+	echo "free_port: no free port found" >&2
+	return 1
+}
+
+# wait_http URL CODES PID [SECONDS] — poll URL until its HTTP status is one of
+# CODES (space-separated), while PID is alive. Fails on timeout or if PID died.
+wait_http() {
+	local url=$1 codes=$2 pid=$3 secs=${4:-20} code i
+	for ((i = 0; i < secs * 10; i++)); do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			echo "wait_http: process $pid exited while waiting for $url" >&2
+			return 1
+		fi
+		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$url" || true)
+		if [[ " $codes " == *" $code "* ]]; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	echo "wait_http: $url did not answer with one of [$codes] within ${secs}s (last: $code)" >&2
+	return 1
+}
+
+# ----------------------------------------------------------------- clients ---
+# Each client runs under `timeout` so a hang becomes a failure, never a stuck
+# suite. Configuration comes from the temp dir only (see run.sh).
+
+E2E_CLIENT_TIMEOUT=${E2E_CLIENT_TIMEOUT:-90}
+
+# skopeo with the suite's policy and registries config.
+sk() {
+	timeout "$E2E_CLIENT_TIMEOUT" skopeo \
+		--policy "$E2E_TMP/etc-containers/policy.json" \
+		--registries-conf "$E2E_TMP/etc-containers/registries.conf" \
+		--registries.d "$E2E_TMP/etc-containers/registries.d" \
+		"$@"
+}
+
+# podman as root with storage, run state and events under the temp dir.
+pm() {
+	timeout "$E2E_CLIENT_TIMEOUT" podman \
+		--root "$E2E_TMP/podman/root" \
+		--runroot "$E2E_TMP/podman/runroot" \
+		--tmpdir "$E2E_TMP/podman/tmp" \
+		--storage-driver vfs \
+		--events-backend file \
+		--cgroup-manager cgroupfs \
+		"$@"
+}
+
+# buildah as root with its own storage under the temp dir.
+bh() {
+	timeout "$E2E_CLIENT_TIMEOUT" buildah \
+		--root "$E2E_TMP/buildah/root" \
+		--runroot "$E2E_TMP/buildah/runroot" \
+		--storage-driver vfs \
+		"$@"
+}
+
+# -------------------------------------------------------------- assertions ---
+
+# Text a client prints when the registry or token server said no.
+AUTH_ERR_RE='unauthorized|authentication required|denied|invalid username/password|insufficient_scope|status code 401|status code 403|401 Unauthorized|403 Forbidden'
+# Text that means the client never got an HTTP answer (the test would then be
+# proving nothing about authorisation).
+CONN_ERR_RE='connection refused|no such host|i/o timeout|connection reset|network is unreachable|no route to host|server misbehaving|proxyconnect'
+
+# expect_ok DESC CMD [ARGS...] — CMD must succeed; its output goes to the log,
+# stdout is also kept in $E2E_OUT for the caller.
+expect_ok() {
+	local desc=$1 rc=0
+	shift
+	note "expect ok: $desc: $*"
+	"$@" >"$E2E_TMP/out" 2>"$E2E_TMP/err" || rc=$?
+	cat "$E2E_TMP/out" "$E2E_TMP/err" >&2
+	# shellcheck disable=SC2034 # read by the scenarios
+	E2E_OUT=$(cat "$E2E_TMP/out")
+	if [[ $rc -ne 0 ]]; then
+		fail "$desc failed (exit $rc): $(last_err_line)"
+	fi
+}
+
+# expect_auth_denied DESC CMD [ARGS...] — CMD must fail, and with an
+# authentication/authorisation error rather than a connection error.
+expect_auth_denied() {
+	local desc=$1 rc=0
+	shift
+	note "expect auth denial: $desc: $*"
+	"$@" >"$E2E_TMP/out" 2>"$E2E_TMP/err" || rc=$?
+	cat "$E2E_TMP/out" "$E2E_TMP/err" >&2
+	if [[ $rc -eq 0 ]]; then
+		fail "$desc unexpectedly succeeded"
+	fi
+	if [[ $rc -eq 124 ]]; then
+		fail "$desc timed out after ${E2E_CLIENT_TIMEOUT}s"
+	fi
+	if grep -Eqi "$CONN_ERR_RE" "$E2E_TMP/err"; then
+		fail "$desc failed with a connection error, not an auth error: $(last_err_line)"
+	fi
+	if ! grep -Eqi "$AUTH_ERR_RE" "$E2E_TMP/err"; then
+		fail "$desc failed, but not with an auth error: $(last_err_line)"
+	fi
+	note "denied as expected: $(last_err_line)"
+}
+
+# The last non-empty line of the last command's stderr, trimmed.
+last_err_line() {
+	grep -v '^[[:space:]]*$' "$E2E_TMP/err" | tail -n 1 | cut -c1-400
+}
+
+# assert_eq WHAT EXPECTED ACTUAL
+assert_eq() {
+	if [[ "$2" != "$3" ]]; then
+		fail "$1: expected '$2', got '$3'"
+	fi
+}
+
+# assert_contains WHAT HAYSTACK NEEDLE
+assert_contains() {
+	if [[ "$2" != *"$3"* ]]; then
+		fail "$1: '$3' not found in: $(printf '%s' "$2" | tr '\n' ' ' | cut -c1-300)"
+	fi
+}
+
+# assert_not_contains WHAT HAYSTACK NEEDLE
+assert_not_contains() {
+	if [[ "$2" == *"$3"* ]]; then
+		fail "$1: '$3' unexpectedly present in: $(printf '%s' "$2" | tr '\n' ' ' | cut -c1-300)"
+	fi
+}
+
+# ------------------------------------------------------------------- JWTs ---
+
+# b64url_decode STRING — decode base64url without padding.
+b64url_decode() {
+	local s=${1//-/+}
+	s=${s//_//}
+	case $((${#s} % 4)) in
+	2) s+="==" ;;
+	3) s+="=" ;;
+	esac
+	printf '%s' "$s" | base64 -d
+}
+
+# jwt_part TOKEN N — the decoded JSON of part N (0 = header, 1 = claims).
+jwt_part() {
+	local IFS=.
+	# shellcheck disable=SC2206 # splitting on '.' is the point
+	local parts=($1)
+	b64url_decode "${parts[$2]}"
+}
+
+# libtrust_kid CERT.pem — the libtrust key ID of the certificate's public key:
+# SHA-256 of the DER SubjectPublicKeyInfo, first 30 bytes, base32 (no
+# padding), in 12 colon-separated groups of 4. Computed independently of
+# regauth, with openssl.
+libtrust_kid() {
+	openssl x509 -in "$1" -noout -pubkey |
+		openssl pkey -pubin -outform DER |
+		openssl dgst -sha256 -binary |
+		head -c 30 | base32 -w0 | tr -d '=' |
+		sed -E 's/(....)/\1:/g; s/:$//'
+}
+
+# cert_der_b64 CERT.pem — the certificate as standard base64 DER (an x5c entry).
+cert_der_b64() {
+	openssl x509 -in "$1" -outform DER | base64 -w0
+}

@@ -1,0 +1,205 @@
+#!/usr/bin/env bash
+# run.sh — regauth end-to-end suite: a real distribution registry (Debian's
+# docker-registry 2.8) with regauth as its token server, driven by skopeo,
+# curl, podman and buildah. Entry point of `make test`.
+#
+# Usage:  tests/e2e/run.sh            (as root)
+# Env:    REGAUTH=path      binary to test (default: target/debug/regauth)
+#         E2E_ONLY=regex    run only tests whose "setup/test" name matches
+#         E2E_KEEP=1        keep the temp dir even when everything passed
+#         E2E_INSTALL_DEPS=1  run deps.sh (apt-get) first instead of only checking
+#
+# Structure:
+#   outer part  checks the binary and the tools, makes the temp dir, then runs
+#               this same script with --inner inside fresh network, mount and
+#               PID namespaces (`unshare`), and removes the temp dir afterwards;
+#   inner part  brings up lo (the only interface there is), points every
+#               client at config under the temp dir, runs the scenarios
+#               (scenarios.sh) and prints PASS/FAIL lines and a summary.
+#
+# Network safety: inside the namespace only loopback exists, so no test can
+# reach anything else; clients additionally get a dead proxy (127.0.0.1:9)
+# for any non-loopback destination.
+set -euo pipefail
+
+E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$E2E_DIR/../.." && pwd)
+
+die() {
+	echo "e2e: $*" >&2
+	exit 1
+}
+
+# ------------------------------------------------------------------ outer ---
+
+outer() {
+	[[ $(id -u) -eq 0 ]] ||
+		die "must run as root (it creates network/mount namespaces and runs podman/buildah as root): sudo $0"
+
+	# The binary under test. Built beforehand, outside the namespace.
+	REGAUTH=${REGAUTH:-$REPO_ROOT/target/debug/regauth}
+	[[ "$REGAUTH" == /* ]] || REGAUTH="$REPO_ROOT/$REGAUTH"
+	[[ -x "$REGAUTH" ]] || die "regauth binary not found at $REGAUTH — build it first: cargo build (or set REGAUTH=path)"
+	local newer
+	newer=$(find "$REPO_ROOT/src" "$REPO_ROOT/Cargo.toml" -newer "$REGAUTH" -print -quit 2>/dev/null || true)
+	[[ -z "$newer" ]] || echo "e2e: warning: $newer is newer than $REGAUTH (stale build?)" >&2
+
+	# Tools: fail (never skip) with the command that installs them, or
+	# install them first when asked to (E2E_INSTALL_DEPS=1, e.g. on CI).
+	if [[ "${E2E_INSTALL_DEPS:-0}" == 1 ]]; then
+		"$E2E_DIR/deps.sh" || die "could not install the tools, see above"
+	fi
+	"$E2E_DIR/deps.sh" --check >/dev/null || {
+		"$E2E_DIR/deps.sh" --check || true
+		die "missing tools, see above"
+	}
+
+	# The suite needs to create namespaces (CAP_SYS_ADMIN); an unprivileged
+	# container cannot, and must not fall back to running on the host network.
+	local err
+	if ! err=$(unshare --net --mount --pid --fork true 2>&1); then
+		die "cannot create network/mount/PID namespaces ($err); run on a VM or a privileged container"
+	fi
+
+	E2E_TMP=$(mktemp -d "${TMPDIR:-/tmp}/regauth-e2e.XXXXXX")
+	chmod 755 "$E2E_TMP"
+	export E2E_TMP REGAUTH
+	echo "e2e: regauth=$REGAUTH"
+	echo "e2e: temp dir $E2E_TMP"
+
+	local rc=0 t0=$SECONDS
+	# --fork --pid --kill-child: every process of the run lives in the new PID
+	# namespace and dies with it, even if this script is killed (backstop for
+	# the per-PID cleanup done by the inner part).
+	# shellcheck disable=SC2016 # $0 is expanded by the inner bash, on purpose
+	unshare --net --mount --propagation private --pid --fork --kill-child --mount-proc \
+		-- bash -c 'ip link set lo up && exec bash "$0" --inner' "$E2E_DIR/run.sh" || rc=$?
+	echo "e2e: finished in $((SECONDS - t0))s"
+
+	if [[ $rc -eq 0 && "${E2E_KEEP:-0}" != 1 ]]; then
+		rm -rf "$E2E_TMP"
+	else
+		echo "e2e: logs and state kept in $E2E_TMP (logs/ has one log per test)"
+	fi
+	return "$rc"
+}
+
+# ------------------------------------------------------------------ inner ---
+
+# shadow_dir PATH SRC — make PATH show the contents of SRC for this mount
+# namespace only. If PATH does not exist on the host, its parent gets a
+# tmpfs-backed overlay first so that creating the mount point writes nothing
+# to the host.
+shadow_dir() {
+	local path=$1 src=$2 parent
+	mkdir -p "$src"
+	if [[ ! -d "$path" ]]; then
+		parent=$(dirname "$path")
+		local ov="$E2E_TMP/.overlay${parent//\//_}"
+		mkdir -p "$ov"
+		mount -t tmpfs tmpfs "$ov"
+		mkdir -p "$ov/upper" "$ov/work"
+		mount -t overlay overlay -o "lowerdir=$parent,upperdir=$ov/upper,workdir=$ov/work" "$parent"
+		mkdir -p "$path"
+	fi
+	mount --bind "$src" "$path"
+}
+
+# isolate_environment — config, state and temp files of every client go to
+# the temp dir; host config (/etc/containers) is replaced by ours.
+isolate_environment() {
+	local t=$E2E_TMP
+
+	# Sanity: this must be a namespace holding only loopback.
+	local ifaces
+	ifaces=$(ip -o link show | awk -F': ' '{print $2}' | tr '\n' ' ')
+	[[ "$ifaces" == "lo " ]] || die "not in a loopback-only network namespace (interfaces: $ifaces)"
+
+	export HOME="$t/home"
+	export XDG_CONFIG_HOME="$t/home/.config" XDG_DATA_HOME="$t/home/.local/share"
+	export XDG_CACHE_HOME="$t/home/.cache" XDG_RUNTIME_DIR="$t/run"
+	export TMPDIR="$t/tmp"
+	# No test relies on this file: all pass credentials or --authfile explicitly.
+	export REGISTRY_AUTH_FILE="$t/auth.json"
+	printf '{"auths":{}}\n' >"$REGISTRY_AUTH_FILE"
+	mkdir -p "$HOME" "$XDG_CONFIG_HOME" "$XDG_DATA_HOME" "$XDG_CACHE_HOME" "$TMPDIR"
+	mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
+	mkdir -p "$t/podman/tmp" "$t/podman/root" "$t/podman/runroot" "$t/buildah/root" "$t/buildah/runroot"
+
+	# containers/* configuration: accept any image, no short-name search, no
+	# registry mirrors, storage under the temp dir.
+	local etc="$t/etc-containers"
+	mkdir -p "$etc/registries.d" "$etc/registries.conf.d"
+	printf '{"default":[{"type":"insecureAcceptAnything"}]}\n' >"$etc/policy.json"
+	printf 'unqualified-search-registries = []\nshort-name-mode = "disabled"\n' >"$etc/registries.conf"
+	cat >"$etc/storage.conf" <<EOF
+[storage]
+driver = "vfs"
+runroot = "$t/podman/runroot"
+graphroot = "$t/podman/root"
+EOF
+	cat >"$etc/containers.conf" <<EOF
+[engine]
+events_logger = "file"
+cgroup_manager = "cgroupfs"
+tmp_dir = "$t/podman/tmp"
+image_copy_tmp_dir = "$t/tmp"
+EOF
+	export CONTAINERS_REGISTRIES_CONF="$etc/registries.conf"
+	export CONTAINERS_STORAGE_CONF="$etc/storage.conf"
+	export CONTAINERS_CONF="$etc/containers.conf"
+
+	# Paths containers/image and podman use as root regardless of the above
+	# (e.g. the blob-info cache in /var/lib/containers/cache) are shadowed by
+	# temp dirs in this private mount namespace only.
+	shadow_dir /etc/containers "$etc"
+	shadow_dir /var/lib/containers "$t/var-lib-containers"
+	shadow_dir /var/tmp "$t/var-tmp"
+
+	# Second guard: anything not on loopback goes to a dead proxy.
+	export HTTPS_PROXY=http://127.0.0.1:9 HTTP_PROXY=http://127.0.0.1:9 NO_PROXY=127.0.0.1,localhost
+	export https_proxy=$HTTPS_PROXY http_proxy=$HTTP_PROXY no_proxy=$NO_PROXY
+}
+
+inner() {
+	: "${E2E_TMP:?} ${REGAUTH:?}"
+	isolate_environment
+
+	# shellcheck source=tests/e2e/lib.sh
+	. "$E2E_DIR/lib.sh"
+	# shellcheck source=tests/e2e/mkimage.sh
+	. "$E2E_DIR/mkimage.sh"
+	# shellcheck source=tests/e2e/scenarios.sh
+	. "$E2E_DIR/scenarios.sh"
+
+	# Pass or fail, every process we started is stopped by its PID.
+	trap stop_all EXIT
+	trap 'echo "e2e: interrupted" >&2; exit 130' INT TERM
+
+	printf 'e2e: %s; skopeo %s; podman %s; buildah %s\n' \
+		"$(docker-registry --version | awk '{print "distribution", $NF}')" \
+		"$(skopeo --version | awk '{print $NF}')" "$(podman --version | awk '{print $NF}')" \
+		"$(buildah --version | awk '{print $3}')"
+
+	local t0=$SECONDS
+	prepare_fixtures
+	run_test cli/hash t_cli_hash
+
+	# The two regauth setups, each with its own key, regauth and registry:
+	#   es256-libtrust  EC P-256 key, default kid (libtrust key ID)
+	#   rs256-x5c       RSA key, certificate sent in the x5c header
+	run_setup es256-libtrust ES256 "" "EC P-256 key, default kid (libtrust key ID)"
+	run_setup rs256-x5c RS256 "  x5c: true" "RSA key, certificate in the x5c header"
+
+	echo "== summary: $E2E_PASSED passed, $E2E_FAILED failed ($((SECONDS - t0))s)"
+	if [[ $E2E_FAILED -ne 0 ]]; then
+		printf '   failed: %s\n' "${E2E_FAILED_NAMES[@]}"
+		return 1
+	fi
+}
+
+if [[ "${1:-}" == --inner ]]; then
+	inner
+else
+	outer
+fi
