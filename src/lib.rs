@@ -11,6 +11,8 @@ pub mod cli;
 pub mod config;
 pub mod core;
 pub mod http;
+pub mod metrics;
+pub mod reload;
 pub mod run;
 pub mod secret;
 pub mod server;

@@ -1,12 +1,17 @@
-//! Starting the server from a config path: load, bind, serve until a
-//! shutdown signal. Used by the binary; tests call [`crate::server::serve`].
+//! Starting the server from a config path: load, bind, serve (HTTP or
+//! HTTPS), watch for reloads, stop gracefully on SIGTERM/SIGINT. Used by the
+//! binary; tests call [`crate::server::serve`].
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::time::Duration;
 
 use crate::config::Config;
 use crate::http::{router, AppState};
 use crate::service::Runtime;
+
+/// How often watched files are checked for changes.
+const WATCH_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Loads `config_path` and serves until SIGTERM/SIGINT. Returns the exit code.
 pub fn serve(config_path: &Path, listen: Option<SocketAddr>) -> i32 {
@@ -36,21 +41,37 @@ pub fn serve(config_path: &Path, listen: Option<SocketAddr>) -> i32 {
                 return 1;
             }
         };
-        if config.server.tls.is_some() {
-            tracing::error!("server.certificate/server.key: TLS serving is not available in this build; terminate TLS in front of regauth");
-            return 1;
-        }
-        tracing::warn!("serving plain HTTP: put TLS in front of regauth in production");
         let local = listener.local_addr().map_or(addr.to_string(), |a| a.to_string());
+        let tls = config.server.tls_config.clone();
         tracing::info!(
             addr = %local,
+            scheme = if tls.is_some() { "https" } else { "http" },
             prefix = %config.server.path_prefix,
             alg = config.signer.alg().as_str(),
             kid = config.signer.kid().unwrap_or("none"),
             "regauth listening"
         );
+        if tls.is_none() {
+            tracing::warn!("serving plain HTTP: set server.certificate/server.key or terminate TLS in front of regauth");
+        }
         let state = AppState::new(Runtime::new(config));
-        match crate::server::serve(listener, router(state), crate::server::shutdown_signal()).await {
+        let app = router(state.clone());
+        let result = match tls {
+            None => {
+                let watcher = tokio::spawn(crate::reload::watch(state, WATCH_INTERVAL, None));
+                let r = crate::server::serve(listener, app, crate::server::shutdown_signal()).await;
+                watcher.abort();
+                r
+            }
+            Some(tls) => {
+                let tls = axum_server::tls_rustls::RustlsConfig::from_config(tls.0);
+                let watcher = tokio::spawn(crate::reload::watch(state, WATCH_INTERVAL, Some(tls.clone())));
+                let r = crate::server::serve_tls(listener, app, tls, crate::server::shutdown_signal()).await;
+                watcher.abort();
+                r
+            }
+        };
+        match result {
             Ok(()) => 0,
             Err(e) => {
                 tracing::error!("server error: {e}");

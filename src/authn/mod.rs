@@ -195,6 +195,37 @@ impl Chain {
         })
     }
 
+    /// The current credential record of `user` in the backend named
+    /// `backend`: its labels and the bytes that change when the password
+    /// changes (refresh tokens are bound to them). `None` = user gone.
+    pub async fn current(
+        &self,
+        backend: &str,
+        user: &str,
+    ) -> Result<Option<(Labels, Vec<u8>)>, AuthnError> {
+        let Some(b) = self.backends.iter().find(|b| b.name() == backend) else {
+            return Ok(None);
+        };
+        match b {
+            Backend::Table { table, .. } => Ok(match table.lookup(user) {
+                password_table::Lookup::Hash(hash, labels) => {
+                    Some((labels.clone(), hash.as_bytes().to_vec()))
+                }
+                _ => None,
+            }),
+        }
+    }
+
+    /// Whether every backend that depends on a server can reach it.
+    pub async fn ready(&self) -> Result<(), AuthnError> {
+        for b in &self.backends {
+            match b {
+                Backend::Table { .. } => {}
+            }
+        }
+        Ok(())
+    }
+
     /// The anonymous account: allowed when a table has the `""` user.
     fn anonymous(&self) -> Verdict {
         let found = self

@@ -4,6 +4,7 @@
 //! is valid; errors name the file, the YAML key and, where known, the line.
 
 pub mod raw;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -29,8 +30,10 @@ pub struct ServerSettings {
     pub addr: SocketAddr,
     /// Path prefix with a leading `/` and no trailing `/` (or empty).
     pub path_prefix: String,
-    /// TLS certificate and key for serving HTTPS.
+    /// TLS certificate and key files for serving HTTPS.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// The rustls config built from them.
+    pub tls_config: Option<tls::TlsConfig>,
     pub real_ip_header: Option<String>,
     pub real_ip_pos: i64,
 }
@@ -43,6 +46,8 @@ pub struct TokenSettings {
     pub x5c: bool,
     pub key_path: PathBuf,
     pub cert_path: Option<PathBuf>,
+    /// Refresh token lifetime; 0 = refresh tokens disabled.
+    pub refresh_ttl_secs: u64,
 }
 
 /// A loaded, valid configuration.
@@ -61,6 +66,8 @@ pub struct Config {
     /// Allowed registry services; empty = any.
     pub services: Vec<String>,
     pub chain: crate::authn::ChainOptions,
+    /// Every file this configuration was read from (watched for reload).
+    pub files: Vec<PathBuf>,
 }
 
 impl Config {
@@ -160,6 +167,13 @@ fn compile(path: &Path, raw: RawConfig) -> Result<Config, String> {
     let acl = Acl::compile(rules).map_err(|e| e.to_string())?;
 
     let mirrors = mirrors(raw.mirrors, &raw.services)?;
+    let mut files = vec![path.to_owned(), t.key.clone()];
+    files.extend(t.certificate.clone());
+    files.extend(raw.htpasswd.clone());
+    files.extend(raw.acl_file.clone());
+    if let Some((c, k)) = &server.tls {
+        files.extend([c.clone(), k.clone()]);
+    }
     let mut chain = crate::authn::ChainOptions::default();
     if let Some(c) = raw.auth_cache {
         chain.cache_ttl = c
@@ -177,6 +191,7 @@ fn compile(path: &Path, raw: RawConfig) -> Result<Config, String> {
             x5c: t.x5c,
             key_path: t.key,
             cert_path: t.certificate,
+            refresh_ttl_secs: t.refresh_expiration,
         },
         signer: Arc::new(signer),
         cert_pem,
@@ -186,6 +201,7 @@ fn compile(path: &Path, raw: RawConfig) -> Result<Config, String> {
         mirrors,
         services: raw.services,
         chain,
+        files,
     })
 }
 
@@ -214,10 +230,15 @@ fn server_settings(s: raw::RawServer) -> Result<ServerSettings, String> {
         (None, None) => None,
         _ => return Err("server.certificate and server.key must be set together".into()),
     };
+    let tls_config = match &tls {
+        Some((c, k)) => Some(tls::server_config(c, k)?),
+        None => None,
+    };
     Ok(ServerSettings {
         addr,
         path_prefix,
         tls,
+        tls_config,
         real_ip_header: s.real_ip_header.filter(|h| !h.is_empty()),
         real_ip_pos: s.real_ip_pos.unwrap_or(0),
     })

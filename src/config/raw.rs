@@ -170,6 +170,9 @@ pub struct RawToken {
     pub kid: Option<KidMode>,
     #[serde(default)]
     pub x5c: bool,
+    /// Lifetime of refresh tokens in seconds; 0 (default) disables them.
+    #[serde(default)]
+    pub refresh_expiration: u64,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,13 +1,14 @@
 //! HTTP: the router, shared state and thin handlers. Handlers only
 //! translate between HTTP and [`crate::service`].
 
+pub mod audit;
 pub mod client_ip;
 pub mod error;
 pub mod params;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 use axum::body::Bytes;
@@ -19,21 +20,24 @@ use axum::Router;
 use serde::Serialize;
 
 use crate::authn::Credentials;
-use crate::service::{self, Issued, Runtime, TokenRequest};
+use crate::metrics::{Metrics, Outcome};
+use crate::service::{self, Issued, Login, Runtime, TokenRequest};
 pub use error::ApiError;
 use params::Params;
 
 /// Shared state: the current configuration generation, swapped whole on
-/// reload.
+/// reload, and the process's metrics.
 #[derive(Clone)]
 pub struct AppState {
     pub runtime: Arc<ArcSwap<Runtime>>,
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
     pub fn new(runtime: Runtime) -> AppState {
         AppState {
             runtime: Arc::new(ArcSwap::from_pointee(runtime)),
+            metrics: Arc::new(Metrics::default()),
         }
     }
 }
@@ -47,6 +51,8 @@ pub fn router(state: AppState) -> Router {
         .route(&format!("{prefix}/auth"), token.clone())
         .route(&format!("{prefix}/auth/token"), token)
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .layer(
             tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer::new([
                 header::AUTHORIZATION,
@@ -63,6 +69,8 @@ struct TokenResponse<'a> {
     access_token: &'a str,
     expires_in: u64,
     issued_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<&'a str>,
 }
 
 async fn token_get(
@@ -71,16 +79,19 @@ async fn token_get(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
+    let start = Instant::now();
     let rt = st.runtime.load_full();
     let result = async {
         let params = params::parse(query.unwrap_or_default().as_bytes()).map_err(bad)?;
-        let creds =
-            params::basic_credentials(headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()))
-                .map_err(bad)?;
-        handle(&rt, peer, &headers, params, creds).await
+        let login = match basic(&headers)? {
+            Some(c) => Login::Password(c),
+            None => Login::Anonymous,
+        };
+        let offline = params.offline_token;
+        handle(&rt, &st.metrics, peer, &headers, params, login, offline).await
     }
     .await;
-    respond(result)
+    respond(result, &st.metrics, start)
 }
 
 async fn token_post(
@@ -89,49 +100,58 @@ async fn token_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let start = Instant::now();
     let rt = st.runtime.load_full();
     let result = async {
         let params = params::parse(&body).map_err(bad)?;
-        let creds = match params.grant_type.as_deref() {
-            Some("password") => {
-                let (Some(user), Some(password)) =
-                    (params.username.clone(), params.password.clone())
-                else {
-                    return Err(ApiError::BadRequest(
-                        "grant_type=password needs username and password".into(),
-                    ));
-                };
-                Some(Credentials { user, password })
-            }
-            Some("refresh_token") => {
-                return Err(ApiError::BadRequest(
-                    "refresh tokens are not enabled on this server".into(),
-                ))
-            }
+        let login = match params.grant_type.as_deref() {
+            Some("password") => match (params.username.clone(), params.password.clone()) {
+                (Some(user), Some(password)) => Login::Password(Credentials { user, password }),
+                _ => {
+                    return Err(bad_request(
+                        "grant_type=password needs username and password",
+                    ))
+                }
+            },
+            Some("refresh_token") => match params.refresh_token.clone() {
+                Some(t) => Login::Refresh(t),
+                None => return Err(bad_request("grant_type=refresh_token needs refresh_token")),
+            },
             Some(other) => {
+                let shown: String = other.chars().take(32).collect();
                 return Err(ApiError::BadRequest(format!(
-                    "unsupported grant_type {:?}",
-                    other.chars().take(32).collect::<String>()
-                )))
+                    "unsupported grant_type {shown:?}"
+                )));
             }
-            None => return Err(ApiError::BadRequest("missing grant_type".into())),
+            None => return Err(bad_request("missing grant_type")),
         };
-        handle(&rt, peer, &headers, params, creds).await
+        let offline = params.access_type.as_deref() == Some("offline") || params.offline_token;
+        handle(&rt, &st.metrics, peer, &headers, params, login, offline).await
     }
     .await;
-    respond(result)
+    respond(result, &st.metrics, start)
 }
 
 fn bad(e: params::ParamError) -> ApiError {
     ApiError::BadRequest(e.0)
 }
 
+fn bad_request(m: &str) -> ApiError {
+    ApiError::BadRequest(m.to_owned())
+}
+
+fn basic(headers: &HeaderMap) -> Result<Option<Credentials>, ApiError> {
+    params::basic_credentials(headers.get(header::AUTHORIZATION).map(|v| v.as_bytes())).map_err(bad)
+}
+
 async fn handle(
     rt: &Runtime,
+    metrics: &Metrics,
     peer: SocketAddr,
     headers: &HeaderMap,
     params: Params,
-    credentials: Option<Credentials>,
+    login: Login,
+    offline: bool,
 ) -> Result<Issued, ApiError> {
     let server = &rt.config.server;
     let header = server
@@ -145,20 +165,20 @@ async fn handle(
         server.real_ip_header.is_some(),
         server.real_ip_pos,
     )
-    .map_err(|e| ApiError::BadRequest(e.into()))?;
+    .map_err(bad_request)?;
     let req = TokenRequest {
         service: params.service.unwrap_or_default(),
         scopes: params.scopes,
         account: params.account,
-        credentials,
+        login,
         ip: Some(ip),
+        offline,
     };
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let jti = new_jti();
-    let result = service::issue_token(&rt.config, &rt.authn, &req, now, jti).await;
-    audit(&req, ip, &result);
+    let result = service::issue_token(rt, metrics, &req, now, new_jti()).await;
+    audit::record(rt, &req, ip, &result);
     result.map_err(|e| ApiError::from_service(e, &rt.config.token.issuer))
 }
 
@@ -170,54 +190,27 @@ fn new_jti() -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// One audit event per token request. Never the password or the token.
-fn audit(req: &TokenRequest, ip: std::net::IpAddr, result: &Result<Issued, service::ServiceError>) {
-    let account = req.credentials.as_ref().map_or("", |c| c.user.as_str());
+fn outcome(result: &Result<Issued, ApiError>) -> Outcome {
     match result {
         Ok(issued) => {
-            let granted: Vec<String> = issued
-                .authorization
-                .grants
-                .iter()
-                .map(|g| {
-                    let actions: Vec<&str> = g.granted.iter().map(String::as_str).collect();
-                    let rule = g.rule.map_or("none".to_owned(), |r| r.to_string());
-                    format!(
-                        "{}:{}:[{}] rule={rule}",
-                        g.scope.typ,
-                        g.scope.name,
-                        actions.join(",")
-                    )
-                })
-                .collect();
-            tracing::info!(
-                target: "regauth::audit",
-                outcome = "issued",
-                %ip,
-                account,
-                service = %req.service,
-                audience = %issued.authorization.audience,
-                mirror = issued.authorization.mirror.as_ref().map(|m| m.prefix.as_str()),
-                requested = ?req.scopes,
-                granted = ?granted,
-                backend = issued.backend,
-            );
+            let (n, full, partial) = issued.authorization.summary();
+            if full == n {
+                Outcome::Granted
+            } else if full > 0 || partial > 0 {
+                Outcome::Partial
+            } else {
+                Outcome::Denied
+            }
         }
-        Err(e) => {
-            tracing::info!(
-                target: "regauth::audit",
-                outcome = "refused",
-                %ip,
-                account,
-                service = %req.service,
-                requested = ?req.scopes,
-                reason = %e,
-            );
-        }
+        Err(ApiError::BadRequest(_)) => Outcome::BadRequest,
+        Err(ApiError::Unauthorized { .. }) => Outcome::Unauthorized,
+        Err(ApiError::Unavailable) => Outcome::BackendError,
+        Err(ApiError::Busy) => Outcome::Throttled,
     }
 }
 
-fn respond(result: Result<Issued, ApiError>) -> Response {
+fn respond(result: Result<Issued, ApiError>, metrics: &Metrics, start: Instant) -> Response {
+    metrics.request(outcome(&result), start.elapsed().as_secs_f64());
     match result {
         Ok(issued) => {
             let issued_at = time::OffsetDateTime::from_unix_timestamp(issued.issued_at as i64)
@@ -232,9 +225,34 @@ fn respond(result: Result<Issued, ApiError>) -> Response {
                 access_token: &issued.token,
                 expires_in: issued.expires_in,
                 issued_at,
+                refresh_token: issued.refresh_token.as_deref(),
             };
             (StatusCode::OK, Json(body)).into_response()
         }
         Err(e) => e.into_response(),
+    }
+}
+
+async fn metrics(State(st): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        st.metrics.render(),
+    )
+        .into_response()
+}
+
+/// Ready when a configuration is loaded and every backend that can be
+/// down (LDAP) answers.
+async fn readyz(State(st): State<AppState>) -> Response {
+    let rt = st.runtime.load_full();
+    match rt.authn.ready().await {
+        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
+        Err(e) => {
+            tracing::warn!(%e, "not ready");
+            (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {e}\n")).into_response()
+        }
     }
 }

@@ -181,6 +181,26 @@ impl PrivateKey {
         }
     }
 
+    /// The secret key material (RSA: PKCS#8 DER; EC: the scalar; Ed25519:
+    /// the seed), used only to derive other secrets such as the refresh
+    /// token key.
+    pub fn secret_material(&self) -> Vec<u8> {
+        match self {
+            PrivateKey::Rsa(k) => {
+                use rsa::pkcs8::EncodePrivateKey;
+                let pk: &rsa::RsaPrivateKey = (**k).as_ref();
+                pk.to_pkcs8_der()
+                    .expect("a valid RSA key encodes")
+                    .as_bytes()
+                    .to_vec()
+            }
+            PrivateKey::P256(k) => k.to_bytes().to_vec(),
+            PrivateKey::P384(k) => k.to_bytes().to_vec(),
+            PrivateKey::P521(k) => k.to_bytes().to_vec(),
+            PrivateKey::Ed25519(k) => k.to_bytes().to_vec(),
+        }
+    }
+
     /// DER SubjectPublicKeyInfo of the public half.
     pub fn public_spki_der(&self) -> Vec<u8> {
         let doc = match self {

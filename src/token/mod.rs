@@ -4,6 +4,7 @@
 
 pub mod keygen;
 pub mod keys;
+pub mod refresh;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
@@ -71,6 +72,11 @@ impl Signer {
 
     pub fn alg(&self) -> Alg {
         self.key.alg()
+    }
+
+    /// The key for refresh tokens, derived from this signing key.
+    pub fn refresh_key(&self) -> refresh::RefreshKey {
+        refresh::RefreshKey::derive(&self.key.secret_material())
     }
 
     pub fn kid(&self) -> Option<&str> {

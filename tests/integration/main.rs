@@ -4,4 +4,6 @@
 mod config_load;
 mod endpoint;
 mod keys;
+mod ops;
+mod refresh;
 mod support;

@@ -59,13 +59,26 @@ pub const DEFAULT_ACL: &str = r#"acl:
 pub struct Server {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
+    pub state: AppState,
+    /// Directory holding `config.yml` (and whatever the test puts there).
+    pub dir: tempfile::TempDir,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
 impl Server {
+    /// Writes `yaml` to a temp dir's `config.yml` (so reload works) and
+    /// serves it on 127.0.0.1:0.
     pub async fn start(yaml: &str) -> Server {
-        let config = Config::from_yaml(Path::new("test.yml"), yaml).expect("test config is valid");
-        let app = router(AppState::new(Runtime::new(config)));
+        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(dir, yaml).await
+    }
+
+    pub async fn start_in(dir: tempfile::TempDir, yaml: &str) -> Server {
+        let path = dir.path().join("config.yml");
+        std::fs::write(&path, yaml).unwrap();
+        let config = Config::load(&path).expect("test config is valid");
+        let state = AppState::new(Runtime::new(config));
+        let app = router(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -75,8 +88,21 @@ impl Server {
         Server {
             addr,
             client: reqwest::Client::new(),
+            state,
+            dir,
             _stop: tx,
         }
+    }
+
+    /// POSTs a form to `/auth`.
+    pub async fn post(&self, form: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/auth"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form.to_owned())
+            .send()
+            .await
+            .unwrap()
     }
 
     pub fn url(&self, path_and_query: &str) -> String {

@@ -1,0 +1,206 @@
+//! Prometheus metrics: one registry per process, owned by the server state
+//! (no globals). Rendered in the text exposition format at `/metrics`.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BackendLabel {
+    pub backend: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabel {
+    pub result: &'static str,
+}
+
+/// The outcome of one token request, as counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every requested action granted (or a login without scopes).
+    Granted,
+    /// Some requested actions granted, some not.
+    Partial,
+    /// Scopes requested, none granted.
+    Denied,
+    BadRequest,
+    Unauthorized,
+    BackendError,
+    /// Refused without work: saturated pool or rate limit.
+    Throttled,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Granted => "granted",
+            Outcome::Partial => "partial",
+            Outcome::Denied => "denied",
+            Outcome::BadRequest => "bad_request",
+            Outcome::Unauthorized => "unauthorized",
+            Outcome::BackendError => "backend_error",
+            Outcome::Throttled => "throttled",
+        }
+    }
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub requests: Family<OutcomeLabel, Counter>,
+    pub request_seconds: Family<OutcomeLabel, Histogram>,
+    pub authn_seconds: Family<BackendLabel, Histogram>,
+    pub authn_errors: Family<BackendLabel, Counter>,
+    pub cache: Family<ResultLabel, Counter>,
+    pub reloads: Family<ResultLabel, Counter>,
+    pub rate_limited: Counter,
+    pub config_generation: Gauge,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+fn latency_histogram() -> Histogram {
+    // 50 µs .. ~1.6 s: cached requests sit at the bottom, bcrypt and LDAP
+    // binds in the middle.
+    Histogram::new(exponential_buckets(0.00005, 2.0, 16))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("regauth");
+        let requests = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "token_requests",
+            "Token requests by outcome",
+            requests.clone(),
+        );
+        let request_seconds = Family::<OutcomeLabel, Histogram>::new_with_constructor(
+            latency_histogram as fn() -> Histogram,
+        );
+        registry.register(
+            "token_request_duration_seconds",
+            "Token request latency by outcome",
+            request_seconds.clone(),
+        );
+        let authn_seconds = Family::<BackendLabel, Histogram>::new_with_constructor(
+            latency_histogram as fn() -> Histogram,
+        );
+        registry.register(
+            "authn_duration_seconds",
+            "Password verification latency by backend (cache misses)",
+            authn_seconds.clone(),
+        );
+        let authn_errors = Family::<BackendLabel, Counter>::default();
+        registry.register(
+            "authn_errors",
+            "Authentication backend failures (unavailable, busy)",
+            authn_errors.clone(),
+        );
+        let cache = Family::<ResultLabel, Counter>::default();
+        registry.register(
+            "authn_cache",
+            "Credential cache lookups by result (hit, miss)",
+            cache.clone(),
+        );
+        let reloads = Family::<ResultLabel, Counter>::default();
+        registry.register(
+            "config_reloads",
+            "Configuration reloads by result",
+            reloads.clone(),
+        );
+        let rate_limited = Counter::default();
+        registry.register(
+            "rate_limited",
+            "Requests refused by brute-force throttling",
+            rate_limited.clone(),
+        );
+        let config_generation = Gauge::default();
+        registry.register(
+            "config_generation",
+            "Number of the configuration generation serving (1 = initial)",
+            config_generation.clone(),
+        );
+        config_generation.set(1);
+        Metrics {
+            registry,
+            requests,
+            request_seconds,
+            authn_seconds,
+            authn_errors,
+            cache,
+            reloads,
+            rate_limited,
+            config_generation,
+        }
+    }
+}
+
+impl Metrics {
+    pub fn request(&self, outcome: Outcome, seconds: f64) {
+        let l = OutcomeLabel {
+            outcome: outcome.as_str(),
+        };
+        self.requests.get_or_create(&l).inc();
+        self.request_seconds.get_or_create(&l).observe(seconds);
+    }
+
+    pub fn reload(&self, ok: bool) {
+        let result = if ok { "success" } else { "failure" };
+        self.reloads.get_or_create(&ResultLabel { result }).inc();
+        if ok {
+            self.config_generation.inc();
+        }
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_render() {
+        let m = Metrics::default();
+        m.request(Outcome::Granted, 0.001);
+        m.request(Outcome::Granted, 0.002);
+        m.request(Outcome::Unauthorized, 0.05);
+        m.reload(false);
+        let text = m.render();
+        assert!(
+            text.contains("regauth_token_requests_total{outcome=\"granted\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("regauth_token_requests_total{outcome=\"unauthorized\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("regauth_config_reloads_total{result=\"failure\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("regauth_config_generation 1"), "{text}");
+        assert!(
+            text.contains("regauth_token_request_duration_seconds_bucket"),
+            "{text}"
+        );
+    }
+}

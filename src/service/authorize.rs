@@ -1,0 +1,107 @@
+//! The pure part of issuing: which audience, which rebuilt scopes, and
+//! what the ACL grants for each. Shared with `regauth explain` and `mint`.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+use super::ServiceError;
+use crate::config::Config;
+use crate::core::acl;
+use crate::core::remap;
+use crate::core::scope::Scope;
+use crate::core::Labels;
+
+/// The decision for one requested scope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// The scope as the registry will see it (rebuilt for mirrors).
+    pub scope: Scope,
+    pub granted: BTreeSet<String>,
+    /// Index of the deciding ACL entry; `None` = no entry matched.
+    pub rule: Option<usize>,
+}
+
+/// The authorization of a whole request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authorization {
+    /// The token's `aud`.
+    pub audience: String,
+    /// The mirror the service named, if any.
+    pub mirror: Option<remap::Mirror>,
+    pub grants: Vec<Grant>,
+}
+
+impl Authorization {
+    /// Counts for metrics: (requested scopes, fully granted, partly granted).
+    pub fn summary(&self) -> (usize, usize, usize) {
+        let full = self
+            .grants
+            .iter()
+            .filter(|g| g.granted == g.scope.actions)
+            .count();
+        let partial = self
+            .grants
+            .iter()
+            .filter(|g| !g.granted.is_empty() && g.granted != g.scope.actions)
+            .count();
+        (self.grants.len(), full, partial)
+    }
+}
+
+/// The mirror `service` names, or `None` for a registry service; an error
+/// when an allow-list of services is configured and `service` is not on it.
+pub fn check_service<'c>(
+    config: &'c Config,
+    service: &str,
+) -> Result<Option<&'c remap::Mirror>, ServiceError> {
+    if let Some(m) = remap::find(&config.mirrors, service) {
+        return Ok(Some(m));
+    }
+    if config.services.is_empty() || config.services.iter().any(|s| s == service) {
+        Ok(None)
+    } else {
+        Err(ServiceError::BadRequest(format!(
+            "unknown service {service:?}"
+        )))
+    }
+}
+
+/// Evaluates `scopes` (already parsed) for an authenticated account.
+pub fn authorize(
+    config: &Config,
+    account: &str,
+    labels: &Labels,
+    service: &str,
+    ip: Option<IpAddr>,
+    scopes: &[Scope],
+) -> Result<Authorization, ServiceError> {
+    let mirror = check_service(config, service)?;
+    let (audience, scopes) = match mirror {
+        Some(m) => (m.audience.clone(), remap::rebuild_all(m, scopes)),
+        None => (service.to_owned(), scopes.to_vec()),
+    };
+    let grants = scopes
+        .into_iter()
+        .map(|s| {
+            let d = config.acl.evaluate(&acl::Request {
+                account,
+                typ: &s.typ,
+                name: &s.name,
+                service,
+                ip,
+                labels,
+                actions: &s.actions,
+            });
+            Grant {
+                scope: s,
+                granted: d.granted,
+                rule: d.rule,
+            }
+        })
+        .collect();
+    Ok(Authorization {
+        audience,
+        mirror: mirror.cloned(),
+        grants,
+    })
+}

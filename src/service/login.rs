@@ -1,0 +1,139 @@
+//! Who is asking: anonymous, a password (Basic or OAuth2 password grant),
+//! or a refresh token. Records authentication metrics.
+
+use std::time::Instant;
+
+use super::{Runtime, ServiceError};
+use crate::authn::{AuthnError, Credentials, Outcome, Verdict};
+use crate::core::Labels;
+use crate::metrics::{BackendLabel, Metrics, ResultLabel};
+use crate::secret::Secret;
+use crate::token::refresh::{same_fingerprint, RefreshError};
+
+/// How the client identifies itself.
+#[derive(Debug, Clone, Default)]
+pub enum Login {
+    #[default]
+    Anonymous,
+    Password(Credentials),
+    /// `grant_type=refresh_token`.
+    Refresh(Secret),
+}
+
+/// An authenticated account.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub account: String,
+    pub labels: Labels,
+    pub backend: &'static str,
+}
+
+pub(super) async fn identify(
+    rt: &Runtime,
+    metrics: &Metrics,
+    login: &Login,
+    service: &str,
+    now: u64,
+) -> Result<Identity, ServiceError> {
+    match login {
+        Login::Anonymous => password(rt, metrics, None).await,
+        Login::Password(c) => password(rt, metrics, Some(c)).await,
+        Login::Refresh(token) => refresh(rt, token, service, now).await,
+    }
+}
+
+async fn password(
+    rt: &Runtime,
+    metrics: &Metrics,
+    creds: Option<&Credentials>,
+) -> Result<Identity, ServiceError> {
+    let verdict = authenticate(rt, metrics, creds).await?;
+    let Outcome::Authenticated(labels) = verdict.outcome else {
+        return Err(ServiceError::Unauthorized);
+    };
+    Ok(Identity {
+        account: creds.map_or("", |c| c.user.as_str()).to_owned(),
+        labels,
+        backend: verdict.backend,
+    })
+}
+
+async fn refresh(
+    rt: &Runtime,
+    token: &Secret,
+    service: &str,
+    now: u64,
+) -> Result<Identity, ServiceError> {
+    let Some(key) = &rt.refresh_key else {
+        return Err(ServiceError::BadRequest(
+            "refresh tokens are not enabled on this server".into(),
+        ));
+    };
+    let refused = |why: RefreshError| {
+        tracing::info!(reason = %why, "refresh token refused");
+        ServiceError::Unauthorized
+    };
+    let claims = key.verify(token.expose(), service, now).map_err(refused)?;
+    let current = rt.authn.current(&claims.backend, &claims.sub).await?;
+    let Some((labels, record)) = current else {
+        return Err(refused(RefreshError::Revoked));
+    };
+    let fp = key.fingerprint(&claims.backend, &claims.sub, &record);
+    if !same_fingerprint(&fp, &claims.fp) {
+        return Err(refused(RefreshError::Revoked));
+    }
+    let backend = rt
+        .authn
+        .backends()
+        .iter()
+        .map(|b| b.name())
+        .find(|n| *n == claims.backend)
+        .unwrap_or("none");
+    Ok(Identity {
+        account: claims.sub,
+        labels,
+        backend,
+    })
+}
+
+/// Runs the chain and records cache and per-backend metrics.
+async fn authenticate(
+    rt: &Runtime,
+    metrics: &Metrics,
+    creds: Option<&Credentials>,
+) -> Result<Verdict, ServiceError> {
+    let start = Instant::now();
+    let result = rt.authn.authenticate(creds).await;
+    let timed_backend = match &result {
+        Ok(v) if creds.is_some_and(|c| !c.user.is_empty()) => {
+            let hit = if v.cached { "hit" } else { "miss" };
+            metrics
+                .cache
+                .get_or_create(&ResultLabel { result: hit })
+                .inc();
+            (!v.cached).then_some(v.backend)
+        }
+        Ok(_) => None,
+        Err(AuthnError::Unavailable { backend, .. }) => {
+            metrics
+                .authn_errors
+                .get_or_create(&BackendLabel { backend })
+                .inc();
+            Some(*backend)
+        }
+        Err(AuthnError::Busy) => {
+            metrics
+                .authn_errors
+                .get_or_create(&BackendLabel { backend: "pool" })
+                .inc();
+            None
+        }
+    };
+    if let Some(backend) = timed_backend {
+        metrics
+            .authn_seconds
+            .get_or_create(&BackendLabel { backend })
+            .observe(start.elapsed().as_secs_f64());
+    }
+    Ok(result?)
+}

@@ -1,0 +1,195 @@
+//! Issuing a token, without HTTP types: parse scopes -> identify the
+//! client (password or refresh token) -> remap for mirrors -> evaluate the
+//! ACL -> sign. Time and the token ID are arguments so the whole path is
+//! testable byte for byte.
+
+mod authorize;
+mod login;
+
+use std::net::IpAddr;
+
+pub use authorize::{authorize, check_service, Authorization, Grant};
+pub use login::{Identity, Login};
+
+use crate::authn::{AuthnError, Backend, Chain};
+use crate::config::Config;
+use crate::core::claims::{self, Access, ClaimInput};
+use crate::core::scope;
+use crate::metrics::Metrics;
+use crate::token::refresh::{RefreshClaims, RefreshKey};
+
+/// Most scopes one request may carry.
+pub const MAX_SCOPES: usize = 64;
+
+/// What a client asked for, already taken out of HTTP.
+#[derive(Debug, Clone, Default)]
+pub struct TokenRequest {
+    pub service: String,
+    /// Raw `scope` values; each may hold several space-separated scopes.
+    pub scopes: Vec<String>,
+    /// The `account` parameter, when sent.
+    pub account: Option<String>,
+    pub login: Login,
+    pub ip: Option<IpAddr>,
+    /// `offline_token=true` / `access_type=offline`: a refresh token is wanted.
+    pub offline: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issued {
+    pub token: String,
+    pub expires_in: u64,
+    /// Unix seconds the token was issued at.
+    pub issued_at: u64,
+    pub account: String,
+    pub authorization: Authorization,
+    /// The authentication backend that accepted the account.
+    pub backend: &'static str,
+    /// Present when asked for and enabled.
+    pub refresh_token: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// Malformed request: a one-line reason safe to return.
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("authentication failed")]
+    Unauthorized,
+    #[error(transparent)]
+    Backend(#[from] AuthnError),
+}
+
+/// Everything one configuration generation needs to serve requests. The
+/// server holds it behind an atomic swap so a reload replaces it whole.
+#[derive(Debug)]
+pub struct Runtime {
+    pub config: Config,
+    pub authn: Chain,
+    /// Set when refresh tokens are enabled.
+    pub refresh_key: Option<RefreshKey>,
+}
+
+impl Runtime {
+    pub fn new(config: Config) -> Runtime {
+        let authn = chain_for(&config);
+        let refresh_key = (config.token.refresh_ttl_secs > 0).then(|| config.signer.refresh_key());
+        Runtime {
+            config,
+            authn,
+            refresh_key,
+        }
+    }
+}
+
+/// Parses, identifies, authorizes and signs. `now` is Unix seconds; `jti`
+/// must come from a CSPRNG (it also seeds the refresh token's ID).
+pub async fn issue_token(
+    rt: &Runtime,
+    metrics: &Metrics,
+    req: &TokenRequest,
+    now: u64,
+    jti: String,
+) -> Result<Issued, ServiceError> {
+    let config = &rt.config;
+    let scopes = scope::parse_all(req.scopes.iter().map(String::as_str), MAX_SCOPES)
+        .map_err(|e| ServiceError::BadRequest(e.to_string()))?;
+    if let (Some(account), Login::Password(creds)) = (&req.account, &req.login) {
+        if *account != creds.user {
+            return Err(ServiceError::BadRequest(
+                "account does not match the authenticated user".into(),
+            ));
+        }
+    }
+    // Reject unknown services before spending a password verification.
+    check_service(config, &req.service)?;
+    let who = login::identify(rt, metrics, &req.login, &req.service, now).await?;
+    if matches!(req.login, Login::Refresh(_))
+        && req.account.as_ref().is_some_and(|a| *a != who.account)
+    {
+        return Err(ServiceError::BadRequest(
+            "account does not match the refresh token".into(),
+        ));
+    }
+    let authorization = authorize(
+        config,
+        &who.account,
+        &who.labels,
+        &req.service,
+        req.ip,
+        &scopes,
+    )?;
+    let access = authorization
+        .grants
+        .iter()
+        .map(|g| Access {
+            typ: g.scope.typ.clone(),
+            name: g.scope.name.clone(),
+            actions: g.granted.iter().cloned().collect(),
+        })
+        .collect();
+    let refresh_token = match (&rt.refresh_key, req.offline, &req.login) {
+        (Some(key), true, Login::Password(_)) if !who.account.is_empty() => {
+            new_refresh_token(rt, key, &who, &req.service, now, &jti).await?
+        }
+        _ => None,
+    };
+    let claims = claims::build(ClaimInput {
+        issuer: &config.token.issuer,
+        account: &who.account,
+        audience: &authorization.audience,
+        ttl_secs: config.token.ttl_secs,
+        now,
+        jti,
+        access,
+    });
+    Ok(Issued {
+        token: config.signer.sign(&claims),
+        expires_in: config.token.ttl_secs,
+        issued_at: now,
+        account: who.account,
+        authorization,
+        backend: who.backend,
+        refresh_token,
+    })
+}
+
+async fn new_refresh_token(
+    rt: &Runtime,
+    key: &RefreshKey,
+    who: &Identity,
+    service: &str,
+    now: u64,
+    jti: &str,
+) -> Result<Option<String>, ServiceError> {
+    let Some((_, record)) = rt.authn.current(who.backend, &who.account).await? else {
+        return Ok(None);
+    };
+    Ok(Some(key.issue(&RefreshClaims {
+        sub: who.account.clone(),
+        backend: who.backend.to_owned(),
+        fp: key.fingerprint(who.backend, &who.account, &record),
+        aud: service.to_owned(),
+        iat: now,
+        exp: now + rt.config.token.refresh_ttl_secs,
+        jti: format!("r{jti}"),
+    })))
+}
+
+/// The authentication chain a config describes.
+pub fn chain_for(config: &Config) -> Chain {
+    let mut backends = Vec::new();
+    if let Some(u) = &config.users {
+        backends.push(Backend::Table {
+            name: "users",
+            table: u.clone(),
+        });
+    }
+    if let Some(h) = &config.htpasswd {
+        backends.push(Backend::Table {
+            name: "htpasswd",
+            table: h.clone(),
+        });
+    }
+    Chain::new(backends, config.chain)
+}
