@@ -30,7 +30,15 @@ fn main() {
             config,
             realm,
             service,
-        } => cli::registry_config(&config, realm.as_deref(), &service),
+            kind,
+            out,
+        } => cli::registry_config(cli::RegistryArgs {
+            config: &config,
+            realm: realm.as_deref(),
+            service: &service,
+            kind,
+            out: out.as_deref(),
+        }),
     };
     std::process::exit(code);
 }

@@ -53,6 +53,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/.well-known/jwks.json", get(jwks))
         .layer(
             tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer::new([
                 header::AUTHORIZATION,
@@ -231,6 +232,12 @@ fn respond(result: Result<Issued, ApiError>, metrics: &Metrics, start: Instant) 
         }
         Err(e) => e.into_response(),
     }
+}
+
+/// The public signing key as a JWK Set, with the `kid` tokens carry.
+async fn jwks(State(st): State<AppState>) -> Response {
+    let rt = st.runtime.load_full();
+    Json(rt.config.signer.jwks()).into_response()
 }
 
 async fn metrics(State(st): State<AppState>) -> Response {

@@ -94,6 +94,12 @@ impl Signer {
         serde_json::Value::Object(m)
     }
 
+    /// `{"keys": [public JWK]}`, as served at `/.well-known/jwks.json` and
+    /// written for distribution 3.x's `auth.token.jwks`.
+    pub fn jwks(&self) -> serde_json::Value {
+        serde_json::json!({ "keys": [self.public_jwk()] })
+    }
+
     /// Signs the claims and returns the compact JWS.
     pub fn sign<C: Serialize>(&self, claims: &C) -> String {
         let payload = serde_json::to_vec(claims).expect("claims serialize");

@@ -286,3 +286,35 @@ async fn every_key_type_signs_tokens_a_jwt_library_verifies() {
     let (header, _) = verify(body["token"].as_str().unwrap(), "p256", "reg");
     assert_eq!(header.kid, None);
 }
+
+#[tokio::test]
+async fn jwks_publishes_the_signing_key_with_its_kid() {
+    let s = Server::start(&config_yaml("p256", "  kid: thumbprint", DEFAULT_ACL)).await;
+    let jwks: Value = s
+        .client
+        .get(s.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = &jwks["keys"][0];
+    let body: Value = s.get("/auth?service=reg", None).await.json().await.unwrap();
+    let header = jsonwebtoken::decode_header(body["token"].as_str().unwrap()).unwrap();
+    assert_eq!(key["kid"].as_str(), header.kid.as_deref());
+    assert_eq!(
+        (
+            key["kty"].as_str(),
+            key["crv"].as_str(),
+            key["alg"].as_str()
+        ),
+        (Some("EC"), Some("P-256"), Some("ES256"))
+    );
+    // The published key verifies the token.
+    let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(key.clone()).unwrap();
+    let dk = jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap();
+    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+    v.set_audience(&["reg"]);
+    jsonwebtoken::decode::<Value>(body["token"].as_str().unwrap(), &dk, &v).unwrap();
+}
