@@ -178,17 +178,9 @@ async fn handle(
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let result = service::issue_token(rt, metrics, &req, now, new_jti()).await;
+    let result = service::issue_token(rt, metrics, &req, now, crate::token::new_jti()).await;
     audit::record(rt, &req, ip, &result);
     result.map_err(|e| ApiError::from_service(e, &rt.config.token.issuer))
-}
-
-/// A random token ID: 128 bits from the OS CSPRNG, hex.
-fn new_jti() -> String {
-    use rand::RngCore;
-    let mut b = [0u8; 16];
-    rand::rngs::OsRng.fill_bytes(&mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 fn outcome(result: &Result<Issued, ApiError>) -> Outcome {

@@ -12,6 +12,14 @@ use serde::Serialize;
 
 pub use keys::{Alg, KeyError, PrivateKey};
 
+/// A random token ID: 128 bits from the OS CSPRNG, hex.
+pub fn new_jti() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
 /// Which `kid` the JWS header carries (config `token.kid`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]

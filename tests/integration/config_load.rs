@@ -131,3 +131,82 @@ fn explain_names_the_deciding_rule() {
     assert!(out.contains("acl[1]"), "{out}");
     assert!(out.contains("User \"test\" can pull stuff."), "{out}");
 }
+
+#[test]
+fn mint_signs_what_the_acl_grants_and_refuses_without_a_key() {
+    let path = fixture("docker_auth.yml");
+    let config = path.to_str().unwrap();
+    let (code, out, err) = regauth(&[
+        "mint",
+        "--config",
+        config,
+        "--account",
+        "test",
+        "--service",
+        "registry.example.com",
+        "--scope",
+        "repository:dev/app:pull,push",
+        "--label",
+        "group=dev",
+        "--ttl",
+        "60",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("granted only [pull]"), "{err}");
+    let token = out.trim();
+    let header = jsonwebtoken::decode_header(token).unwrap();
+    assert_eq!(format!("{:?}", header.alg), "RS256");
+    let pem = std::fs::read(fixture("keys/rsa2048.pub.pem")).unwrap();
+    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    v.set_audience(&["registry.example.com"]);
+    let claims = jsonwebtoken::decode::<serde_json::Value>(
+        token,
+        &jsonwebtoken::DecodingKey::from_rsa_pem(&pem).unwrap(),
+        &v,
+    )
+    .unwrap()
+    .claims;
+    assert_eq!(claims["sub"], "test");
+    assert_eq!(claims["access"][0]["actions"], serde_json::json!(["pull"]));
+    assert!(claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap() <= 70);
+
+    let (code, out, _) = regauth(&[
+        "mint",
+        "--config",
+        config,
+        "--account",
+        "ci",
+        "--service",
+        "r",
+        "--scope",
+        "repository:a/b:push",
+        "--no-acl",
+        "--format",
+        "docker-config",
+        "--registry",
+        "127.0.0.1:5000",
+    ]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert!(v["auths"]["127.0.0.1:5000"]["registrytoken"].is_string());
+
+    let broken = tempfile::tempdir().unwrap();
+    let cfg = broken.path().join("c.yml");
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "tests/fixtures/keys/rsa2048.pkcs1.pem",
+        "/nonexistent/key.pem",
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let (code, out, err) = regauth(&[
+        "mint",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--account",
+        "x",
+        "--service",
+        "r",
+    ]);
+    assert_eq!(code, 1);
+    assert!(out.is_empty());
+    assert!(err.contains("token.key: cannot read"), "{err}");
+}

@@ -1,0 +1,167 @@
+//! `hash`, `keygen` and `mint`: passwords, signing keys and offline tokens.
+
+use std::io::Read;
+use std::path::Path;
+
+use super::load;
+use crate::token::Alg;
+
+pub fn hash(cost: u32) -> i32 {
+    let mut input = String::new();
+    if let Err(e) = std::io::stdin().read_to_string(&mut input) {
+        eprintln!("error: reading stdin: {e}");
+        return 1;
+    }
+    let password = input.strip_suffix('\n').unwrap_or(&input);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    if password.is_empty() {
+        eprintln!("error: empty password");
+        return 1;
+    }
+    match bcrypt::non_truncating_hash(password, cost) {
+        Ok(h) => {
+            println!("{h}");
+            0
+        }
+        Err(e) => {
+            eprintln!("error: {e} (bcrypt accepts at most 72 bytes)");
+            1
+        }
+    }
+}
+
+pub fn keygen(out: &Path, alg: Alg, force: bool) -> i32 {
+    let key_path = out.join("token.key");
+    let cert_path = out.join("token.pem");
+    if !force && (key_path.exists() || cert_path.exists()) {
+        eprintln!(
+            "error: {} or {} exists; pass --force to overwrite",
+            key_path.display(),
+            cert_path.display()
+        );
+        return 1;
+    }
+    let (key, cert) = match crate::token::keygen::generate(alg, "regauth token signer") {
+        Ok(kc) => kc,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 1;
+        }
+    };
+    let write = || -> std::io::Result<()> {
+        std::fs::create_dir_all(out)?;
+        write_private(&key_path, key.as_bytes())?;
+        std::fs::write(&cert_path, cert)
+    };
+    if let Err(e) = write() {
+        eprintln!("error: writing to {}: {e}", out.display());
+        return 1;
+    }
+    println!(
+        "wrote {} ({}) and {}",
+        key_path.display(),
+        alg.as_str(),
+        cert_path.display()
+    );
+    0
+}
+
+fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    opts.open(path)?.write_all(data)
+}
+
+pub struct MintArgs<'a> {
+    pub config: &'a Path,
+    pub account: &'a str,
+    pub scopes: &'a [String],
+    pub service: &'a str,
+    pub ttl: u64,
+    pub labels: &'a [String],
+    pub no_acl: bool,
+    pub format: super::MintFormat,
+    pub registry: Option<&'a str>,
+}
+
+/// Signs a token offline. Refuses (exit 1) when the configuration or key
+/// cannot be loaded; warns on stderr for scopes the ACL denies.
+pub fn mint(a: MintArgs<'_>) -> i32 {
+    let c = match load(a.config) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    match mint_token(&c, &a) {
+        Ok(out) => {
+            println!("{out}");
+            0
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    }
+}
+
+fn mint_token(c: &crate::config::Config, a: &MintArgs<'_>) -> Result<String, String> {
+    use crate::core::claims::{self, Access, ClaimInput};
+    if a.format == super::MintFormat::DockerConfig && a.registry.is_none() {
+        return Err("--format docker-config needs --registry HOST[:PORT]".into());
+    }
+    let labels = super::parse_labels(a.labels)?;
+    let scopes = crate::core::scope::parse_all(
+        a.scopes.iter().map(String::as_str),
+        crate::service::MAX_SCOPES,
+    )
+    .map_err(|e| e.to_string())?;
+    let auth = crate::service::authorize(c, a.account, &labels, a.service, None, &scopes)
+        .map_err(|e| e.to_string())?;
+    let access: Vec<Access> = auth
+        .grants
+        .iter()
+        .map(|g| {
+            let actions: Vec<String> = if a.no_acl {
+                g.scope.actions.iter().cloned().collect()
+            } else {
+                if g.granted != g.scope.actions {
+                    eprintln!(
+                        "warning: {} granted only [{}] by the ACL",
+                        g.scope,
+                        g.granted.iter().cloned().collect::<Vec<_>>().join(",")
+                    );
+                }
+                g.granted.iter().cloned().collect()
+            };
+            Access {
+                typ: g.scope.typ.clone(),
+                name: g.scope.name.clone(),
+                actions,
+            }
+        })
+        .collect();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|e| e.to_string())?
+        .as_secs();
+    let jti = crate::token::new_jti();
+    let claims = claims::build(ClaimInput {
+        issuer: &c.token.issuer,
+        account: a.account,
+        audience: &auth.audience,
+        ttl_secs: a.ttl,
+        now,
+        jti,
+        access,
+    });
+    let token = c.signer.sign(&claims);
+    Ok(match (a.format, a.registry) {
+        (super::MintFormat::DockerConfig, Some(host)) => serde_json::json!({
+            "auths": { host: { "registrytoken": token } }
+        })
+        .to_string(),
+        _ => token,
+    })
+}
