@@ -171,9 +171,14 @@ inner() {
 	. "$E2E_DIR/mkimage.sh"
 	# shellcheck source=tests/e2e/scenarios.sh
 	. "$E2E_DIR/scenarios.sh"
+	# shellcheck source=tests/e2e/mirror.sh
+	. "$E2E_DIR/mirror.sh"
+	# shellcheck source=tests/e2e/docker.sh
+	. "$E2E_DIR/docker.sh"
+	SCENARIOS+=("${DOCKER_SCENARIOS[@]}")
 
 	# Pass or fail, every process we started is stopped by its PID.
-	trap stop_all EXIT
+	trap 'docker_down; stop_all' EXIT
 	trap 'echo "e2e: interrupted" >&2; exit 130' INT TERM
 
 	printf 'e2e: %s; skopeo %s; podman %s; buildah %s\n' \
@@ -184,12 +189,16 @@ inner() {
 	local t0=$SECONDS
 	prepare_fixtures
 	run_test cli/hash t_cli_hash
+	docker_up || true # containerd + dockerd for the docker-* scenarios (docker.sh)
 
 	# The two regauth setups, each with its own key, regauth and registry:
 	#   es256-libtrust  EC P-256 key, default kid (libtrust key ID)
 	#   rs256-x5c       RSA key, certificate sent in the x5c header
 	run_setup es256-libtrust ES256 "" "EC P-256 key, default kid (libtrust key ID)"
 	run_setup rs256-x5c RS256 "  x5c: true" "RSA key, certificate in the x5c header"
+	# Pull-through mirrors: registry + nginx fronts from examples/mirror (mirror.sh).
+	run_mirror_setup
+	docker_down
 
 	echo "== summary: $E2E_PASSED passed, $E2E_FAILED failed ($((SECONDS - t0))s)"
 	if [[ $E2E_FAILED -ne 0 ]]; then
