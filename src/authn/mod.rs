@@ -5,6 +5,7 @@
 //! (bcrypt) run on the blocking pool, bounded, and fail fast when saturated.
 
 pub mod cache;
+pub mod ldap;
 pub mod password_table;
 
 use std::sync::Arc;
@@ -63,12 +64,15 @@ pub enum Backend {
         name: &'static str,
         table: Arc<PasswordTable>,
     },
+    /// `ldap_auth`.
+    Ldap(Arc<ldap::Ldap>),
 }
 
 impl Backend {
     pub fn name(&self) -> &'static str {
         match self {
             Backend::Table { name, .. } => name,
+            Backend::Ldap(_) => "ldap",
         }
     }
 
@@ -79,6 +83,7 @@ impl Backend {
                 password_table::Lookup::Anonymous(labels) => Some(labels),
                 _ => None,
             },
+            Backend::Ldap(_) => None,
         }
     }
 }
@@ -114,19 +119,42 @@ pub struct Chain {
     /// Admission: workers + queue permits; `try_acquire` fails fast.
     admission: Arc<Semaphore>,
     workers: Arc<Semaphore>,
+    /// Verified when no backend knows the user: see [`dummy_hash`].
+    dummy_hash: Arc<str>,
 }
 
 /// A bcrypt hash at cost 10 of a random string, verified when no backend
 /// knows the user so that unknown users cost as much as wrong passwords.
 const DUMMY_HASH: &str = "$2b$10$qqy6dijSiDnkaNmUUnHpa.LcqvA.CChpv6iHtWwO7Ow1./HA.eGrW";
 
+/// [`DUMMY_HASH`] at the cost most configured bcrypt hashes use (ties: the
+/// higher), so an unknown user takes as long as a wrong password. Only the
+/// cost field changes: the string stays a valid hash that no password
+/// matches, and nothing is hashed at load time.
+pub fn dummy_hash(backends: &[Backend]) -> String {
+    let mut counts = std::collections::BTreeMap::<u32, usize>::new();
+    for b in backends {
+        if let Backend::Table { table, .. } = b {
+            for c in table.costs() {
+                *counts.entry(c).or_default() += 1;
+            }
+        }
+    }
+    let cost = counts
+        .iter()
+        .max_by_key(|(cost, n)| (**n, **cost))
+        .map_or(10, |(cost, _)| *cost);
+    format!("$2b${cost:02}{}", &DUMMY_HASH[6..])
+}
+
 impl Chain {
     pub fn new(backends: Vec<Backend>, opts: ChainOptions) -> Chain {
         Chain {
-            backends,
             cache: Arc::new(CredCache::new(opts.cache_ttl, opts.cache_entries)),
             admission: Arc::new(Semaphore::new(opts.workers + opts.queue)),
             workers: Arc::new(Semaphore::new(opts.workers.max(1))),
+            dummy_hash: dummy_hash(&backends).into(),
+            backends,
         }
     }
 
@@ -168,6 +196,10 @@ impl Chain {
                         }
                     }
                 },
+                Backend::Ldap(l) => match l.authenticate(&creds.user, &creds.password).await? {
+                    Outcome::NoMatch => continue,
+                    outcome => outcome,
+                },
             };
             if let Outcome::Authenticated(labels) = &outcome {
                 self.cache.put(
@@ -186,7 +218,7 @@ impl Chain {
         }
         // Same cost as a wrong password, so timing does not reveal which
         // accounts exist.
-        self.verify(DUMMY_HASH.to_owned(), creds.password.clone())
+        self.verify(self.dummy_hash.to_string(), creds.password.clone())
             .await?;
         Ok(Verdict {
             outcome: Outcome::NoMatch,
@@ -213,6 +245,7 @@ impl Chain {
                 }
                 _ => None,
             }),
+            Backend::Ldap(l) => l.lookup(user).await,
         }
     }
 
@@ -221,6 +254,7 @@ impl Chain {
         for b in &self.backends {
             match b {
                 Backend::Table { .. } => {}
+                Backend::Ldap(l) => l.ping().await?,
             }
         }
         Ok(())
@@ -376,5 +410,33 @@ mod tests {
             slow.await.unwrap().unwrap().outcome,
             Outcome::Authenticated(_)
         ));
+    }
+
+    #[test]
+    fn dummy_hash_takes_the_most_common_configured_cost() {
+        let table = |costs: &[u32]| Backend::Table {
+            name: "users",
+            table: Arc::new(
+                PasswordTable::from_users(costs.iter().enumerate().map(|(i, c)| {
+                    (
+                        format!("u{i}"),
+                        Some(bcrypt::hash("pw", *c).unwrap()),
+                        Labels::new(),
+                    )
+                }))
+                .unwrap(),
+            ),
+        };
+        let cost = |h: String| h.parse::<bcrypt::HashParts>().unwrap().get_cost();
+        assert_eq!(dummy_hash(&[]), DUMMY_HASH);
+        assert_eq!(cost(dummy_hash(&[table(&[4, 5, 5])])), 5);
+        assert_eq!(
+            cost(dummy_hash(&[table(&[4]), table(&[6])])),
+            6,
+            "tie: higher"
+        );
+        let h = dummy_hash(&[table(&[4])]);
+        assert!(!password_table::verify(&h, &Secret::new("")));
+        assert!(!password_table::verify(&h, &Secret::new("pw")));
     }
 }

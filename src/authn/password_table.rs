@@ -145,6 +145,14 @@ impl PasswordTable {
         }
     }
 
+    /// The bcrypt cost of every user's hash.
+    pub fn costs(&self) -> impl Iterator<Item = u32> + '_ {
+        self.entries
+            .values()
+            .filter_map(|e| e.hash.parse::<bcrypt::HashParts>().ok())
+            .map(|p| p.get_cost())
+    }
+
     /// Number of users with a password (the anonymous entry not counted).
     pub fn len(&self) -> usize {
         self.entries.len()

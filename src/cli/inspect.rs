@@ -34,6 +34,9 @@ pub fn check(path: &Path) -> i32 {
     if let Some(h) = &c.htpasswd {
         println!("  htpasswd:   {} users", h.len());
     }
+    if let Some(l) = &c.ldap {
+        println!("  ldap:       {}", l.server());
+    }
     println!("  acl:        {} rules", c.acl.len());
     for m in &c.mirrors {
         println!(

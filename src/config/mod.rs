@@ -4,12 +4,14 @@
 //! is valid; errors name the file, the YAML key and, where known, the line.
 
 pub mod raw;
+pub mod secrets;
 pub mod tls;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::authn::ldap::Ldap;
 use crate::authn::PasswordTable;
 use crate::core::acl::{Acl, RuleSpec};
 use crate::core::remap::Mirror;
@@ -48,6 +50,8 @@ pub struct TokenSettings {
     pub cert_path: Option<PathBuf>,
     /// Refresh token lifetime; 0 = refresh tokens disabled.
     pub refresh_ttl_secs: u64,
+    /// Audiences whose tokens are shaped for zot.
+    pub zot_audiences: Vec<String>,
 }
 
 /// A loaded, valid configuration.
@@ -61,11 +65,13 @@ pub struct Config {
     pub cert_pem: Option<String>,
     pub users: Option<Arc<PasswordTable>>,
     pub htpasswd: Option<Arc<PasswordTable>>,
+    pub ldap: Option<Arc<Ldap>>,
     pub acl: Arc<Acl>,
     pub mirrors: Vec<Mirror>,
     /// Allowed registry services; empty = any.
     pub services: Vec<String>,
     pub chain: crate::authn::ChainOptions,
+    pub throttle: ThrottleSettings,
     /// Every file this configuration was read from (watched for reload).
     pub files: Vec<PathBuf>,
 }
@@ -113,7 +119,12 @@ fn compile(path: &Path, raw: RawConfig) -> Result<Config, String> {
         (None, false) => KidMode::Libtrust,
     };
     let key_pem = read(&t.key, "token.key")?;
-    let key = PrivateKey::from_pem(&key_pem)
+    let passphrase = secrets::load(
+        "token.key_passphrase",
+        t.key_passphrase_file.as_deref(),
+        t.key_passphrase_env.as_deref(),
+    )?;
+    let key = PrivateKey::from_pem_with_passphrase(&key_pem, passphrase.as_ref())
         .map_err(|e| format!("token.key ({}): {e}", t.key.display()))?;
     let cert_pem = match &t.certificate {
         Some(p) => Some(read(p, "token.certificate")?),
@@ -146,8 +157,12 @@ fn compile(path: &Path, raw: RawConfig) -> Result<Config, String> {
         }
         None => None,
     };
-    if users.is_none() && htpasswd.is_none() {
-        return Err("no authentication configured: set users or htpasswd".into());
+    let ldap = match raw.ldap_auth {
+        Some(l) => Some(Arc::new(Ldap::from_raw(l)?)),
+        None => None,
+    };
+    if users.is_none() && htpasswd.is_none() && ldap.is_none() {
+        return Err("no authentication configured: set users, htpasswd or ldap_auth".into());
     }
 
     let rules = match (raw.acl, &raw.acl_file) {
@@ -168,12 +183,15 @@ fn compile(path: &Path, raw: RawConfig) -> Result<Config, String> {
 
     let mirrors = mirrors(raw.mirrors, &raw.services)?;
     let mut files = vec![path.to_owned(), t.key.clone()];
+    files.extend(t.key_passphrase_file.clone());
     files.extend(t.certificate.clone());
     files.extend(raw.htpasswd.clone());
     files.extend(raw.acl_file.clone());
+    files.extend(ldap.iter().flat_map(|l| l.files().to_vec()));
     if let Some((c, k)) = &server.tls {
         files.extend([c.clone(), k.clone()]);
     }
+    let throttle = throttle_settings(raw.throttle)?;
     let mut chain = crate::authn::ChainOptions::default();
     if let Some(c) = raw.auth_cache {
         chain.cache_ttl = c
@@ -192,16 +210,68 @@ fn compile(path: &Path, raw: RawConfig) -> Result<Config, String> {
             key_path: t.key,
             cert_path: t.certificate,
             refresh_ttl_secs: t.refresh_expiration,
+            zot_audiences: t.zot_audiences,
         },
         signer: Arc::new(signer),
         cert_pem,
         users,
         htpasswd,
+        ldap,
         acl: Arc::new(acl),
         mirrors,
         services: raw.services,
         chain,
+        throttle,
         files,
+    })
+}
+
+/// Brute-force throttling (`throttle:`; see `http::throttle`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThrottleSettings {
+    pub window: std::time::Duration,
+    /// 0 = no address limit.
+    pub max_failures_per_ip: u32,
+    /// 0 = no account limit.
+    pub max_failures_per_account: u32,
+    pub max_tracked: usize,
+}
+
+impl Default for ThrottleSettings {
+    fn default() -> Self {
+        ThrottleSettings {
+            window: std::time::Duration::from_secs(300),
+            max_failures_per_ip: 30,
+            max_failures_per_account: 10,
+            max_tracked: 100_000,
+        }
+    }
+}
+
+impl ThrottleSettings {
+    pub fn enabled(&self) -> bool {
+        self.max_failures_per_ip > 0 || self.max_failures_per_account > 0
+    }
+}
+
+fn throttle_settings(raw: Option<raw::RawThrottle>) -> Result<ThrottleSettings, String> {
+    let d = ThrottleSettings::default();
+    let Some(r) = raw else { return Ok(d) };
+    if r.window == Some(0) {
+        return Err(
+            "throttle.window: must be a positive number of seconds (set the max_failures_* to 0 to turn throttling off)".into(),
+        );
+    }
+    if r.max_tracked == Some(0) {
+        return Err("throttle.max_tracked: must be positive".into());
+    }
+    Ok(ThrottleSettings {
+        window: r.window.map_or(d.window, std::time::Duration::from_secs),
+        max_failures_per_ip: r.max_failures_per_ip.unwrap_or(d.max_failures_per_ip),
+        max_failures_per_account: r
+            .max_failures_per_account
+            .unwrap_or(d.max_failures_per_account),
+        max_tracked: r.max_tracked.unwrap_or(d.max_tracked),
     })
 }
 
@@ -268,6 +338,11 @@ fn mirrors(raw: Vec<raw::RawMirror>, services: &[String]) -> Result<Vec<Mirror>,
                 ))
             }
         };
+        if !services.is_empty() && !services.contains(&audience) {
+            return Err(format!(
+                "{at}.audience: {audience:?} is not listed in services; tokens would be signed for an audience the allow-list refuses"
+            ));
+        }
         if services.contains(&m.service) {
             return Err(format!(
                 "{at}.service: {:?} is also listed in services; a mirror service must differ from the registry's",

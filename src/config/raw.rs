@@ -32,11 +32,15 @@ pub struct RawConfig {
     /// Cache of successful password verifications.
     #[serde(default)]
     pub auth_cache: Option<RawAuthCache>,
+    /// Brute-force throttling of failed logins.
+    #[serde(default)]
+    pub throttle: Option<RawThrottle>,
+
+    #[serde(default)]
+    pub ldap_auth: Option<crate::authn::ldap::RawLdap>,
 
     // docker_auth sections regauth does not implement: accepted by the parser
     // only so that validation can reject them with a precise message.
-    #[serde(default)]
-    pub ldap_auth: Option<serde_yaml::Value>,
     #[serde(default)]
     pub google_auth: Option<serde_yaml::Value>,
     #[serde(default)]
@@ -68,12 +72,7 @@ pub struct RawConfig {
 impl RawConfig {
     /// `(key, what it is)` for every unsupported docker_auth section present.
     pub fn unsupported_sections(&self) -> Vec<(&'static str, &'static str)> {
-        let all: [(&'static str, &'static str, bool); 14] = [
-            (
-                "ldap_auth",
-                "LDAP authentication (not available in this build yet)",
-                self.ldap_auth.is_some(),
-            ),
+        let all: [(&'static str, &'static str, bool); 13] = [
             (
                 "google_auth",
                 "Google OAuth authentication",
@@ -170,6 +169,14 @@ pub struct RawToken {
     pub kid: Option<KidMode>,
     #[serde(default)]
     pub x5c: bool,
+    /// Passphrase of an encrypted (PKCS#8) key, from a file or the environment.
+    #[serde(default)]
+    pub key_passphrase_file: Option<PathBuf>,
+    #[serde(default)]
+    pub key_passphrase_env: Option<String>,
+    /// Audiences (registry services) whose tokens are shaped for zot.
+    #[serde(default)]
+    pub zot_audiences: Vec<String>,
     /// Lifetime of refresh tokens in seconds; 0 (default) disables them.
     #[serde(default)]
     pub refresh_expiration: u64,
@@ -201,4 +208,22 @@ pub struct RawAuthCache {
     pub ttl: Option<u64>,
     #[serde(default)]
     pub max_entries: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawThrottle {
+    /// Seconds a key's failures are counted for (from its first failure).
+    #[serde(default)]
+    pub window: Option<u64>,
+    /// Failures from one address per window before it is refused; 0 = off.
+    #[serde(default)]
+    pub max_failures_per_ip: Option<u32>,
+    /// Failures for one account per window before addresses that failed
+    /// are refused for it; 0 = off.
+    #[serde(default)]
+    pub max_failures_per_account: Option<u32>,
+    /// Most addresses (and, separately, accounts) tracked at once.
+    #[serde(default)]
+    pub max_tracked: Option<usize>,
 }

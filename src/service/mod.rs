@@ -33,6 +33,8 @@ pub struct TokenRequest {
     pub ip: Option<IpAddr>,
     /// `offline_token=true` / `access_type=offline`: a refresh token is wanted.
     pub offline: bool,
+    /// The client's `client_id` (for the audit log only).
+    pub client_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,7 +121,16 @@ pub async fn issue_token(
         req.ip,
         &scopes,
     )?;
-    let access = authorization
+    for g in &authorization.grants {
+        tracing::debug!(
+            account = %who.account,
+            scope = %g.scope,
+            granted = ?g.granted,
+            rule = ?g.rule,
+            "acl decision"
+        );
+    }
+    let mut access: Vec<Access> = authorization
         .grants
         .iter()
         .map(|g| Access {
@@ -128,6 +139,9 @@ pub async fn issue_token(
             actions: g.granted.iter().cloned().collect(),
         })
         .collect();
+    if config.token.zot_audiences.contains(&authorization.audience) {
+        access = claims::zot_access(access);
+    }
     let refresh_token = match (&rt.refresh_key, req.offline, &req.login) {
         (Some(key), true, Login::Password(_)) if !who.account.is_empty() => {
             new_refresh_token(rt, key, &who, &req.service, now, &jti).await?
@@ -190,6 +204,9 @@ pub fn chain_for(config: &Config) -> Chain {
             name: "htpasswd",
             table: h.clone(),
         });
+    }
+    if let Some(l) = &config.ldap {
+        backends.push(Backend::Ldap(l.clone()));
     }
     Chain::new(backends, config.chain)
 }

@@ -63,8 +63,12 @@ impl std::fmt::Debug for PrivateKey {
 pub enum KeyError {
     #[error("not a PEM file: {0}")]
     Pem(String),
-    #[error("encrypted private keys are not supported; decrypt it with `openssl pkey -in KEY -out KEY.plain`")]
+    #[error("the key is encrypted: set token.key_passphrase_file or token.key_passphrase_env")]
     Encrypted,
+    #[error("cannot decrypt the key: wrong passphrase or unsupported encryption (PKCS#8 PBES2 is supported)")]
+    Decrypt,
+    #[error("legacy PEM encryption (Proc-Type: 4,ENCRYPTED) is not supported; convert with `openssl pkcs8 -topk8 -in KEY -out KEY.p8`")]
+    LegacyEncrypted,
     #[error(
         "unsupported PEM block {0:?} (expected PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY)"
     )]
@@ -85,12 +89,24 @@ impl PrivateKey {
     /// Parses a PEM private key: PKCS#8 (`PRIVATE KEY`), PKCS#1 (`RSA PRIVATE
     /// KEY`) or SEC1 (`EC PRIVATE KEY`).
     pub fn from_pem(pem: &str) -> Result<Self, KeyError> {
+        Self::from_pem_with_passphrase(pem, None)
+    }
+
+    /// Like [`PrivateKey::from_pem`], decrypting an `ENCRYPTED PRIVATE KEY`
+    /// (PKCS#8, PBES2) with `passphrase`.
+    pub fn from_pem_with_passphrase(
+        pem: &str,
+        passphrase: Option<&crate::secret::Secret>,
+    ) -> Result<Self, KeyError> {
         // `openssl ecparam -genkey` writes an `EC PARAMETERS` block first:
         // take the first block that holds a private key.
         let block = pem_blocks(pem)
             .into_iter()
             .find(|(label, _)| label.ends_with("PRIVATE KEY"))
             .ok_or_else(|| KeyError::Pem("no PRIVATE KEY block found".into()))?;
+        if block.1.contains("Proc-Type: 4,ENCRYPTED") {
+            return Err(KeyError::LegacyEncrypted);
+        }
         let (label, der) =
             der::pem::decode_vec(block.1.as_bytes()).map_err(|e| KeyError::Pem(e.to_string()))?;
         match label {
@@ -102,7 +118,15 @@ impl PrivateKey {
                 Self::rsa(k)
             }
             "EC PRIVATE KEY" => Self::from_sec1_der(&der),
-            "ENCRYPTED PRIVATE KEY" => Err(KeyError::Encrypted),
+            "ENCRYPTED PRIVATE KEY" => {
+                let passphrase = passphrase.ok_or(KeyError::Encrypted)?;
+                let info = pkcs8::EncryptedPrivateKeyInfo::try_from(der.as_slice())
+                    .map_err(|_| KeyError::Decrypt)?;
+                let plain = info
+                    .decrypt(passphrase.expose())
+                    .map_err(|_| KeyError::Decrypt)?;
+                Self::from_pkcs8_der(plain.as_bytes())
+            }
             other => Err(KeyError::Label(other.to_owned())),
         }
     }

@@ -81,7 +81,8 @@ fn bad_configs_table() {
         (format!("{base}mirrors:\n  - {{service: docker.io, prefix: docker.io}}\n"), "mirrors[0].audience: missing"),
         (format!("{base}mirrors:\n  - {{service: docker.io, prefix: \"\", audience: r}}\n"), "mirrors[0].prefix: must not be empty"),
         (format!("{base}mirrors:\n  - {{service: docker.io, prefix: docker.io, audience: r}}\n  - {{service: hub, prefix: docker.io/library, audience: r}}\n"), "overlaps mirrors[0].prefix"),
-        (format!("{base}services: [docker.io]\nmirrors:\n  - {{service: docker.io, prefix: docker.io, audience: r}}\n"), "also listed in services"),
+        (format!("{base}services: [reg]\nmirrors:\n  - {{service: docker.io, prefix: docker.io, audience: other}}\n"), "mirrors[0].audience: \"other\" is not listed in services"),
+        (format!("{base}services: [docker.io, r]\nmirrors:\n  - {{service: docker.io, prefix: docker.io, audience: r}}\n"), "also listed in services"),
     ];
     for (yaml, want) in cases {
         let err = load(&yaml).expect_err(want);
@@ -209,4 +210,27 @@ fn mint_signs_what_the_acl_grants_and_refuses_without_a_key() {
     assert_eq!(code, 1);
     assert!(out.is_empty());
     assert!(err.contains("token.key: cannot read"), "{err}");
+}
+
+#[test]
+fn key_passphrase_from_the_environment() {
+    let base = config_yaml("p256", "", DEFAULT_ACL).replace("keys/p256.pem", "keys/p256.enc.pem");
+    let err = load(&base).unwrap_err();
+    assert!(err.contains("encrypted"), "{err}");
+    std::env::set_var("REGAUTH_IT_KEY_PASS", "fixture-pass");
+    let with_env = base.replace(
+        "token:\n",
+        "token:\n  key_passphrase_env: REGAUTH_IT_KEY_PASS\n",
+    );
+    assert!(load(&with_env).is_ok());
+    std::env::set_var("REGAUTH_IT_KEY_PASS_WRONG", "nope");
+    let wrong = base.replace(
+        "token:\n",
+        "token:\n  key_passphrase_env: REGAUTH_IT_KEY_PASS_WRONG\n",
+    );
+    let err = load(&wrong).unwrap_err();
+    assert!(
+        err.contains("wrong passphrase") && !err.contains("nope"),
+        "{err}"
+    );
 }

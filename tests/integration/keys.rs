@@ -89,3 +89,22 @@ fn es512_signatures_verify() {
     let sig = p521::ecdsa::Signature::from_slice(&sig).unwrap();
     vk.verify(b"header.payload", &sig).unwrap();
 }
+
+#[test]
+fn encrypted_keys_need_their_passphrase() {
+    use regauth::secret::Secret;
+    let pem = std::fs::read_to_string(fixture("keys/p256.enc.pem")).unwrap();
+    let err = PrivateKey::from_pem(&pem).unwrap_err().to_string();
+    assert!(err.contains("key_passphrase_file"), "{err}");
+    let wrong = PrivateKey::from_pem_with_passphrase(&pem, Some(&Secret::new("nope")));
+    assert!(wrong.unwrap_err().to_string().contains("wrong passphrase"));
+    let key =
+        PrivateKey::from_pem_with_passphrase(&pem, Some(&Secret::new("fixture-pass"))).unwrap();
+    assert_eq!(key.alg(), Alg::ES256);
+    let plain =
+        PrivateKey::from_pem(&std::fs::read_to_string(fixture("keys/p256.pem")).unwrap()).unwrap();
+    assert_eq!(key.public_spki_der(), plain.public_spki_der());
+    let legacy = std::fs::read_to_string(fixture("keys/rsa2048.legacy-enc.pem")).unwrap();
+    let err = PrivateKey::from_pem(&legacy).unwrap_err().to_string();
+    assert!(err.contains("openssl pkcs8 -topk8"), "{err}");
+}

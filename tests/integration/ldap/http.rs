@@ -1,0 +1,169 @@
+//! LDAP through the whole server: `ldap_auth` in the config file, static
+//! users beside it, group labels deciding what the ACL grants, 401s, 503s
+//! while the directory is down, and recovery without a restart.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::slapd::{Slapd, BASE, READER_DN};
+use crate::support::{fixture, hash, verify, Server, ISSUER};
+
+fn config(s: &Slapd) -> String {
+    format!(
+        r#"server:
+  addr: "127.0.0.1:0"
+token:
+  issuer: "{ISSUER}"
+  expiration: 300
+  key: "{key}"
+users:
+  ci: {{password: "{ci}"}}
+ldap_auth:
+  addr: "{addr}"
+  tls: starttls
+  ca_certificate: "{ca}"
+  bind_dn: "{READER_DN}"
+  bind_password_file: "{pw}"
+  base: "{BASE}"
+  filter: "(&(objectClass=inetOrgPerson)(uid=${{account}}))"
+  labels:
+    teams: {{attribute: seeAlso, parse_cn: true, lower_case: true}}
+  group_search:
+    base: "ou=groups,{BASE}"
+    filter: "(&(objectClass=groupOfNames)(member=${{dn}}))"
+    attribute: cn
+    label: groups
+  timeout: 1s
+acl:
+  - match: {{account: "ci"}}
+    actions: ["pull"]
+    comment: "static CI user pulls everything"
+  - match: {{labels: {{groups: "devs"}}, name: "dev/*"}}
+    actions: ["pull", "push"]
+    comment: "devs push dev/*"
+  - match: {{labels: {{groups: "ops"}}, name: "ops/*"}}
+    actions: ["pull"]
+    comment: "ops pull ops/*"
+  - match: {{labels: {{teams: "developers"}}, name: "team/*"}}
+    actions: ["pull"]
+    comment: "a label from a DN-valued attribute (parse_cn)"
+"#,
+        key = fixture("keys/p256.pem").display(),
+        ci = hash("ci-pw"),
+        addr = s.addr(),
+        ca = s.ca().display(),
+        pw = s.reader_password_file().display(),
+    )
+}
+
+const SCOPES: &str = "service=reg&scope=repository:dev/app:push,pull&scope=repository:ops/tool:pull&scope=repository:team/x:pull";
+
+async fn access(srv: &Server, user: &str, pw: &str) -> Value {
+    let resp = srv.get(&format!("/auth?{SCOPES}"), Some((user, pw))).await;
+    assert_eq!(resp.status(), 200, "{user}");
+    let body: Value = resp.json().await.unwrap();
+    let (_, claims) = verify(body["token"].as_str().unwrap(), "p256", "reg");
+    assert_eq!(claims["sub"], user);
+    claims["access"].clone()
+}
+
+fn grants(dev: &[&str], ops: &[&str], team: &[&str]) -> Value {
+    json!([
+        {"type": "repository", "name": "dev/app", "actions": dev},
+        {"type": "repository", "name": "ops/tool", "actions": ops},
+        {"type": "repository", "name": "team/x", "actions": team},
+    ])
+}
+
+async fn status(srv: &Server, user: &str, pw: &str) -> u16 {
+    srv.get(&format!("/auth?{SCOPES}"), Some((user, pw)))
+        .await
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn ldap_users_get_what_their_groups_grant() {
+    let s = Slapd::start();
+    let srv = Server::start(&config(&s)).await;
+    assert_eq!(
+        access(&srv, "alice", "alicepw").await,
+        grants(&["pull", "push"], &[], &["pull"])
+    );
+    assert_eq!(
+        access(&srv, "bob", "bobpw").await,
+        grants(&[], &["pull"], &[])
+    );
+    assert_eq!(
+        access(&srv, "jdoe", "jdoepw").await,
+        grants(&["pull", "push"], &["pull"], &[])
+    );
+    assert_eq!(
+        access(&srv, "ci", "ci-pw").await,
+        grants(&["pull"], &["pull"], &["pull"])
+    );
+
+    for (user, pw) in [
+        ("alice", "wrong"),
+        ("nobody", "alicepw"),
+        ("*", "alicepw"),
+        ("ci", "alicepw"),
+    ] {
+        let resp = srv.get(&format!("/auth?{SCOPES}"), Some((user, pw))).await;
+        assert_eq!(resp.status(), 401, "{user}/{pw}");
+        assert!(resp.headers().contains_key("www-authenticate"));
+    }
+
+    // An empty password is refused before anything reaches the directory.
+    s.settle();
+    let (binds, accepts) = (s.binds(), s.accepts());
+    for user in ["alice", "bob", "nobody"] {
+        assert_eq!(status(&srv, user, "").await, 401, "{user}");
+    }
+    s.settle();
+    assert_eq!((s.binds(), s.accepts()), (binds, accepts));
+
+    let ready = srv.get("/readyz", None).await;
+    assert_eq!(ready.status(), 200);
+}
+
+#[tokio::test]
+async fn directory_down_then_back_without_restart() {
+    let mut s = Slapd::start();
+    let srv = Server::start(&config(&s)).await;
+    assert_eq!(status(&srv, "alice", "alicepw").await, 200);
+
+    s.kill();
+    // Users the directory must answer for: 503 within the timeout (1s).
+    for (user, pw) in [("bob", "bobpw"), ("alice", "wrong"), ("nobody", "x")] {
+        let t = Instant::now();
+        let resp = srv.get(&format!("/auth?{SCOPES}"), Some((user, pw))).await;
+        assert_eq!(resp.status(), 503, "{user}");
+        assert!(
+            t.elapsed() < Duration::from_secs(1),
+            "{user}: {:?}",
+            t.elapsed()
+        );
+        let body = resp.text().await.unwrap();
+        assert!(
+            !body.contains("127.0.0.1"),
+            "internals stay in the log: {body}"
+        );
+    }
+    // Static users never touch LDAP.
+    assert_eq!(
+        access(&srv, "ci", "ci-pw").await,
+        grants(&["pull"], &["pull"], &["pull"])
+    );
+    assert_eq!(status(&srv, "ci", "bad").await, 401);
+    assert_eq!(srv.get("/readyz", None).await.status(), 503);
+
+    s.restart();
+    assert_eq!(
+        access(&srv, "bob", "bobpw").await,
+        grants(&[], &["pull"], &[])
+    );
+    assert_eq!(status(&srv, "alice", "wrong").await, 401);
+    assert_eq!(srv.get("/readyz", None).await.status(), 200);
+}
