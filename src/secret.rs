@@ -4,8 +4,18 @@ use std::fmt;
 
 /// A secret string. `Debug` and `Display` print `***`; read it with
 /// [`Secret::expose`] only where the value is really needed.
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub struct Secret(String);
+
+/// Constant-time in the contents (the length is not hidden).
+impl PartialEq for Secret {
+    fn eq(&self, other: &Secret) -> bool {
+        use subtle::ConstantTimeEq;
+        self.0.len() == other.0.len() && bool::from(self.0.as_bytes().ct_eq(other.0.as_bytes()))
+    }
+}
+
+impl Eq for Secret {}
 
 impl Secret {
     pub fn new(s: impl Into<String>) -> Self {
@@ -54,5 +64,7 @@ mod tests {
         assert_eq!(format!("{s}"), "***");
         assert_eq!(format!("{:?}", Some(s.clone())), "Some(***)");
         assert_eq!(s.expose(), "hunter2");
+        assert!(s == Secret::new("hunter2") && s != Secret::new("hunter3"));
+        assert!(s != Secret::new("hunter22"));
     }
 }

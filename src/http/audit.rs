@@ -6,7 +6,19 @@ use std::net::IpAddr;
 
 use crate::service::{Issued, Runtime, ServiceError, TokenRequest};
 
-pub fn record(rt: &Runtime, req: &TokenRequest, ip: IpAddr, result: &Result<Issued, ServiceError>) {
+pub fn record(
+    rt: &Runtime,
+    req: &TokenRequest,
+    ip: IpAddr,
+    method: &'static str,
+    result: &Result<Issued, ServiceError>,
+) {
+    let grant = match &req.login {
+        crate::service::Login::Anonymous => "anonymous",
+        crate::service::Login::Password(_) => "password",
+        crate::service::Login::Refresh(_) => "refresh_token",
+    };
+    let client_id = req.client_id.as_deref().unwrap_or("");
     let claimed = match &req.login {
         crate::service::Login::Password(c) => c.user.as_str(),
         _ => "",
@@ -38,6 +50,9 @@ pub fn record(rt: &Runtime, req: &TokenRequest, ip: IpAddr, result: &Result<Issu
             tracing::info!(
                 target: "regauth::audit",
                 outcome = "issued",
+                method,
+                grant,
+                client_id,
                 %ip,
                 account = %issued.account,
                 backend = issued.backend,
@@ -46,14 +61,17 @@ pub fn record(rt: &Runtime, req: &TokenRequest, ip: IpAddr, result: &Result<Issu
                 mirror = issued.authorization.mirror.as_ref().map(|m| m.prefix.as_str()),
                 requested = ?req.scopes,
                 granted = ?granted,
-                refresh = matches!(req.login, crate::service::Login::Refresh(_)),
-                offline = issued.refresh_token.is_some(),
+                offline_requested = req.offline,
+                refresh_token_issued = issued.refresh_token.is_some(),
             );
         }
         Err(e) => {
             tracing::info!(
                 target: "regauth::audit",
                 outcome = "refused",
+                method,
+                grant,
+                client_id,
                 %ip,
                 account = claimed,
                 service = %req.service,

@@ -4,7 +4,9 @@
 pub mod audit;
 pub mod client_ip;
 pub mod error;
+pub mod limits;
 pub mod params;
+pub mod throttle;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,11 +28,13 @@ pub use error::ApiError;
 use params::Params;
 
 /// Shared state: the current configuration generation, swapped whole on
-/// reload, and the process's metrics.
+/// reload, the process's metrics, and the failed-login counts (kept across
+/// reloads).
 #[derive(Clone)]
 pub struct AppState {
     pub runtime: Arc<ArcSwap<Runtime>>,
     pub metrics: Arc<Metrics>,
+    pub throttle: Arc<throttle::Throttle>,
 }
 
 impl AppState {
@@ -38,29 +42,50 @@ impl AppState {
         AppState {
             runtime: Arc::new(ArcSwap::from_pointee(runtime)),
             metrics: Arc::new(Metrics::default()),
+            throttle: Arc::new(throttle::Throttle::new()),
         }
     }
 }
 
 /// Builds the router for `state`; routes live under the configured
 /// `server.path_prefix` (read once: changing it needs a restart).
+///
+/// Layers, outermost first: sensitive headers marked; request target and
+/// header size ([`limits`]); a timeout for the whole request (408); a
+/// global cap on requests in flight (more wait); the body size limit (413).
+/// The token routes also pass the brute-force [`throttle`] (429).
 pub fn router(state: AppState) -> Router {
     let prefix = state.runtime.load().config.server.path_prefix.clone();
     let token = get(token_get).post(token_post);
     Router::new()
         .route(&format!("{prefix}/auth"), token.clone())
         .route(&format!("{prefix}/auth/token"), token)
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            throttle::middleware,
+        ))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/.well-known/jwks.json", get(jwks))
+        // `Router::layer` wraps what is already there: innermost first.
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            limits::MAX_BODY,
+        ))
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+            limits::MAX_IN_FLIGHT,
+        ))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            limits::REQUEST_TIMEOUT,
+        ))
+        .layer(axum::middleware::from_fn(limits::middleware))
         .layer(
             tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer::new([
                 header::AUTHORIZATION,
                 header::COOKIE,
             ]),
         )
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
         .with_state(state)
 }
 
@@ -89,7 +114,13 @@ async fn token_get(
             None => Login::Anonymous,
         };
         let offline = params.offline_token;
-        handle(&rt, &st.metrics, peer, &headers, params, login, offline).await
+        let asked = Asked {
+            params,
+            login,
+            offline,
+            method: "GET",
+        };
+        handle(&rt, &st.metrics, peer, &headers, asked).await
     }
     .await;
     respond(result, &st.metrics, start)
@@ -127,7 +158,13 @@ async fn token_post(
             None => return Err(bad_request("missing grant_type")),
         };
         let offline = params.access_type.as_deref() == Some("offline") || params.offline_token;
-        handle(&rt, &st.metrics, peer, &headers, params, login, offline).await
+        let asked = Asked {
+            params,
+            login,
+            offline,
+            method: "POST",
+        };
+        handle(&rt, &st.metrics, peer, &headers, asked).await
     }
     .await;
     respond(result, &st.metrics, start)
@@ -145,14 +182,21 @@ fn basic(headers: &HeaderMap) -> Result<Option<Credentials>, ApiError> {
     params::basic_credentials(headers.get(header::AUTHORIZATION).map(|v| v.as_bytes())).map_err(bad)
 }
 
+/// What the client sent, read out of the request by its method's handler.
+struct Asked {
+    params: Params,
+    login: Login,
+    /// A refresh token was asked for.
+    offline: bool,
+    method: &'static str,
+}
+
 async fn handle(
     rt: &Runtime,
     metrics: &Metrics,
     peer: SocketAddr,
     headers: &HeaderMap,
-    params: Params,
-    login: Login,
-    offline: bool,
+    asked: Asked,
 ) -> Result<Issued, ApiError> {
     let server = &rt.config.server;
     let header = server
@@ -167,6 +211,12 @@ async fn handle(
         server.real_ip_pos,
     )
     .map_err(bad_request)?;
+    let Asked {
+        params,
+        login,
+        offline,
+        method,
+    } = asked;
     let req = TokenRequest {
         service: params.service.unwrap_or_default(),
         scopes: params.scopes,
@@ -174,12 +224,13 @@ async fn handle(
         login,
         ip: Some(ip),
         offline,
+        client_id: params.client_id,
     };
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let result = service::issue_token(rt, metrics, &req, now, crate::token::new_jti()).await;
-    audit::record(rt, &req, ip, &result);
+    audit::record(rt, &req, ip, method, &result);
     result.map_err(|e| ApiError::from_service(e, &rt.config.token.issuer))
 }
 

@@ -58,6 +58,15 @@ pub fn parse(input: &[u8]) -> Result<Params, ParamError> {
             return Err(ParamError("parameters are not valid UTF-8".into()));
         }
         let (k, v) = (k.into_owned(), v.into_owned());
+        // Names end up in tokens and log lines: no control characters
+        // (scopes get their own error from the scope parser).
+        let is_name = matches!(
+            k.as_str(),
+            "service" | "account" | "username" | "client_id" | "grant_type" | "access_type"
+        );
+        if is_name && v.contains(|c: char| c.is_control()) {
+            return Err(ParamError(format!("control character in parameter {k:?}")));
+        }
         match k.as_str() {
             "scope" => p.scopes.push(v),
             "service" => once(&mut p.service, &k, v)?,
@@ -129,6 +138,14 @@ mod tests {
             ),
             (b"service=%FF", "parameters are not valid UTF-8"),
             (b"scope=%C3%28", "parameters are not valid UTF-8"),
+            (
+                b"username=a%0Ab",
+                "control character in parameter \"username\"",
+            ),
+            (
+                b"service=r%0D%0Ax",
+                "control character in parameter \"service\"",
+            ),
         ];
         for (input, want) in errors {
             assert_eq!(

@@ -1,0 +1,553 @@
+//! Brute-force throttling of password logins: failed authentications (401)
+//! are counted per client address and per account, in memory, and a client
+//! over a limit gets `429 Too Many Requests` with `Retry-After` **before**
+//! any password is verified (no bcrypt, no LDAP bind).
+//!
+//! # What is counted
+//!
+//! Only *password attempts* — Basic credentials with a non-empty user, or a
+//! POST with `grant_type=password` — are checked and counted. Anonymous
+//! requests and refresh tokens guess nothing (a refresh token is signed) and
+//! are never throttled. A 401 answer to a password attempt is one failure
+//! for the client address and one for the account name; any other answer
+//! (200, 400, 503, ...) counts nothing. A success does not reset a counter:
+//! an attacker who owns one valid account must not be able to wipe their
+//! address's failures by logging in between guesses.
+//!
+//! # Windows
+//!
+//! Each key (address or account) has a fixed window of `window` seconds
+//! that starts at its first failure. While the window lasts, failures add
+//! up; once the count reaches the limit, the key is refused until the window
+//! ends, and `Retry-After` says when that is. Refused requests are not
+//! counted (they cost nothing). Over time at most `limit` guesses per window
+//! get through per key; right at a window's end a key can get `limit` more,
+//! so the worst burst is just under `2 × limit`.
+//!
+//! # Address limit
+//!
+//! `max_failures_per_ip`: an address with that many failures in its window
+//! is refused for every password attempt, whatever the account. IPv4
+//! addresses are keyed whole, IPv6 addresses by their /64 (one host usually
+//! holds a whole /64, so rotating the low bits buys nothing). The address is
+//! the one the ACL sees: with `server.real_ip_header` set, the header's
+//! entry at `real_ip_pos` — so the proxy in front must overwrite that header,
+//! or clients could pick their own address.
+//!
+//! # Account limit, without locking the real user out
+//!
+//! `max_failures_per_account` counts failures for an account name from all
+//! addresses together (a guessing campaign spread over many addresses). A
+//! plain lock on the account would let anyone lock any user out by failing
+//! ten times, so the account limit only refuses attempts from **addresses
+//! that have failed themselves** in their current window (any account).
+//! The legitimate user, logging in from another address with no recent
+//! failure, is let through to the password check; the attacker, whose
+//! addresses all have failures, is refused. An attacker with many fresh
+//! addresses gets one guess per address before that address is refused too
+//! (and still at most `max_failures_per_ip` per address and window).
+//! Trade-offs, deliberately accepted: a real user who mistyped their
+//! password while the account is under attack waits until the window ends;
+//! users behind the same NAT address as an attacker share its address
+//! limit. A correct password is never let through a refusal by checking the
+//! credential cache: an answer that differed between right and wrong
+//! passwords would be a guessing oracle that costs no bcrypt.
+//!
+//! Account names are keyed case-insensitively (LDAP binds usually are) and
+//! by a hash, so a long name costs no more memory than a short one. Names
+//! are counted whether or not the account exists: counting only existing
+//! ones would tell an attacker which exist.
+//!
+//! # Memory
+//!
+//! Each table holds at most `max_tracked` keys (about 64 bytes each). When
+//! a new key does not fit, expired windows are dropped first, then the
+//! eighth of the table with the oldest windows. The state belongs to the
+//! server, not to a configuration generation: a reload changes the limits
+//! but keeps the counts.
+//!
+//! Concurrent attempts from one key are checked before any of them fails,
+//! so a key can exceed its limit by the number of attempts in flight at
+//! once; those are bounded by the password-verification pool (which refuses
+//! with 503 when saturated).
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, FromRequest, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+
+use super::{client_ip, params, AppState};
+use crate::config::ThrottleSettings;
+use crate::metrics::Outcome;
+
+/// Failure counts per address and per account (see the module doc).
+#[derive(Debug, Default)]
+pub struct Throttle {
+    ips: Mutex<Tracker<IpKey>>,
+    accounts: Mutex<Tracker<AccountKey>>,
+}
+
+/// An IPv4 address, or the /64 of an IPv6 address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum IpKey {
+    V4([u8; 4]),
+    V6([u8; 8]),
+}
+
+impl From<IpAddr> for IpKey {
+    fn from(ip: IpAddr) -> IpKey {
+        match ip {
+            IpAddr::V4(v4) => IpKey::V4(v4.octets()),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => IpKey::V4(v4.octets()),
+                None => {
+                    let o = v6.octets();
+                    let mut p = [0u8; 8];
+                    p.copy_from_slice(&o[..8]);
+                    IpKey::V6(p)
+                }
+            },
+        }
+    }
+}
+
+/// SHA-256 (first 16 bytes) of the lower-cased account name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct AccountKey([u8; 16]);
+
+impl AccountKey {
+    fn new(account: &str) -> AccountKey {
+        let d = Sha256::digest(account.to_lowercase().as_bytes());
+        let mut k = [0u8; 16];
+        k.copy_from_slice(&d[..16]);
+        AccountKey(k)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    start: Instant,
+    failures: u32,
+}
+
+#[derive(Debug)]
+struct Tracker<K> {
+    map: HashMap<K, Window>,
+}
+
+impl<K> Default for Tracker<K> {
+    fn default() -> Self {
+        Tracker {
+            map: HashMap::new(),
+        }
+    }
+}
+
+impl<K: Eq + Hash + Copy> Tracker<K> {
+    /// The key's live window, if any.
+    fn get(&self, k: &K, window: Duration, now: Instant) -> Option<Window> {
+        self.map
+            .get(k)
+            .copied()
+            .filter(|w| now.saturating_duration_since(w.start) < window)
+    }
+
+    fn fail(&mut self, k: K, window: Duration, max_tracked: usize, now: Instant) {
+        if let Some(w) = self.map.get_mut(&k) {
+            if now.saturating_duration_since(w.start) < window {
+                w.failures = w.failures.saturating_add(1);
+            } else {
+                *w = Window {
+                    start: now,
+                    failures: 1,
+                };
+            }
+            return;
+        }
+        let max_tracked = max_tracked.max(1);
+        if self.map.len() >= max_tracked {
+            self.map
+                .retain(|_, w| now.saturating_duration_since(w.start) < window);
+        }
+        if self.map.len() >= max_tracked {
+            // Still full of live windows: drop the oldest eighth at once, so
+            // that the sort is paid once per many insertions.
+            let mut starts: Vec<Instant> = self.map.values().map(|w| w.start).collect();
+            let n = (starts.len() / 8).max(1);
+            let (_, cut, _) = starts.select_nth_unstable(n - 1);
+            let cut = *cut;
+            self.map.retain(|_, w| w.start > cut);
+            // Equal starts may leave it full; make room for one.
+            while self.map.len() >= max_tracked {
+                let Some(k) = self.map.keys().next().copied() else {
+                    break;
+                };
+                self.map.remove(&k);
+            }
+        }
+        self.map.insert(
+            k,
+            Window {
+                start: now,
+                failures: 1,
+            },
+        );
+    }
+
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+}
+
+/// Why an attempt was refused, and for how long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refused {
+    pub retry_after: Duration,
+    pub by: Limit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    Ip,
+    Account,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Throttle {
+    pub fn new() -> Throttle {
+        Throttle::default()
+    }
+
+    /// Whether a password attempt for `account` from `ip` may go on to the
+    /// password check.
+    pub fn check(
+        &self,
+        s: &ThrottleSettings,
+        ip: IpAddr,
+        account: &str,
+        now: Instant,
+    ) -> Result<(), Refused> {
+        let ip_window = lock(&self.ips).get(&IpKey::from(ip), s.window, now);
+        let ip_end = ip_window.map(|w| w.start + s.window);
+        if let (Some(w), Some(end)) = (ip_window, ip_end) {
+            if s.max_failures_per_ip > 0 && w.failures >= s.max_failures_per_ip {
+                return Err(Refused {
+                    retry_after: end.saturating_duration_since(now),
+                    by: Limit::Ip,
+                });
+            }
+        }
+        // The account limit only applies to addresses that failed recently.
+        let Some(ip_end) = ip_end else { return Ok(()) };
+        if s.max_failures_per_account == 0 || account.is_empty() {
+            return Ok(());
+        }
+        let acct = lock(&self.accounts).get(&AccountKey::new(account), s.window, now);
+        match acct {
+            Some(w) if w.failures >= s.max_failures_per_account => {
+                // Refused until the account's window ends or this address's
+                // failures expire, whichever comes first.
+                let end = (w.start + s.window).min(ip_end);
+                Err(Refused {
+                    retry_after: end.saturating_duration_since(now),
+                    by: Limit::Account,
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Records a failed password attempt.
+    pub fn failed(&self, s: &ThrottleSettings, ip: IpAddr, account: &str, now: Instant) {
+        lock(&self.ips).fail(IpKey::from(ip), s.window, s.max_tracked, now);
+        if !account.is_empty() {
+            lock(&self.accounts).fail(AccountKey::new(account), s.window, s.max_tracked, now);
+        }
+    }
+
+    /// Keys tracked: (addresses, accounts).
+    pub fn tracked(&self) -> (usize, usize) {
+        (lock(&self.ips).len(), lock(&self.accounts).len())
+    }
+}
+
+/// The account a request tries a password for, if it is a password
+/// attempt: the Basic user (GET or POST), or `username` of a POST with
+/// `grant_type=password`. Malformed input is `None`: the handler answers it
+/// with 400 without verifying anything.
+fn password_attempt(req_headers: &axum::http::HeaderMap, form: Option<&[u8]>) -> Option<String> {
+    if let Some(body) = form {
+        return match params::parse(body) {
+            Ok(p) if p.grant_type.as_deref() == Some("password") => {
+                p.username.filter(|u| !u.is_empty())
+            }
+            _ => None,
+        };
+    }
+    let h = req_headers.get(header::AUTHORIZATION)?;
+    match params::basic_credentials(Some(h.as_bytes())) {
+        Ok(Some(c)) if !c.user.is_empty() => Some(c.user),
+        _ => None,
+    }
+}
+
+/// Middleware on the token routes: refuses throttled password attempts with
+/// 429 and counts the 401s of the others.
+pub async fn middleware(
+    State(st): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let start = Instant::now();
+    let rt = st.runtime.load_full();
+    let settings = rt.config.throttle.clone();
+    if !settings.enabled() {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    // A POST form is read here (the body limit applies) and handed on.
+    let (form, body) = if parts.method == axum::http::Method::POST {
+        // axum's own extractor: its rejection is the handler's (413 when
+        // over the body limit).
+        match Bytes::from_request(Request::new(body), &()).await {
+            Ok(b) => (Some(b.clone()), Body::from(b)),
+            Err(rejection) => return rejection.into_response(),
+        }
+    } else {
+        (None::<Bytes>, body)
+    };
+    let account = password_attempt(&parts.headers, form.as_deref());
+    let server = &rt.config.server;
+    let header = server
+        .real_ip_header
+        .as_deref()
+        .and_then(|h| parts.headers.get(h))
+        .and_then(|v| v.to_str().ok());
+    let ip = client_ip::client_ip(
+        peer,
+        header,
+        server.real_ip_header.is_some(),
+        server.real_ip_pos,
+    );
+    let req = Request::from_parts(parts, body);
+    let (Some(account), Ok(ip)) = (account, ip) else {
+        return next.run(req).await;
+    };
+    if let Err(refused) = st.throttle.check(&settings, ip, &account, Instant::now()) {
+        st.metrics.rate_limited.inc();
+        st.metrics
+            .request(Outcome::Throttled, start.elapsed().as_secs_f64());
+        tracing::info!(
+            target: "regauth::audit",
+            outcome = "throttled",
+            %ip,
+            account = account.as_str(),
+            limit = match refused.by { Limit::Ip => "ip", Limit::Account => "account" },
+            "too many failed logins"
+        );
+        return too_many(refused.retry_after);
+    }
+    let resp = next.run(req).await;
+    if resp.status() == StatusCode::UNAUTHORIZED {
+        st.throttle.failed(&settings, ip, &account, Instant::now());
+    }
+    resp
+}
+
+/// 429 with `Retry-After` in whole seconds (at least 1).
+fn too_many(retry_after: Duration) -> Response {
+    let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+    let secs = secs.max(1);
+    let mut resp = (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!("too many failed login attempts; try again in {secs} seconds\n"),
+    )
+        .into_response();
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(ip: u32, account: u32) -> ThrottleSettings {
+        ThrottleSettings {
+            window: Duration::from_secs(60),
+            max_failures_per_ip: ip,
+            max_failures_per_account: account,
+            max_tracked: 1000,
+        }
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn ip_limit_refuses_until_the_window_ends() {
+        let t = Throttle::new();
+        let s = settings(3, 0);
+        let t0 = Instant::now();
+        for i in 0..3 {
+            assert_eq!(t.check(&s, ip("10.0.0.1"), "u", t0), Ok(()), "attempt {i}");
+            t.failed(&s, ip("10.0.0.1"), &format!("u{i}"), t0);
+        }
+        let later = t0 + Duration::from_secs(20);
+        assert_eq!(
+            t.check(&s, ip("10.0.0.1"), "anyone", later),
+            Err(Refused {
+                retry_after: Duration::from_secs(40),
+                by: Limit::Ip
+            })
+        );
+        assert_eq!(t.check(&s, ip("10.0.0.2"), "anyone", later), Ok(()));
+        assert_eq!(
+            t.check(&s, ip("10.0.0.1"), "anyone", t0 + Duration::from_secs(60)),
+            Ok(()),
+            "window over"
+        );
+    }
+
+    #[test]
+    fn account_limit_spares_clean_addresses() {
+        let t = Throttle::new();
+        let s = settings(100, 2);
+        let t0 = Instant::now();
+        t.failed(&s, ip("10.0.0.1"), "alice", t0);
+        t.failed(&s, ip("10.0.0.2"), "Alice", t0);
+        // Both attackers' addresses are refused for alice (any case) ...
+        for a in ["10.0.0.1", "10.0.0.2"] {
+            let r = t.check(&s, ip(a), "ALICE", t0).unwrap_err();
+            assert_eq!(r.by, Limit::Account);
+        }
+        // ... but not for other accounts, and a clean address may try alice.
+        assert_eq!(t.check(&s, ip("10.0.0.1"), "bob", t0), Ok(()));
+        assert_eq!(t.check(&s, ip("10.0.0.3"), "alice", t0), Ok(()));
+        // A clean address that fails becomes dirty.
+        t.failed(&s, ip("10.0.0.3"), "alice", t0);
+        assert!(t.check(&s, ip("10.0.0.3"), "alice", t0).is_err());
+    }
+
+    #[test]
+    fn account_refusal_ends_with_the_address_window() {
+        let t = Throttle::new();
+        let s = settings(100, 1);
+        let t0 = Instant::now();
+        t.failed(&s, ip("10.0.0.1"), "alice", t0);
+        let t1 = t0 + Duration::from_secs(30);
+        t.failed(&s, ip("10.0.0.9"), "x", t1);
+        // 10.0.0.9 failed at t1 (for another account): refused for alice
+        // until alice's window ends at t0+60 (before its own at t1+60).
+        let r = t.check(&s, ip("10.0.0.9"), "alice", t1).unwrap_err();
+        assert_eq!(r.retry_after, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn ipv6_is_keyed_by_slash_64_and_mapped_v4_as_v4() {
+        let t = Throttle::new();
+        let s = settings(1, 0);
+        let t0 = Instant::now();
+        t.failed(&s, ip("2001:db8:1:2::1"), "", t0);
+        assert!(t.check(&s, ip("2001:db8:1:2:ffff::9"), "", t0).is_err());
+        assert!(t.check(&s, ip("2001:db8:1:3::1"), "", t0).is_ok());
+        t.failed(&s, ip("::ffff:10.1.1.1"), "", t0);
+        assert!(t.check(&s, ip("10.1.1.1"), "", t0).is_err());
+    }
+
+    #[test]
+    fn zero_disables_a_limit() {
+        let t = Throttle::new();
+        let s = settings(0, 0);
+        let t0 = Instant::now();
+        for _ in 0..100 {
+            t.failed(&s, ip("10.0.0.1"), "alice", t0);
+        }
+        assert_eq!(t.check(&s, ip("10.0.0.1"), "alice", t0), Ok(()));
+    }
+
+    #[test]
+    fn memory_is_bounded_and_the_oldest_go_first() {
+        let t = Throttle::new();
+        let mut s = settings(2, 2);
+        s.max_tracked = 64;
+        let t0 = Instant::now();
+        for i in 0..10_000u32 {
+            let now = t0 + Duration::from_millis(u64::from(i));
+            let a = IpAddr::from(i.to_be_bytes());
+            t.failed(&s, a, &format!("user{i}"), now);
+            let (ips, accounts) = t.tracked();
+            assert!(ips <= 64 && accounts <= 64, "{ips} {accounts}");
+        }
+        // The newest keys survive.
+        let now = t0 + Duration::from_millis(10_000);
+        let newest = IpAddr::from(9_999u32.to_be_bytes());
+        t.failed(&s, newest, "", now);
+        assert!(t.check(&s, newest, "", now).is_err());
+    }
+
+    #[test]
+    fn retry_after_is_whole_seconds_rounded_up() {
+        let r = too_many(Duration::from_millis(1500));
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "2");
+        assert_eq!(too_many(Duration::ZERO).headers()[header::RETRY_AFTER], "1");
+    }
+
+    mod prop {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Whatever the sequence of failures, an address is let through
+            /// at most `limit` times per window before being refused, and
+            /// refused answers always carry a retry time within the window.
+            #[test]
+            fn never_more_than_limit_per_window(
+                ops in proptest::collection::vec((0u8..4, 0u64..200), 1..200),
+                limit in 1u32..6,
+            ) {
+                let t = Throttle::new();
+                let s = settings(limit, 0);
+                let t0 = Instant::now();
+                let mut clock = 0u64;
+                // Per address: (window start, attempts let through in it).
+                let mut seen: HashMap<u8, (u64, u32)> = HashMap::new();
+                for (a, dt) in ops {
+                    clock += dt;
+                    let now = t0 + Duration::from_millis(clock * 100);
+                    let addr = IpAddr::from([10, 0, 0, a]);
+                    match t.check(&s, addr, "", now) {
+                        Ok(()) => {
+                            let e = seen.entry(a).or_insert((clock, 0));
+                            if (clock - e.0) * 100 >= 60_000 {
+                                *e = (clock, 0);
+                            }
+                            e.1 += 1;
+                            prop_assert!(e.1 <= limit);
+                            t.failed(&s, addr, "", now);
+                        }
+                        Err(r) => {
+                            prop_assert!(r.retry_after <= s.window);
+                            prop_assert!(!r.retry_after.is_zero());
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! The `regauth serve` process: HTTPS with a certificate reloaded from disk,
+//! and graceful shutdown that lets an in-flight request finish.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::fixture;
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts `regauth serve` and waits for its "regauth listening" log line.
+fn serve(config: &std::path::Path) -> Proc {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_regauth"))
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        assert!(Instant::now() < deadline, "regauth did not start");
+        let line = lines.next().expect("regauth exited").unwrap();
+        if line.contains("regauth listening") {
+            break;
+        }
+    }
+    // Keep draining stderr so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Proc(child)
+}
+
+fn write_config(
+    dir: &std::path::Path,
+    port: u16,
+    server_extra: &str,
+    cost: u32,
+) -> std::path::PathBuf {
+    let path = dir.join("config.yml");
+    let yaml = format!(
+        "server:\n  addr: \"127.0.0.1:{port}\"\n{server_extra}token:\n  issuer: t\n  expiration: 60\n  key: {key}\nusers:\n  alice: {{password: \"{pw}\"}}\nacl:\n  - match: {{account: alice}}\n    actions: [\"*\"]\n",
+        key = fixture("keys/p256.pem").display(),
+        pw = bcrypt::hash("alice", cost).unwrap(),
+    );
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+fn tls_pair(dir: &std::path::Path, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    params
+        .subject_alt_names
+        .push(rcgen::SanType::IpAddress("127.0.0.1".parse().unwrap()));
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, name);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let (c, k) = (
+        dir.join(format!("{name}.crt")),
+        dir.join(format!("{name}.key")),
+    );
+    std::fs::write(&c, cert.pem()).unwrap();
+    std::fs::write(&k, key.serialize_pem()).unwrap();
+    (c, k)
+}
+
+fn curl(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "10"])
+        .args(args)
+        .output()
+        .expect("curl is installed");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn https_serving_with_certificate_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = tls_pair(dir.path(), "first");
+    let port = free_port();
+    let extra = format!(
+        "  certificate: {}\n  key: {}\n",
+        dir.path().join("server.crt").display(),
+        dir.path().join("server.key").display()
+    );
+    std::fs::copy(&cert, dir.path().join("server.crt")).unwrap();
+    std::fs::copy(&key, dir.path().join("server.key")).unwrap();
+    let config = write_config(dir.path(), port, &extra, 4);
+    let _p = serve(&config);
+    let url = format!("https://127.0.0.1:{port}/auth?service=r&scope=repository:a/b:pull");
+    let (ok, body, err) = curl(&[
+        "--cacert",
+        cert.to_str().unwrap(),
+        "-u",
+        "alice:alice",
+        &url,
+    ]);
+    assert!(ok && body.contains("\"token\""), "{err} {body}");
+    // Plain HTTP on the TLS port is refused.
+    let (ok, _, _) = curl(&[&format!("http://127.0.0.1:{port}/healthz")]);
+    assert!(!ok);
+    // A new certificate on disk is picked up without a restart.
+    let (cert2, key2) = tls_pair(dir.path(), "second");
+    std::fs::copy(&key2, dir.path().join("server.key")).unwrap();
+    std::fs::copy(&cert2, dir.path().join("server.crt")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (ok, _, _) = curl(&[
+            "--cacert",
+            cert2.to_str().unwrap(),
+            &format!("https://127.0.0.1:{port}/healthz"),
+        ]);
+        if ok {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the new certificate was not served"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (ok, _, _) = curl(&[
+        "--cacert",
+        cert.to_str().unwrap(),
+        &format!("https://127.0.0.1:{port}/healthz"),
+    ]);
+    assert!(!ok, "the old certificate is no longer served");
+}
+
+#[test]
+fn sigterm_lets_an_in_flight_request_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    // bcrypt cost 13 (~0.5 s or more): the request is still running when
+    // SIGTERM arrives.
+    let config = write_config(dir.path(), port, "", 13);
+    let mut p = serve(&config);
+    let url = format!("http://127.0.0.1:{port}/auth?service=r");
+    let request = std::thread::spawn(move || {
+        curl(&[
+            "-u",
+            "alice:alice",
+            "-w",
+            "%{http_code}",
+            "-o",
+            "/dev/null",
+            &url,
+        ])
+    });
+    std::thread::sleep(Duration::from_millis(150));
+    let pid = p.0.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let (ok, code, err) = request.join().unwrap();
+    assert!(ok && code == "200", "in-flight request: {code} {err}");
+    let status = p.0.wait().unwrap();
+    assert!(status.success(), "clean exit after SIGTERM: {status}");
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_disconnected() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = crate::support::Server::start(&crate::support::config_yaml(
+        "p256",
+        "",
+        crate::support::DEFAULT_ACL,
+    ))
+    .await;
+    let mut slow = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let start = Instant::now();
+    let mut buf = [0u8; 512];
+    // The server answers 408 or just closes; either way the read ends.
+    let read = tokio::time::timeout(
+        regauth::server::HEADER_READ_TIMEOUT + Duration::from_secs(5),
+        slow.read(&mut buf),
+    )
+    .await
+    .expect("the server must close a connection whose headers never end");
+    assert!(read.is_ok());
+    assert!(start.elapsed() >= regauth::server::HEADER_READ_TIMEOUT - Duration::from_secs(1));
+    // Other clients are served meanwhile and after.
+    assert_eq!(s.get("/healthz", None).await.status(), 200);
+}
