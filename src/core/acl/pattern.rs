@@ -3,7 +3,7 @@
 
 use regex::{Captures, Regex};
 
-use super::glob::{self, Glob};
+use super::glob;
 use crate::core::Labels;
 
 /// The request fields a pattern can name in `${field}` / `${field:N}`.
@@ -60,14 +60,18 @@ pub(super) enum Pattern {
 /// A compiled regex or glob.
 #[derive(Debug, Clone)]
 pub(super) enum Matcher {
+    /// A glob without metacharacters: it matches exactly itself.
+    Exact(String),
     Regex(Regex),
-    /// A glob Go's matcher must decide (see [`Glob::Go`]).
+    /// A glob, matched by the port of Go's `path.Match` (exact, and nothing
+    /// to compile or keep but the pattern).
     Go(String),
 }
 
 impl Matcher {
     fn is_match(&self, s: &str) -> bool {
         match self {
+            Matcher::Exact(p) => p == s,
             Matcher::Regex(re) => re.is_match(s),
             Matcher::Go(p) => glob::go_match(p, s) == Ok(true),
         }
@@ -83,6 +87,9 @@ pub(super) struct Ctx<'r> {
     pub captures: [Option<Captures<'r>>; 4],
     pub labels: &'r Labels,
 }
+
+/// The characters of a Go `path.Match` glob that are not literal.
+pub(super) const GLOB_META: [char; 4] = ['*', '?', '[', '\\'];
 
 /// docker_auth: `len(p) > 2 && p[0] == '/' && p[len(p)-1] == '/'`.
 pub(super) fn is_regex(p: &str) -> bool {
@@ -267,21 +274,25 @@ fn substitute<'v>(
 
 /// Compiles a substituted pattern, `/regex/` or glob; `Err` is a one-line reason.
 fn build(p: &str) -> Result<Matcher, String> {
-    let re = if is_regex(p) {
-        translate_regex(&p[1..p.len() - 1])
-    } else {
-        match glob::parse(p).ok_or("syntax error in pattern")? {
-            Glob::Regex(re) => re,
-            Glob::Go(p) => return Ok(Matcher::Go(p)),
-        }
-    };
-    Regex::new(&re).map(Matcher::Regex).map_err(|e| {
-        let msg = e.to_string();
-        match msg.rfind("error: ") {
-            Some(i) => msg[i + 7..].replace('\n', " "),
-            None => msg.trim().replace('\n', " "),
-        }
-    })
+    if !is_regex(p) {
+        return if !p.contains(GLOB_META) {
+            Ok(Matcher::Exact(p.to_owned()))
+        } else if glob::go_match(p, "").is_ok() {
+            // Go checks the whole pattern's syntax whatever the name.
+            Ok(Matcher::Go(p.to_owned()))
+        } else {
+            Err("syntax error in pattern".into())
+        };
+    }
+    Regex::new(&translate_regex(&p[1..p.len() - 1]))
+        .map(Matcher::Regex)
+        .map_err(|e| {
+            let msg = e.to_string();
+            match msg.rfind("error: ") {
+                Some(i) => msg[i + 7..].replace('\n', " "),
+                None => msg.trim().replace('\n', " "),
+            }
+        })
 }
 
 /// `invalid regex /src/: reason` or `invalid glob "src": reason`, the kind

@@ -1,0 +1,326 @@
+//! Micro-benchmarks of the per-request path (criterion; `make bench` runs
+//! them with a short measurement time): scope parsing, ACL evaluation at
+//! 10 / 1,000 / 10,000 entries (indexed and, for reference, the linear
+//! scan), signing per algorithm (key parsed once, and `jsonwebtoken::encode`
+//! for comparison), the credential-cache hit against one bcrypt
+//! verification, and the whole in-process `issue_token`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use regauth::authn::{CredCache, Credentials};
+use regauth::config::Config;
+use regauth::core::acl::{Acl, MatchSpec, Request, RuleSpec};
+use regauth::core::claims::{self, Access, ClaimInput};
+use regauth::core::{scope, Labels};
+use regauth::metrics::Metrics;
+use regauth::secret::Secret;
+use regauth::service::{self, Login, Runtime, TokenRequest};
+use regauth::token::{KidMode, PrivateKey, Signer};
+
+/// The ACL sizes the issue asks for.
+const ACL_SIZES: [usize; 3] = [10, 1_000, 10_000];
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/keys")
+        .join(name)
+}
+
+fn scopes(c: &mut Criterion) {
+    let mut g = c.benchmark_group("scope");
+    for (what, s) in [
+        ("parse", "repository:team/app:pull,push"),
+        (
+            "parse_host_port",
+            "repository:registry.example.com:5000/team/app:push,pull",
+        ),
+    ] {
+        g.bench_function(what, |b| b.iter(|| scope::parse(black_box(s)).unwrap()));
+    }
+    let many = "repository:team/app:pull,push repository:team/base:pull registry:catalog:*";
+    g.bench_function("parse_all_3", |b| {
+        b.iter(|| scope::parse_all([black_box(many)], 64).unwrap())
+    });
+    g.finish();
+}
+
+fn rule(m: MatchSpec, actions: &[&str]) -> RuleSpec {
+    RuleSpec {
+        matches: m,
+        actions: actions.iter().map(|a| a.to_string()).collect(),
+        comment: None,
+    }
+}
+
+/// An organisation's ACL of `n` entries: an admin rule, `n - 3` team rules
+/// `{name: teamI/*, labels: {group: teamI}}`, a personal-namespace rule with
+/// a placeholder and a public-pull rule.
+fn org_acl(n: usize) -> Acl {
+    let mut rules = vec![rule(
+        MatchSpec {
+            account: Some("admin".into()),
+            ..MatchSpec::default()
+        },
+        &["*"],
+    )];
+    for i in 0..n.saturating_sub(3) {
+        rules.push(rule(
+            MatchSpec {
+                name: Some(format!("team{i}/*")),
+                labels: BTreeMap::from([("group".into(), format!("team{i}"))]),
+                ..MatchSpec::default()
+            },
+            &["pull", "push"],
+        ));
+    }
+    rules.push(rule(
+        MatchSpec {
+            account: Some("/.+/".into()),
+            name: Some("${account}/*".into()),
+            ..MatchSpec::default()
+        },
+        &["*"],
+    ));
+    rules.push(rule(
+        MatchSpec {
+            name: Some("public/*".into()),
+            ..MatchSpec::default()
+        },
+        &["pull"],
+    ));
+    Acl::compile(rules).expect("benchmark ACL compiles")
+}
+
+fn acl(c: &mut Criterion) {
+    let mut g = c.benchmark_group("acl");
+    let actions: BTreeSet<String> = ["pull".into(), "push".into()].into();
+    for n in ACL_SIZES {
+        let acl = org_acl(n);
+        // The last team: the linear scan tests (almost) every entry.
+        let team = format!("team{}", n - 4);
+        let labels: Labels = BTreeMap::from([("group".into(), vec![team.clone()])]);
+        let name = format!("{team}/app");
+        let hit = Request {
+            account: "ci",
+            typ: "repository",
+            name: &name,
+            service: "registry.example.com",
+            ip: None,
+            labels: &labels,
+            actions: &actions,
+        };
+        assert_eq!(acl.evaluate(&hit).rule, Some(n - 3));
+        assert_eq!(acl.evaluate(&hit), acl.evaluate_linear(&hit));
+        let miss = Request {
+            name: "other/app",
+            ..hit
+        };
+        assert_eq!(acl.evaluate(&miss).rule, None);
+        g.bench_with_input(BenchmarkId::new("indexed_last_team", n), &hit, |b, r| {
+            b.iter(|| acl.evaluate(black_box(r)))
+        });
+        g.bench_with_input(BenchmarkId::new("indexed_no_match", n), &miss, |b, r| {
+            b.iter(|| acl.evaluate(black_box(r)))
+        });
+        g.bench_with_input(BenchmarkId::new("linear_last_team", n), &hit, |b, r| {
+            b.iter(|| acl.evaluate_linear(black_box(r)))
+        });
+    }
+    g.finish();
+}
+
+fn sample_claims() -> claims::Claims {
+    claims::build(ClaimInput {
+        issuer: "regauth",
+        account: "ci",
+        audience: "registry.example.com",
+        ttl_secs: 900,
+        now: 1_700_000_000,
+        jti: "0123456789abcdef0123456789abcdef".into(),
+        access: vec![Access {
+            typ: "repository".into(),
+            name: "team/app".into(),
+            actions: vec!["pull".into(), "push".into()],
+        }],
+    })
+}
+
+fn signing(c: &mut Criterion) {
+    let mut g = c.benchmark_group("sign");
+    let claims = sample_claims();
+    for (alg, file) in [
+        ("ES256", "p256.pem"),
+        ("ES384", "p384.pem"),
+        ("ES512", "p521.pem"),
+        ("EdDSA", "ed25519.pem"),
+        ("RS256", "rsa2048.pem"),
+    ] {
+        let pem = std::fs::read_to_string(fixture(file)).unwrap();
+        let signer = Signer::new(PrivateKey::from_pem(&pem).unwrap(), KidMode::Libtrust, None);
+        assert_eq!(signer.alg().as_str(), alg);
+        g.bench_function(BenchmarkId::new("parsed_key", alg), |b| {
+            b.iter(|| signer.sign(black_box(&claims)))
+        });
+    }
+    // What docker_auth-style code pays: `jsonwebtoken::encode` turns the DER
+    // into a ring key pair on every call.
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    let jwt_keys = [
+        (
+            Algorithm::ES256,
+            "p256.pem",
+            EncodingKey::from_ec_pem as fn(&[u8]) -> _,
+        ),
+        (
+            Algorithm::RS256,
+            "rsa2048.pkcs1.pem",
+            EncodingKey::from_rsa_pem,
+        ),
+    ];
+    for (alg, file, load) in jwt_keys {
+        let key = load(&std::fs::read(fixture(file)).unwrap()).unwrap();
+        let header = Header::new(alg);
+        g.bench_function(
+            BenchmarkId::new("jsonwebtoken_encode", format!("{alg:?}")),
+            |b| b.iter(|| jsonwebtoken::encode(&header, black_box(&claims), &key).unwrap()),
+        );
+    }
+    // ring with a key parsed once: the signature alone (the payload is the
+    // encoded header and claims of a typical token), to compare backends.
+    use ring::signature::{self as rs, EcdsaKeyPair, RsaKeyPair};
+    let rng = ring::rand::SystemRandom::new();
+    let msg = Signer::new(
+        PrivateKey::from_pem(&std::fs::read_to_string(fixture("p256.pem")).unwrap()).unwrap(),
+        KidMode::Libtrust,
+        None,
+    )
+    .sign(&claims);
+    let msg = msg.rsplit_once('.').unwrap().0.as_bytes();
+    let der = |file: &str| {
+        let pem = std::fs::read_to_string(fixture(file)).unwrap();
+        let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b64).unwrap()
+    };
+    let es256 =
+        EcdsaKeyPair::from_pkcs8(&rs::ECDSA_P256_SHA256_FIXED_SIGNING, &der("p256.pem"), &rng)
+            .unwrap();
+    g.bench_function(BenchmarkId::new("ring_parsed_key", "ES256"), |b| {
+        b.iter(|| es256.sign(&rng, black_box(msg)).unwrap())
+    });
+    let rs256 = RsaKeyPair::from_pkcs8(&der("rsa2048.pem")).unwrap();
+    let mut sig = vec![0; rs256.public().modulus_len()];
+    g.bench_function(BenchmarkId::new("ring_parsed_key", "RS256"), |b| {
+        b.iter(|| {
+            rs256
+                .sign(&rs::RSA_PKCS1_SHA256, &rng, black_box(msg), &mut sig)
+                .unwrap()
+        })
+    });
+    g.finish();
+}
+
+fn authn(c: &mut Criterion) {
+    let mut g = c.benchmark_group("authn");
+    let cache = CredCache::new(Duration::from_secs(600), 10_000);
+    let pw = Secret::new("correct horse battery staple");
+    let now = Instant::now();
+    cache.put("ci", &pw, "htpasswd", Labels::new(), now);
+    g.bench_function("cache_hit", |b| {
+        b.iter(|| cache.get(black_box("ci"), black_box(&pw), now).unwrap())
+    });
+    let hash = bcrypt::hash(pw.expose(), 10).unwrap();
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(1));
+    g.bench_function("bcrypt_cost10_verify", |b| {
+        b.iter(|| assert!(bcrypt::verify(pw.expose(), black_box(&hash)).unwrap()))
+    });
+    g.finish();
+}
+
+/// A configuration like the load benchmark's: anonymous allowed, one
+/// htpasswd user (bcrypt cost 10), and the `org_acl` of `acl_size` entries
+/// (written as YAML, so it goes through the real loader).
+fn runtime(dir: &Path, acl_size: usize, password: &str) -> Runtime {
+    let htpasswd = dir.join("htpasswd");
+    let hash = bcrypt::hash(password, 10).unwrap();
+    std::fs::write(&htpasswd, format!("ci:{hash}\n")).unwrap();
+    let acl = org_acl(acl_size);
+    let acl_file = dir.join(format!("acl{acl_size}.yml"));
+    std::fs::write(&acl_file, serde_yaml::to_string(acl.rules()).unwrap()).unwrap();
+    let yaml = format!(
+        "server: {{addr: \"127.0.0.1:0\"}}\n\
+         token: {{issuer: regauth-bench, expiration: 900, key: {key:?}}}\n\
+         users: {{\"\": {{}}}}\n\
+         htpasswd: {htpasswd:?}\n\
+         acl_file: {acl_file:?}\n",
+        key = fixture("p256.pem"),
+    );
+    let path = dir.join("config.yml");
+    std::fs::write(&path, &yaml).unwrap();
+    Runtime::new(Config::load(&path).unwrap())
+}
+
+fn new_jti() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn issue(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let password = "correct horse battery staple";
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let metrics = Metrics::default();
+    let now = 1_700_000_000;
+    let mut g = c.benchmark_group("issue_token");
+    for acl_size in [10, 10_000] {
+        let rt = runtime(dir.path(), acl_size, password);
+        let team = format!("team{}", acl_size - 4);
+        let base = TokenRequest {
+            service: "registry.example.com".into(),
+            scopes: vec![format!("repository:{team}/app:pull,push")],
+            ip: Some([127, 0, 0, 1].into()),
+            ..TokenRequest::default()
+        };
+        let authed = TokenRequest {
+            login: Login::Password(Credentials {
+                user: "ci".into(),
+                password: Secret::new(password),
+            }),
+            ..base.clone()
+        };
+        // Warm the credential cache, as the first request of a CI job does.
+        let first = tokio
+            .block_on(service::issue_token(&rt, &metrics, &authed, now, new_jti()))
+            .unwrap();
+        assert_eq!(first.account, "ci");
+        for (what, req) in [("anonymous", &base), ("htpasswd_cached", &authed)] {
+            g.bench_function(BenchmarkId::new(what, format!("acl{acl_size}")), |b| {
+                b.iter(|| {
+                    tokio
+                        .block_on(service::issue_token(&rt, &metrics, req, now, new_jti()))
+                        .unwrap()
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(30);
+    targets = scopes, acl, signing, authn, issue
+}
+criterion_main!(benches);
