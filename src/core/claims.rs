@@ -41,6 +41,33 @@ pub struct ClaimInput<'a> {
     pub access: Vec<Access>,
 }
 
+/// Rewrites grants for zot, which checks each request against one exact
+/// action (`slices.Contains(actions, action)`) and knows no wildcard: a
+/// granted `*` is spelled out as `pull`, `push` and `delete` (kept next to
+/// `*` for distribution-style checks), and a granted catalog
+/// (`registry:catalog`) also yields `{type: registry, name: "", actions:
+/// [pull]}`, the form zot asks for.
+pub fn zot_access(access: Vec<Access>) -> Vec<Access> {
+    let mut out = Vec::with_capacity(access.len() + 1);
+    for mut a in access {
+        let catalog = a.typ == "registry" && a.name == "catalog" && !a.actions.is_empty();
+        if a.actions.iter().any(|x| x == "*") {
+            let mut set: std::collections::BTreeSet<String> = a.actions.drain(..).collect();
+            set.extend(["pull", "push", "delete"].map(String::from));
+            a.actions = set.into_iter().collect();
+        }
+        out.push(a);
+        if catalog {
+            out.push(Access {
+                typ: "registry".into(),
+                name: String::new(),
+                actions: vec!["pull".into()],
+            });
+        }
+    }
+    out
+}
+
 pub fn build(input: ClaimInput<'_>) -> Claims {
     let start = input.now.saturating_sub(BACKDATE_SECS);
     Claims {
@@ -84,6 +111,44 @@ mod tests {
         let json = serde_json::to_string_pretty(&claims).unwrap();
         let golden = include_str!("../../tests/golden/claims_fixed_time.json");
         assert_eq!(json.trim(), golden.trim());
+    }
+
+    #[test]
+    fn zot_access_table() {
+        let a = |t: &str, n: &str, acts: &[&str]| Access {
+            typ: t.into(),
+            name: n.into(),
+            actions: acts.iter().map(|s| s.to_string()).collect(),
+        };
+        let cases = vec![
+            (
+                vec![a("repository", "x", &["pull"])],
+                vec![a("repository", "x", &["pull"])],
+            ),
+            (
+                vec![a("repository", "x", &["*"])],
+                vec![a("repository", "x", &["*", "delete", "pull", "push"])],
+            ),
+            (
+                vec![a("registry", "catalog", &["*"])],
+                vec![
+                    a("registry", "catalog", &["*", "delete", "pull", "push"]),
+                    a("registry", "", &["pull"]),
+                ],
+            ),
+            // A denied catalog stays denied: no extra entry.
+            (
+                vec![a("registry", "catalog", &[])],
+                vec![a("registry", "catalog", &[])],
+            ),
+            (
+                vec![a("repository", "y", &[])],
+                vec![a("repository", "y", &[])],
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(zot_access(input.clone()), want, "{input:?}");
+        }
     }
 
     #[test]

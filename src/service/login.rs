@@ -48,6 +48,17 @@ async fn password(
     creds: Option<&Credentials>,
 ) -> Result<Identity, ServiceError> {
     let verdict = authenticate(rt, metrics, creds).await?;
+    tracing::debug!(
+        account = creds.map_or("", |c| c.user.as_str()),
+        backend = verdict.backend,
+        cached = verdict.cached,
+        outcome = match &verdict.outcome {
+            Outcome::Authenticated(_) => "authenticated",
+            Outcome::Denied => "denied",
+            Outcome::NoMatch => "no_match",
+        },
+        "authentication verdict"
+    );
     let Outcome::Authenticated(labels) = verdict.outcome else {
         return Err(ServiceError::Unauthorized);
     };
@@ -74,13 +85,25 @@ async fn refresh(
         ServiceError::Unauthorized
     };
     let claims = key.verify(token.expose(), service, now).map_err(refused)?;
+    // The signature holds: say whose token is refused, so an operator can
+    // find who still uses a revoked identity token.
+    let revoked = || {
+        tracing::info!(
+            account = %claims.sub,
+            backend = %claims.backend,
+            refresh_jti = %claims.jti,
+            reason = %RefreshError::Revoked,
+            "refresh token refused"
+        );
+        ServiceError::Unauthorized
+    };
     let current = rt.authn.current(&claims.backend, &claims.sub).await?;
     let Some((labels, record)) = current else {
-        return Err(refused(RefreshError::Revoked));
+        return Err(revoked());
     };
     let fp = key.fingerprint(&claims.backend, &claims.sub, &record);
     if !same_fingerprint(&fp, &claims.fp) {
-        return Err(refused(RefreshError::Revoked));
+        return Err(revoked());
     }
     let backend = rt
         .authn

@@ -3,10 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::support::{config_yaml, verify, Server, DEFAULT_ACL, ISSUER};
-
-/// Basic credentials for a request, `None` = anonymous.
-type User<'a> = Option<(&'a str, &'a str)>;
+use crate::support::{config_yaml, verify, Server, User, DEFAULT_ACL, ISSUER};
 
 async fn default_server() -> Server {
     Server::start(&config_yaml("p256", "", DEFAULT_ACL)).await
@@ -317,4 +314,43 @@ async fn jwks_publishes_the_signing_key_with_its_kid() {
     let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
     v.set_audience(&["reg"]);
     jsonwebtoken::decode::<Value>(body["token"].as_str().unwrap(), &dk, &v).unwrap();
+}
+
+#[tokio::test]
+async fn zot_audiences_get_exact_actions_and_the_catalog_entry() {
+    let s = Server::start(&config_yaml(
+        "p256",
+        "  zot_audiences: [zot.local]",
+        DEFAULT_ACL,
+    ))
+    .await;
+    let q = "scope=repository:a/b:*&scope=registry:catalog:*";
+    let body: Value = s
+        .get(
+            &format!("/auth?service=zot.local&{q}"),
+            Some(("alice", "alice")),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let (_, claims) = verify(body["token"].as_str().unwrap(), "p256", "zot.local");
+    assert_eq!(
+        claims["access"],
+        json!([
+            {"type": "repository", "name": "a/b", "actions": ["*", "delete", "pull", "push"]},
+            {"type": "registry", "name": "catalog", "actions": ["*", "delete", "pull", "push"]},
+            {"type": "registry", "name": "", "actions": ["pull"]}
+        ])
+    );
+    // Other audiences are untouched.
+    let body: Value = s
+        .get(&format!("/auth?service=reg&{q}"), Some(("alice", "alice")))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let (_, claims) = verify(body["token"].as_str().unwrap(), "p256", "reg");
+    assert_eq!(claims["access"][0]["actions"], json!(["*"]));
+    assert_eq!(claims["access"].as_array().unwrap().len(), 2);
 }

@@ -1,9 +1,18 @@
 //! The integration-test binary: the server on 127.0.0.1:0 driven over HTTP,
 //! configuration loading, key fixtures and golden files.
 
+mod bad_input;
 mod config_load;
 mod endpoint;
+mod fuzz_corpus;
 mod keys;
+mod ldap;
+mod mirror;
 mod ops;
+mod process;
 mod refresh;
+mod slapd;
+mod soak;
 mod support;
+mod throttle;
+mod timing;

@@ -10,6 +10,9 @@ use regauth::service::Runtime;
 
 pub const ISSUER: &str = "regauth-test";
 
+/// Basic credentials for a request, `None` = anonymous.
+pub type User<'a> = Option<(&'a str, &'a str)>;
+
 /// bcrypt at the lowest cost: tests check behaviour, not bcrypt's speed.
 pub fn hash(pw: &str) -> String {
     bcrypt::hash(pw, 4).unwrap()
