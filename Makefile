@@ -7,7 +7,7 @@ CARGO ?= cargo
 BIN := target/debug/regauth
 DEV_CONFIG := examples/dev/config.yml
 
-.PHONY: all build run test test-rust test-e2e deps lint fmt check clean
+.PHONY: all build run test test-rust test-e2e deps lint fmt check clean bench fuzz soak
 
 all: build
 
@@ -49,3 +49,33 @@ check: build certs/token.key
 
 clean:
 	$(CARGO) clean
+
+# Fuzz every parser for FUZZ_SECONDS each (cargo-fuzz on the stable
+# toolchain, see fuzz/run.sh); the minimized corpus is in fuzz/corpus/.
+FUZZ_SECONDS ?= 60
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run.sh
+
+# Mixed load on loopback for SOAK_SECS while LDAP restarts and the ACL
+# reloads; prints the soak report (needs slapd: `make deps`).
+SOAK_SECS ?= 150
+soak:
+	SOAK_SECS=$(SOAK_SECS) $(CARGO) test --locked --test integration soak:: -- --ignored --nocapture
+
+# Benchmarks (BENCHMARKS.md): criterion micro-benchmarks, then the wrk load
+# benchmark against the baseline server. Installs wrk, curl and slapd (for
+# the LDAP case) with apt-get when missing and run as root.
+bench:
+	@missing=""; command -v wrk >/dev/null || missing="wrk"; \
+	  command -v curl >/dev/null || missing="$$missing curl"; \
+	  [ -x /usr/sbin/slapd ] || missing="$$missing slapd ldap-utils"; \
+	  if [ -n "$$missing" ]; then \
+	    if [ "$$(id -u)" = 0 ]; then \
+	      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	    else \
+	      echo "make bench needs:$$missing; install with: sudo apt-get install$$missing" >&2; exit 1; \
+	    fi; \
+	  fi
+	$(CARGO) build --release --locked --bin regauth --example baseline
+	$(CARGO) bench --locked --bench micro
+	benches/load.sh

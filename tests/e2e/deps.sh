@@ -19,6 +19,8 @@ declare -A PROVIDES=(
 	[buildah]=buildah
 	[nginx]=nginx # mirror fronts (mirror.sh)
 	[dockerd]=docker.io # Docker Engine 20.10 (+ containerd, runc), see docker.sh
+	[slapd]=slapd            # LDAP tests (tests/integration/slapd.rs)
+	[ldapwhoami]=ldap-utils  # slapd harness readiness probe
 	[curl]=curl
 	[jq]=jq
 	[openssl]=openssl    # recomputes the expected key id / x5c from the cert
@@ -79,8 +81,20 @@ main() {
 	fi
 
 	echo "e2e deps: installing ${missing[*]}"
+	# The packages must not start their services (slapd on :389, nginx on
+	# :80, dockerd): the tests run their own instances on loopback. A
+	# policy-rc.d that refuses every start is in place during the install.
+	local policy=/usr/sbin/policy-rc.d created_policy=0
+	if [[ ! -e $policy ]]; then
+		printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && created_policy=1
+	fi
+	local ok=1
 	if ! DEBIAN_FRONTEND=noninteractive apt-get update -q ||
 		! DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"; then
+		ok=0
+	fi
+	if [[ $created_policy -eq 1 ]]; then rm -f "$policy"; fi
+	if [[ $ok -eq 0 ]]; then
 		echo "e2e deps: apt-get failed; run $how" >&2
 		return 1
 	fi

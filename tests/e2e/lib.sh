@@ -111,6 +111,82 @@ stop_all() {
 	E2E_PIDS=()
 }
 
+# ----------------------------------------------------------------- regauth ---
+
+# Log level (RUST_LOG) of every regauth server the suite starts: debug, so
+# that secrets.sh checks the most talkative logs regauth can write.
+E2E_REGAUTH_LOG_LEVEL=${E2E_REGAUTH_LOG_LEVEL:-debug}
+# One line per regauth server started: "PID<TAB>LOGFILE" (read by secrets.sh).
+E2E_REGAUTH_LOGS="$E2E_TMP/regauth-logs.list"
+# Secrets the suite sent to or got from regauth, one per line (secrets.sh).
+E2E_SECRETS="$E2E_TMP/secrets.list"
+: >>"$E2E_REGAUTH_LOGS"
+: >>"$E2E_SECRETS"
+# A password sent (Basic) with each start_regauth readiness probe.
+E2E_CANARY_PW="e2e-canary-Pw9"
+
+# record_secret VALUE... — remember values that must never appear in a
+# regauth log (passwords, tokens, Basic credentials). Works from subshells.
+record_secret() {
+	local s
+	for s in "$@"; do
+		[[ -n "$s" ]] && printf '%s\n' "$s" >>"$E2E_SECRETS"
+	done
+	return 0
+}
+
+# start_regauth LOGFILE CONFIG BASE_URL — start `regauth serve --config
+# CONFIG` at log level $E2E_REGAUTH_LOG_LEVEL (PID in BG_PID), wait until
+# BASE_URL/healthz answers 200, then send one HTTP/2 (h2c) request with
+# Basic credentials: at debug level the HTTP/2 layer logs its frames, so the
+# log shows DEBUG lines exactly when debug logging is on (regauth itself
+# logs nothing at debug on the token path). Fails if regauth never gets healthy.
+start_regauth() {
+	local logfile=$1 config=$2 base=$3 pid
+	start_bg "$logfile" env NO_COLOR=1 RUST_LOG="$E2E_REGAUTH_LOG_LEVEL" "$REGAUTH" serve --config "$config"
+	pid=$BG_PID
+	printf '%s\t%s\n' "$pid" "$logfile" >>"$E2E_REGAUTH_LOGS"
+	wait_http "$base/healthz" 200 "$pid" 20 || return 1
+	record_secret "$E2E_CANARY_PW" "$(printf 'e2e-canary:%s' "$E2E_CANARY_PW" | base64 -w0)"
+	curl -sS -o /dev/null --max-time 5 --http2-prior-knowledge -u "e2e-canary:$E2E_CANARY_PW" "$base/healthz" ||
+		echo "start_regauth: HTTP/2 probe of $base/healthz failed" >&2
+	BG_PID=$pid
+}
+
+# setup_regauth LOGFILE CONFIG BASE_URL SETUP_LOG — start_regauth for a
+# setup: on failure sets SETUP_ERR (with the head of regauth's log) and
+# returns 1. The PID is left in BG_PID.
+setup_regauth() {
+	local logfile=$1 config=$2 base=$3 log=$4
+	if ! start_regauth "$logfile" "$config" "$base" >>"$log" 2>&1; then
+		# shellcheck disable=SC2034 # read by the setup's caller
+		SETUP_ERR="regauth did not become healthy: $(tail -n1 "$log"); regauth log: $(head -n 3 "$logfile" | tr '\n' ' ' | cut -c1-400)"
+		return 1
+	fi
+}
+
+# setup_registry LOGFILE CONFIG HOST:PORT SETUP_LOG — start docker-registry
+# and wait for its 401 challenge on /v2/ (token auth on). distribution reads
+# every REGISTRY_<SECTION>_<KEY> environment variable as a config override
+# (REGISTRY_AUTH_FILE, set for containers in run.sh, would become auth.file),
+# so all of them are unset. On failure sets SETUP_ERR and returns 1. The PID
+# is left in BG_PID.
+setup_registry() {
+	local logfile=$1 config=$2 hostport=$3 log=$4 v pid
+	local -a unset_env=()
+	for v in $(compgen -e); do
+		[[ "$v" == REGISTRY_* ]] && unset_env+=(-u "$v")
+	done
+	start_bg "$logfile" env "${unset_env[@]}" docker-registry serve "$config"
+	pid=$BG_PID
+	if ! wait_http "http://$hostport/v2/" "401" "$pid" 20 >>"$log" 2>&1; then
+		# shellcheck disable=SC2034 # read by the setup's caller
+		SETUP_ERR="registry did not come up: $(tail -n1 "$log"); registry log: $(head -n 2 "$logfile" | tr '\n' ' ' | cut -c1-400)"
+		return 1
+	fi
+	BG_PID=$pid
+}
+
 # ------------------------------------------------------------------- ports ---
 
 E2E_PORTS_GIVEN=" "

@@ -150,26 +150,12 @@ mirror_setup_up() {
 		SETUP_ERR="regauth check rejects examples/mirror/regauth/config.yml: $(tail -n1 "$log")"
 		return 1
 	fi
-	start_bg "$M_REGAUTH_LOG" env NO_COLOR=1 "$REGAUTH" serve --config "$M_CONF/regauth/config.yml"
+	setup_regauth "$M_REGAUTH_LOG" "$M_CONF/regauth/config.yml" "http://127.0.0.1:$ap" "$log" || return 1
 	M_REGAUTH_PID=$BG_PID
-	if ! wait_http "http://127.0.0.1:$ap/healthz" "200" "$M_REGAUTH_PID" 20 >>"$log" 2>&1; then
-		SETUP_ERR="regauth did not become healthy: $(tail -n1 "$log"); regauth log: $(head -n 3 "$M_REGAUTH_LOG" | tr '\n' ' ' | cut -c1-400)"
-		return 1
-	fi
 
-	# distribution reads every REGISTRY_* variable as a config override.
 	M_REGISTRY_LOG="$E2E_LOGS/mirror_registry.log"
-	local -a unset_env=()
-	local v
-	for v in $(compgen -e); do
-		[[ "$v" == REGISTRY_* ]] && unset_env+=(-u "$v")
-	done
-	start_bg "$M_REGISTRY_LOG" env "${unset_env[@]}" docker-registry serve "$M_CONF/registry/config.yml"
+	setup_registry "$M_REGISTRY_LOG" "$M_CONF/registry/config.yml" "$M_REG" "$log" || return 1
 	M_REGISTRY_PID=$BG_PID
-	if ! wait_http "http://$M_REG/v2/" "401" "$M_REGISTRY_PID" 20 >>"$log" 2>&1; then
-		SETUP_ERR="registry did not come up: $(tail -n1 "$log"); registry log: $(head -n 2 "$M_REGISTRY_LOG" | tr '\n' ' ' | cut -c1-400)"
-		return 1
-	fi
 
 	# nginx in the foreground with its own prefix (logs, pid, temp paths).
 	local ng="$M_CONF/nginx"

@@ -175,6 +175,10 @@ inner() {
 	. "$E2E_DIR/mirror.sh"
 	# shellcheck source=tests/e2e/docker.sh
 	. "$E2E_DIR/docker.sh"
+	# shellcheck source=tests/e2e/refresh.sh
+	. "$E2E_DIR/refresh.sh"
+	# shellcheck source=tests/e2e/secrets.sh
+	. "$E2E_DIR/secrets.sh"
 	SCENARIOS+=("${DOCKER_SCENARIOS[@]}")
 
 	# Pass or fail, every process we started is stopped by its PID.
@@ -198,7 +202,11 @@ inner() {
 	run_setup rs256-x5c RS256 "  x5c: true" "RSA key, certificate in the x5c header"
 	# Pull-through mirrors: registry + nginx fronts from examples/mirror (mirror.sh).
 	run_mirror_setup
+	# Refresh tokens / identity tokens with the Docker engine (refresh.sh).
+	run_refresh_setup
 	docker_down
+	# Last: no secret in any regauth log of the run (secrets.sh).
+	run_secrets_check
 
 	echo "== summary: $E2E_PASSED passed, $E2E_FAILED failed ($((SECONDS - t0))s)"
 	if [[ $E2E_FAILED -ne 0 ]]; then

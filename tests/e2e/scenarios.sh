@@ -153,29 +153,12 @@ auth:
 EOF
 
 	REGAUTH_LOG="$E2E_LOGS/${S_NAME}_regauth.log"
-	start_bg "$REGAUTH_LOG" env NO_COLOR=1 "$REGAUTH" serve --config "$S_DIR/regauth.yml"
+	setup_regauth "$REGAUTH_LOG" "$S_DIR/regauth.yml" "$AUTH_BASE" "$log" || return 1
 	REGAUTH_PID=$BG_PID
-	if ! wait_http "$AUTH_BASE/healthz" "200" "$REGAUTH_PID" 20 >>"$log" 2>&1; then
-		SETUP_ERR="regauth did not become healthy: $(tail -n1 "$log"); regauth log: $(head -n 3 "$REGAUTH_LOG" | tr '\n' ' ' | cut -c1-400)"
-		return 1
-	fi
 
 	E2E_REGISTRY_LOG="$E2E_LOGS/${S_NAME}_registry.log"
-	# distribution reads every REGISTRY_<SECTION>_<KEY> environment variable as
-	# a config override: REGISTRY_AUTH_FILE (containers' auth file, set in
-	# run.sh) would become auth.file and break the config. Unset them all.
-	local -a unset_env=()
-	local v
-	for v in $(compgen -e); do
-		[[ "$v" == REGISTRY_* ]] && unset_env+=(-u "$v")
-	done
-	start_bg "$E2E_REGISTRY_LOG" env "${unset_env[@]}" docker-registry serve "$S_DIR/registry.yml"
+	setup_registry "$E2E_REGISTRY_LOG" "$S_DIR/registry.yml" "$REG" "$log" || return 1
 	E2E_REGISTRY_PID=$BG_PID
-	# With token auth on, an anonymous GET /v2/ is a 401 challenge.
-	if ! wait_http "http://$REG/v2/" "401" "$E2E_REGISTRY_PID" 20 >>"$log" 2>&1; then
-		SETUP_ERR="registry did not come up: $(tail -n1 "$log"); registry log: $(head -n 2 "$E2E_REGISTRY_LOG" | tr '\n' ' ' | cut -c1-400)"
-		return 1
-	fi
 	export S_NAME S_ALG S_DIR S_KEYS SVC AUTH_URL AUTH_BASE REG E2E_REGISTRY_LOG REGAUTH_LOG
 	return 0
 }
