@@ -160,7 +160,8 @@ fn signing(c: &mut Criterion) {
         ("RS256", "rsa2048.pem"),
     ] {
         let pem = std::fs::read_to_string(fixture(file)).unwrap();
-        let signer = Signer::new(PrivateKey::from_pem(&pem).unwrap(), KidMode::Libtrust, None);
+        let signer =
+            Signer::new(PrivateKey::from_pem(&pem).unwrap(), KidMode::Libtrust, None).unwrap();
         assert_eq!(signer.alg().as_str(), alg);
         g.bench_function(BenchmarkId::new("parsed_key", alg), |b| {
             b.iter(|| signer.sign(black_box(&claims)))
@@ -198,6 +199,7 @@ fn signing(c: &mut Criterion) {
         KidMode::Libtrust,
         None,
     )
+    .unwrap()
     .sign(&claims);
     let msg = msg.rsplit_once('.').unwrap().0.as_bytes();
     let der = |file: &str| {

@@ -138,7 +138,8 @@ fn compile(path: &Path, raw: RawConfig) -> Result<Config, String> {
         None if t.x5c => return Err("token.x5c: true needs token.certificate".into()),
         None => None,
     };
-    let signer = Signer::new(key, kid, if t.x5c { cert_der.as_deref() } else { None });
+    let signer = Signer::new(key, kid, if t.x5c { cert_der.as_deref() } else { None })
+        .map_err(|e| format!("token.key: {e}"))?;
 
     let users = match raw.users {
         Some(u) => Some(Arc::new(

@@ -225,6 +225,23 @@ impl PrivateKey {
         }
     }
 
+    /// The key as PKCS#8 DER (for ring), except P-521 (`None`), which ring
+    /// does not support.
+    pub fn pkcs8_der(&self) -> Option<Vec<u8>> {
+        use pkcs8::EncodePrivateKey;
+        let doc = match self {
+            PrivateKey::Rsa(k) => {
+                let pk: &rsa::RsaPrivateKey = (**k).as_ref();
+                pk.to_pkcs8_der()
+            }
+            PrivateKey::P256(k) => p256::SecretKey::from(k.as_nonzero_scalar()).to_pkcs8_der(),
+            PrivateKey::P384(k) => p384::SecretKey::from(k.as_nonzero_scalar()).to_pkcs8_der(),
+            PrivateKey::P521(_) => return None,
+            PrivateKey::Ed25519(k) => k.to_pkcs8_der(),
+        };
+        Some(doc.expect("a valid key encodes").as_bytes().to_vec())
+    }
+
     /// DER SubjectPublicKeyInfo of the public half.
     pub fn public_spki_der(&self) -> Vec<u8> {
         let doc = match self {

@@ -2,6 +2,7 @@
 //! encoded once; issuing a token costs one claims serialization and one
 //! signature.
 
+pub mod fast;
 pub mod keygen;
 pub mod keys;
 pub mod refresh;
@@ -38,6 +39,7 @@ pub enum KidMode {
 #[derive(Debug)]
 pub struct Signer {
     key: PrivateKey,
+    fast: fast::FastSigner,
     kid: Option<String>,
     header_b64: String,
     jwk: serde_json::Map<String, serde_json::Value>,
@@ -55,7 +57,12 @@ struct Header<'a> {
 
 impl Signer {
     /// `cert_der`, when given, is put in the header as `x5c`.
-    pub fn new(key: PrivateKey, kid_mode: KidMode, cert_der: Option<&[u8]>) -> Signer {
+    pub fn new(
+        key: PrivateKey,
+        kid_mode: KidMode,
+        cert_der: Option<&[u8]>,
+    ) -> Result<Signer, KeyError> {
+        let fast = fast::FastSigner::new(&key)?;
         let jwk = key.public_jwk();
         let kid = match kid_mode {
             KidMode::Libtrust => Some(keys::libtrust_kid(&key.public_spki_der())),
@@ -70,12 +77,13 @@ impl Signer {
         };
         let header_b64 =
             URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).expect("header serializes"));
-        Signer {
+        Ok(Signer {
             key,
+            fast,
             kid,
             header_b64,
             jwk,
-        }
+        })
     }
 
     pub fn alg(&self) -> Alg {
@@ -115,7 +123,7 @@ impl Signer {
         out.push_str(&self.header_b64);
         out.push('.');
         URL_SAFE_NO_PAD.encode_string(&payload, &mut out);
-        let sig = self.key.sign(out.as_bytes());
+        let sig = self.fast.sign(&self.key, out.as_bytes());
         out.push('.');
         URL_SAFE_NO_PAD.encode_string(sig, &mut out);
         out
