@@ -10,8 +10,8 @@
 #   regauth  LDAP (cached)              Basic against slapd on loopback, cache warm
 #   baseline                            the same query, no auth, no ACL
 # and one cold-cache burst: BENCH_BURST clients (default 100) at once, with
-# credentials not yet cached, to show that what the bcrypt pool cannot take
-# is refused at once (503) instead of queueing.
+# one user's credentials not yet cached: concurrent verifications of the same
+# credentials are coalesced, so one bcrypt should serve them all.
 # Prints req/s, p50/p99 latency, each regauth figure as a ratio of the
 # baseline's, and each regauth process's peak RSS (VmHWM). Exits non-zero
 # when any case failed (a non-2xx answer, a socket error, a setup error);

@@ -15,7 +15,8 @@ use sha2::Sha256;
 use crate::core::Labels;
 use crate::secret::Secret;
 
-type Key = [u8; 32];
+/// A credential digest.
+pub type Key = [u8; 32];
 
 #[derive(Debug, Clone)]
 struct Entry {
@@ -59,7 +60,8 @@ impl CredCache {
         !self.ttl.is_zero() && self.max_entries > 0
     }
 
-    fn digest(&self, user: &str, password: &Secret) -> Key {
+    /// The keyed digest of a user and password.
+    pub fn digest(&self, user: &str, password: &Secret) -> Key {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key length");
         // Length-prefix the user so ("a:b", "c") and ("a", "b:c") differ.
         mac.update(&(user.len() as u64).to_be_bytes());
