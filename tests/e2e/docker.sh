@@ -2,7 +2,7 @@
 # docker.sh — the Docker Engine part of the end-to-end suite: Debian's
 # `docker.io` (dockerd 20.10 + the matching `docker` CLI) logs in, pulls and
 # pushes through the registry whose token server is regauth, with the
-# password stored by `docker login` (regauth issues no refresh token yet).
+# password stored by `docker login` (refresh.sh covers identity tokens).
 #
 # Sourced by run.sh after scenarios.sh: docker_up starts containerd + dockerd
 # once per run (reported as `docker/startup`), DOCKER_SCENARIOS run in every

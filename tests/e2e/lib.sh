@@ -53,6 +53,32 @@ run_test() {
 	fi
 }
 
+# run_scenarios NAME UP_STATUS SCENARIO... — after a setup's startup
+# (UP_STATUS 0 = it came up): one PASS/FAIL line for NAME/startup, then each
+# "test:function" scenario (only those matching $E2E_ONLY, if set), or, when
+# the setup failed, a FAIL "not run" line for each so nothing is skipped
+# silently.
+run_scenarios() {
+	local name=$1 up=$2 entry test fn
+	shift 2
+	if [[ $up -eq 0 ]]; then
+		printf 'PASS %s/startup\n' "$name"
+		E2E_PASSED=$((E2E_PASSED + 1))
+		for entry in "$@"; do
+			test=${entry%%:*} fn=${entry#*:}
+			if [[ -n "${E2E_ONLY:-}" && ! "$name/$test" =~ $E2E_ONLY ]]; then
+				continue
+			fi
+			run_test "$name/$test" "$fn"
+		done
+	else
+		record_fail "$name/startup" "$SETUP_ERR"
+		for entry in "$@"; do
+			record_fail "$name/${entry%%:*}" "not run: $name/startup failed"
+		done
+	fi
+}
+
 # record_fail NAME REASON — count a test that could not run at all.
 record_fail() {
 	E2E_FAILED=$((E2E_FAILED + 1))

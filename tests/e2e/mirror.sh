@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # SETUP_ERR is read by run_scenarios (lib.sh)
 # mirror.sh — pull-through mirror scenarios (issue 3): one distribution
 # registry that stores Docker Hub under docker.io/... and GHCR under
 # ghcr.io/..., two nginx mirror fronts on loopback that serve those prefixes
@@ -799,29 +799,15 @@ MIRROR_SCENARIOS=(
 # run_mirror_setup — bring the mirror setup up, run its scenarios (those
 # matching $E2E_ONLY, if set), bring it down.
 run_mirror_setup() {
-	local name=mirror entry test fn
+	local up=0
 	local -a scenarios=("${MIRROR_SCENARIOS[@]}")
 	# With docker.sh loaded (its dockerd is up during the setups), Docker's
 	# registry-mirrors is tested too.
 	if declare -F docker_up >/dev/null; then
 		scenarios+=(docker-registry-mirrors:t_m_docker_registry_mirrors)
 	fi
-	echo "== setup $name: registry + nginx mirror fronts (docker.io, ghcr.io), examples/mirror"
-	if mirror_setup_up; then
-		printf 'PASS %s/startup\n' "$name"
-		E2E_PASSED=$((E2E_PASSED + 1))
-		for entry in "${scenarios[@]}"; do
-			test=${entry%%:*} fn=${entry#*:}
-			if [[ -n "${E2E_ONLY:-}" && ! "$name/$test" =~ $E2E_ONLY ]]; then
-				continue
-			fi
-			run_test "$name/$test" "$fn"
-		done
-	else
-		record_fail "$name/startup" "$SETUP_ERR"
-		for entry in "${scenarios[@]}"; do
-			record_fail "$name/${entry%%:*}" "not run: $name/startup failed"
-		done
-	fi
+	echo "== setup mirror: registry + nginx mirror fronts (docker.io, ghcr.io), examples/mirror"
+	mirror_setup_up || up=$?
+	run_scenarios mirror "$up" "${scenarios[@]}"
 	mirror_setup_down
 }

@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # SETUP_ERR is read by run_scenarios (lib.sh)
 # refresh.sh — refresh tokens (issue 6) with the Docker engine: `docker
 # login` stores the refresh token regauth issues as an identity token (no
 # password on disk), dockerd pushes and pulls with `POST grant_type=
@@ -455,23 +455,9 @@ REFRESH_SCENARIOS=(
 # run_refresh_setup — bring the refresh setup up, run its scenarios (those
 # matching $E2E_ONLY, if set), bring it down. Needs docker.sh's dockerd up.
 run_refresh_setup() {
-	local name=refresh entry test fn
-	echo "== setup $name: htpasswd user, refresh tokens (identity tokens) with the Docker engine"
-	if refresh_setup_up; then
-		printf 'PASS %s/startup\n' "$name"
-		E2E_PASSED=$((E2E_PASSED + 1))
-		for entry in "${REFRESH_SCENARIOS[@]}"; do
-			test=${entry%%:*} fn=${entry#*:}
-			if [[ -n "${E2E_ONLY:-}" && ! "$name/$test" =~ $E2E_ONLY ]]; then
-				continue
-			fi
-			run_test "$name/$test" "$fn"
-		done
-	else
-		record_fail "$name/startup" "$SETUP_ERR"
-		for entry in "${REFRESH_SCENARIOS[@]}"; do
-			record_fail "$name/${entry%%:*}" "not run: $name/startup failed"
-		done
-	fi
+	local up=0
+	echo "== setup refresh: htpasswd user, refresh tokens (identity tokens) with the Docker engine"
+	refresh_setup_up || up=$?
+	run_scenarios refresh "$up" "${REFRESH_SCENARIOS[@]}"
 	refresh_setup_down
 }

@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # SETUP_ERR is read by run_scenarios (lib.sh)
 # scenarios.sh — the end-to-end scenarios: bring up regauth + a distribution
 # registry for one "setup" (key algorithm / kid / x5c variant), then exercise
 # them with skopeo, curl, podman and buildah.
@@ -523,23 +523,9 @@ SCENARIOS=(
 # run_setup NAME ALG TOKEN_EXTRA DESCRIPTION — bring one setup up, run every
 # scenario against it (optionally only those matching $E2E_ONLY), bring it down.
 run_setup() {
-	local name=$1 entry test fn
-	echo "== setup $name: $4"
-	if setup_up "$1" "$2" "$3"; then
-		printf 'PASS %s/startup\n' "$name"
-		E2E_PASSED=$((E2E_PASSED + 1))
-		for entry in "${SCENARIOS[@]}"; do
-			test=${entry%%:*} fn=${entry#*:}
-			if [[ -n "${E2E_ONLY:-}" && ! "$name/$test" =~ $E2E_ONLY ]]; then
-				continue
-			fi
-			run_test "$name/$test" "$fn"
-		done
-	else
-		record_fail "$name/startup" "$SETUP_ERR"
-		for entry in "${SCENARIOS[@]}"; do
-			record_fail "$name/${entry%%:*}" "not run: $name/startup failed"
-		done
-	fi
+	local up=0
+	echo "== setup $1: $4"
+	setup_up "$1" "$2" "$3" || up=$?
+	run_scenarios "$1" "$up" "${SCENARIOS[@]}"
 	setup_down
 }

@@ -108,15 +108,7 @@ async fn acl_file_change_applies_within_two_seconds_under_load_and_a_broken_one_
         .collect();
     assert!(!later.is_empty());
     assert!(later.iter().all(|(_, _, r)| r.as_ref().unwrap().len() == 2));
-    let metrics = s
-        .client
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics().await;
     assert!(
         metrics.contains("regauth_config_reloads_total{result=\"success\"} 1"),
         "{metrics}"
@@ -131,17 +123,7 @@ async fn acl_file_change_applies_within_two_seconds_under_load_and_a_broken_one_
 #[tokio::test]
 async fn metrics_move_with_requests() {
     let s = Server::start(&config_yaml("p256", "", crate::support::DEFAULT_ACL)).await;
-    let scrape = || async {
-        s.client
-            .get(s.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    };
-    let before = scrape().await;
+    let before = s.metrics().await;
     assert!(!before.contains("outcome=\"granted\""), "{before}");
     s.get(
         "/auth?service=reg&scope=repository:team/app:pull",
@@ -162,7 +144,7 @@ async fn metrics_move_with_requests() {
         .await;
     s.get("/auth?service=reg", Some(("alice", "nope"))).await;
     s.get("/auth?service=reg&scope=bad", None).await;
-    let after = scrape().await;
+    let after = s.metrics().await;
     for line in [
         "regauth_token_requests_total{outcome=\"granted\"} 2",
         "regauth_token_requests_total{outcome=\"partial\"} 1",

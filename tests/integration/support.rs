@@ -97,6 +97,12 @@ impl Server {
         }
     }
 
+    /// The `/metrics` page.
+    pub async fn metrics(&self) -> String {
+        let resp = self.client.get(self.url("/metrics")).send().await.unwrap();
+        resp.text().await.unwrap()
+    }
+
     /// POSTs a form to `/auth`.
     pub async fn post(&self, form: &str) -> reqwest::Response {
         self.client

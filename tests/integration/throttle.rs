@@ -54,16 +54,9 @@ async fn throttled(resp: reqwest::Response) -> u64 {
 }
 
 async fn metric(s: &Server, name: &str) -> u64 {
-    let text = s
-        .client
-        .get(s.url("/metrics"))
-        .send()
+    s.metrics()
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
+        .lines()
         .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
         .unwrap_or(0)
 }
