@@ -11,7 +11,15 @@ pub fn check(path: &Path) -> i32 {
         Err(code) => return code,
     };
     println!("{}: OK", path.display());
-    println!("  listen:     {}{}", c.server.addr, c.server.path_prefix);
+    let scheme = if c.server.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    println!(
+        "  listen:     {scheme}://{}{}",
+        c.server.addr, c.server.path_prefix
+    );
     println!(
         "  token:      issuer {:?}, {} s, {} key, kid {:?}{}",
         c.token.issuer,

@@ -38,6 +38,6 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<TlsConfig, String> {
         .with_no_client_auth()
         .with_single_cert(certs, key)
         .map_err(|e| format!("server.certificate/server.key: {e}"))?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(TlsConfig(Arc::new(config)))
 }

@@ -363,6 +363,7 @@ t_docker_pull() {
 	expect_ok "docker cp hello.txt" dk_cat_hello "dk-pull-$S_NAME"
 	assert_eq "hello.txt in the pulled image" "e2e image v1" "$E2E_OUT"
 	expect_ok "docker rm" dk rm "dk-pull-$S_NAME"
+	expect_granted "$REGAUTH_LOG" alice "repository:alice/dk:[pull]"
 }
 
 # t_docker_push — alice tags the pulled image into another repository and
@@ -383,6 +384,7 @@ t_docker_push() {
 		"docker://$REG/alice/dk-pushed:v1"
 	assert_eq "digest the registry serves" "$pushed" "$(jq -r .Digest <<<"$E2E_OUT")"
 	assert_eq "layers of alice/dk-pushed:v1" "$V1_LAYER" "$(jq -r '.Layers|join(" ")' <<<"$E2E_OUT")"
+	expect_granted "$REGAUTH_LOG" alice "repository:alice/dk-pushed:[pull,push]" "repository:alice/dk:[pull]"
 }
 
 # t_docker_push_bob_denied — bob (pull on team/*) logs in and pulls
@@ -397,6 +399,7 @@ t_docker_push_bob_denied() {
 	expect_auth_denied "bob pushes team/dk:bob" dk push "$REG/team/dk:bob"
 	expect_ok "list-tags team/dk (alice)" sk list-tags --tls-verify=false --creds "alice:$ALICE_PW" "docker://$REG/team/dk"
 	assert_eq "tags of team/dk after bob's refused push" "v1" "$(jq -r '.Tags|sort|join(" ")' <<<"$E2E_OUT")"
+	expect_granted "$REGAUTH_LOG" bob "repository:team/dk:[pull]"
 }
 
 # t_docker_logout — docker logout removes alice's stored password.
@@ -423,6 +426,7 @@ t_docker_pull_anon_public() {
 	expect_ok "anonymous docker pull $REG/public/dk:v1" dk pull "$REG/public/dk:v1"
 	assert_contains "pull output" "$E2E_OUT" "Digest: $DIG_V1"
 	assert_contains "pull output" "$E2E_OUT" "Downloaded newer image for $REG/public/dk:v1"
+	expect_granted "$REGAUTH_LOG" "" "repository:public/dk:[pull]"
 }
 
 # t_docker_pull_anon_private_denied — anonymous pull of alice/dk:v1 is refused.
@@ -430,6 +434,7 @@ t_docker_pull_anon_private_denied() {
 	dk_require
 	dk_anonymous
 	expect_auth_denied "anonymous docker pull $REG/alice/dk:v1" dk pull "$REG/alice/dk:v1"
+	expect_granted "$REGAUTH_LOG" "" "repository:alice/dk:[]"
 }
 
 # The docker scenarios, in order (each relies on the ones before it); run.sh

@@ -26,6 +26,9 @@ run_test() {
 	export E2E_REASON_FILE
 	rm -f "$E2E_REASON_FILE"
 	local t0=$SECONDS
+	# Audit lines written from now on belong to this test (expect_granted).
+	E2E_TEST_START=$(date -u +%Y-%m-%dT%H:%M:%S.%6NZ)
+	export E2E_TEST_START
 	set +e
 	(
 		set -euo pipefail
@@ -77,6 +80,23 @@ run_scenarios() {
 			record_fail "$name/${entry%%:*}" "not run: $name/startup failed"
 		done
 	fi
+}
+
+# expect_granted LOG ACCOUNT GRANT... — regauth's audit log LOG holds, since
+# the current test began, a token issued to ACCOUNT ("" = anonymous) whose
+# grants include each GRANT, written as the audit line spells it:
+# "repository:alice/app:[pull,push]" or "repository:alice/app:[]" (denied).
+# This checks what regauth decided, next to what the client saw.
+expect_granted() {
+	local log=$1 account=$2 grant lines
+	shift 2
+	lines=$(awk -v s="$E2E_TEST_START" '$1 >= s' "$log" |
+		grep -F 'regauth::audit' | grep -F 'outcome="issued"' | grep -F " account=$account " || true)
+	for grant in "$@"; do
+		grep -qF "\"$grant by " <<<"$lines" ||
+			fail "regauth audit: no token for account=\"$account\" granting $grant since $E2E_TEST_START (in $log)"
+	done
+	note "regauth granted account=\"$account\": $*"
 }
 
 # record_fail NAME REASON — count a test that could not run at all.

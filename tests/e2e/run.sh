@@ -68,6 +68,10 @@ outer() {
 	echo "e2e: temp dir $E2E_TMP"
 
 	local rc=0 t0=$SECONDS
+	# Reference point for the hygiene check after the run.
+	local stamp="$E2E_TMP/.start-stamp"
+	touch "$stamp"
+	sleep 1
 	# --fork --pid --kill-child: every process of the run lives in the new PID
 	# namespace and dies with it, even if this script is killed (backstop for
 	# the per-PID cleanup done by the inner part).
@@ -75,6 +79,7 @@ outer() {
 	unshare --net --mount --propagation private --pid --fork --kill-child --mount-proc \
 		-- bash -c 'ip link set lo up && exec bash "$0" --inner' "$E2E_DIR/run.sh" || rc=$?
 	echo "e2e: finished in $((SECONDS - t0))s"
+	check_hygiene "$stamp" || rc=1
 
 	if [[ $rc -eq 0 && "${E2E_KEEP:-0}" != 1 ]]; then
 		rm -rf "$E2E_TMP"
@@ -82,6 +87,30 @@ outer() {
 		echo "e2e: logs and state kept in $E2E_TMP (logs/ has one log per test)"
 	fi
 	return "$rc"
+}
+
+# check_hygiene STAMP — after the run: no process of the run is left (each
+# one names a path under the temp dir on its command line) and no file
+# outside the temp dir was created or modified since STAMP. Paths other
+# processes write to on their own (the repository, logs, caches, the kernel's
+# virtual file systems) are not the suite's and are left out.
+check_hygiene() {
+	local stamp=$1 left changed
+	left=$(pgrep -af -- "$E2E_TMP" | grep -v -e "pgrep" || true)
+	if [[ -n "$left" ]]; then
+		echo "FAIL e2e/hygiene: processes left behind: ${left//$'\n'/ | }"
+		return 1
+	fi
+	changed=$(find / -xdev \( -path /proc -o -path /sys -o -path /dev -o -path /run \
+		-o -path "${TMPDIR:-/tmp}" -o -path /tmp -o -path /var/tmp -o -path "$REPO_ROOT" \
+		-o -path /root/.cargo -o -path /root/.rustup -o -path /var/log -o -path /var/cache \
+		-o -path /var/lib/apt -o -path /var/lib/dpkg -o -path /var/lib/systemd \) -prune \
+		-o -newer "$stamp" -print 2>/dev/null | head -n 20)
+	if [[ -n "$changed" ]]; then
+		echo "FAIL e2e/hygiene: files changed outside the temp dir: ${changed//$'\n'/ }"
+		return 1
+	fi
+	echo "PASS e2e/hygiene: no process left, nothing changed outside $E2E_TMP"
 }
 
 # ------------------------------------------------------------------ inner ---
@@ -177,6 +206,8 @@ inner() {
 	. "$E2E_DIR/docker.sh"
 	# shellcheck source=tests/e2e/refresh.sh
 	. "$E2E_DIR/refresh.sh"
+	# shellcheck source=tests/e2e/tls.sh
+	. "$E2E_DIR/tls.sh"
 	# shellcheck source=tests/e2e/secrets.sh
 	. "$E2E_DIR/secrets.sh"
 	SCENARIOS+=("${DOCKER_SCENARIOS[@]}")
@@ -205,6 +236,8 @@ inner() {
 	# Refresh tokens / identity tokens with the Docker engine (refresh.sh).
 	run_refresh_setup
 	docker_down
+	# regauth and the registry over HTTPS, clients verifying (tls.sh).
+	run_tls_setup
 	# Last: no secret in any regauth log of the run (secrets.sh).
 	run_secrets_check
 

@@ -244,18 +244,21 @@ t_skopeo_push() {
 	done
 	expect_ok "push alice/app:v2" sk copy --dest-tls-verify=false --dest-creds "alice:$ALICE_PW" \
 		"oci:$IMG_V2:v2" "docker://$REG/alice/app:v2"
+	expect_granted "$REGAUTH_LOG" alice "repository:alice/app:[pull,push]" "repository:team/app:[pull,push]"
 }
 
 # t_skopeo_inspect — alice inspects her image; the digest is the one we built.
 t_skopeo_inspect() {
 	expect_ok "inspect alice/app:v1" sk inspect --tls-verify=false --creds "alice:$ALICE_PW" "docker://$REG/alice/app:v1"
 	assert_eq "digest of alice/app:v1" "$DIG_V1" "$(jq -r .Digest <<<"$E2E_OUT")"
+	expect_granted "$REGAUTH_LOG" alice "repository:alice/app:[pull]"
 }
 
 # t_skopeo_list_tags — alice lists the tags of alice/app.
 t_skopeo_list_tags() {
 	expect_ok "list-tags alice/app" sk list-tags --tls-verify=false --creds "alice:$ALICE_PW" "docker://$REG/alice/app"
 	assert_eq "tags of alice/app" "v1 v2" "$(jq -r '.Tags|sort|join(" ")' <<<"$E2E_OUT")"
+	expect_granted "$REGAUTH_LOG" alice "repository:alice/app:[pull]"
 }
 
 # t_skopeo_delete — alice deletes alice/app:v2 (needs the delete action, here
@@ -269,6 +272,7 @@ t_skopeo_delete() {
 	cat "$E2E_TMP/err" >&2
 	[[ $rc -ne 0 ]] || fail "alice/app:v2 still inspectable after delete"
 	grep -Eqi 'manifest unknown|not found' "$E2E_TMP/err" || fail "inspect after delete failed for another reason: $(last_err_line)"
+	expect_granted "$REGAUTH_LOG" alice "repository:alice/app:[*]"
 }
 
 # t_skopeo_anon_pull_public — no credentials, public/*: inspect and copy work.
@@ -281,6 +285,7 @@ t_skopeo_anon_pull_public() {
 	[[ -s "$S_DIR/anon-public/${V1_LAYER#sha256:}" ]] || fail "pulled layer ${V1_LAYER} missing in dir:"
 	tar -xzOf "$S_DIR/anon-public/${V1_LAYER#sha256:}" hello.txt | grep -q "e2e image v1" ||
 		fail "pulled layer does not hold the expected hello.txt"
+	expect_granted "$REGAUTH_LOG" "" "repository:public/hello:[pull]"
 }
 
 # t_skopeo_anon_pull_private_denied — no credentials, alice/*: refused.
@@ -288,6 +293,7 @@ t_skopeo_anon_pull_private_denied() {
 	expect_auth_denied "anonymous inspect alice/app:v1" sk inspect --tls-verify=false --no-creds "docker://$REG/alice/app:v1"
 	expect_auth_denied "anonymous copy alice/app:v1" sk copy --src-tls-verify=false --src-no-creds \
 		"docker://$REG/alice/app:v1" "dir:$S_DIR/anon-private"
+	expect_granted "$REGAUTH_LOG" "" "repository:alice/app:[]"
 }
 
 # t_skopeo_wrong_password_denied — a wrong password is an auth error.
@@ -305,6 +311,7 @@ t_skopeo_bob_pull_team() {
 	expect_ok "bob copies team/app:v1 to dir:" sk copy --src-tls-verify=false --src-creds "bob:$BOB_PW" \
 		"docker://$REG/team/app:v1" "dir:$S_DIR/bob-pull"
 	[[ -s "$S_DIR/bob-pull/${V1_LAYER#sha256:}" ]] || fail "pulled layer missing"
+	expect_granted "$REGAUTH_LOG" bob "repository:team/app:[pull]"
 }
 
 # t_skopeo_bob_push_denied — bob may not push to team/* nor read alice/*.
@@ -314,6 +321,7 @@ t_skopeo_bob_push_denied() {
 	expect_auth_denied "bob inspects alice/app:v1" sk inspect --tls-verify=false --creds "bob:$BOB_PW" "docker://$REG/alice/app:v1"
 	expect_ok "list-tags team/app (alice)" sk list-tags --tls-verify=false --creds "alice:$ALICE_PW" "docker://$REG/team/app"
 	assert_eq "tags of team/app after bob's refused push" "v1" "$(jq -r '.Tags|sort|join(" ")' <<<"$E2E_OUT")"
+	expect_granted "$REGAUTH_LOG" bob "repository:team/app:[pull]" "repository:alice/app:[]"
 }
 
 # ----------------------------------------------------------------- catalog ---
@@ -341,6 +349,7 @@ t_catalog_alice() {
 	assert_contains "catalog" " $repos " " alice/app "
 	assert_contains "catalog" " $repos " " public/hello "
 	assert_contains "catalog" " $repos " " team/app "
+	expect_granted "$REGAUTH_LOG" alice "registry:catalog:[*]"
 }
 
 # t_catalog_bob_denied — bob gets a token (200) without catalog access, and
@@ -353,6 +362,7 @@ t_catalog_bob_denied() {
 	expect_ok "catalog as bob" catalog_with bob "$BOB_PW"
 	assert_eq "status of GET /v2/_catalog with bob's token" 401 "${E2E_OUT%% *}"
 	assert_contains "error body" "$E2E_OUT" "UNAUTHORIZED"
+	expect_granted "$REGAUTH_LOG" bob "registry:catalog:[]"
 }
 
 # ------------------------------------------------------------- blob mounts ---
@@ -390,6 +400,7 @@ t_skopeo_blob_mount() {
 		"$(request_status "$mark" POST "$(mount_path alice/mounted alice/base "$BASE_LAYER")")"
 	expect_ok "inspect alice/mounted:v1" sk inspect --tls-verify=false --creds "alice:$ALICE_PW" "docker://$REG/alice/mounted:v1"
 	assert_eq "digest of alice/mounted:v1" "$DIG_BASE" "$(jq -r .Digest <<<"$E2E_OUT")"
+	expect_granted "$REGAUTH_LOG" alice "repository:alice/mounted:[pull,push]" "repository:alice/base:[pull]"
 }
 
 # t_skopeo_blob_mount_denied_fallback — carol (push,pull on carol/* only)
@@ -412,6 +423,7 @@ t_skopeo_blob_mount_denied_fallback() {
 	expect_ok "carol inspects carol/app:v1" sk inspect --tls-verify=false --creds "carol:$CAROL_PW" "docker://$REG/carol/app:v1"
 	assert_eq "digest of carol/app:v1" "$DIG_BASE" "$(jq -r .Digest <<<"$E2E_OUT")"
 	expect_auth_denied "carol inspects alice/base:v1" sk inspect --tls-verify=false --creds "carol:$CAROL_PW" "docker://$REG/alice/base:v1"
+	expect_granted "$REGAUTH_LOG" carol "repository:carol/app:[pull,push]" "repository:alice/base:[]"
 }
 
 # ------------------------------------------------------------------ podman ---
@@ -429,6 +441,7 @@ t_podman_login() {
 		-u alice -p "$ALICE_PW" "$REG"
 	jq -e --arg r "$REG" '.auths[$r].auth' "$(podman_auth)" >/dev/null ||
 		fail "no credentials for $REG in $(podman_auth)"
+	expect_granted "$REGAUTH_LOG" alice
 }
 
 # t_podman_login_wrong_password_denied — podman login with a wrong password.
@@ -443,16 +456,21 @@ t_podman_pull() {
 	expect_ok "podman image exists" pm image exists "$REG/alice/app:v1"
 	expect_ok "podman image inspect" pm image inspect --format '{{.Digest}}' "$REG/alice/app:v1"
 	assert_eq "digest of the pulled image" "$DIG_V1" "$E2E_OUT"
+	expect_granted "$REGAUTH_LOG" alice "repository:alice/app:[pull]"
 }
 
 # t_podman_pull_anon_public — podman pulls public/hello:v1 without credentials.
 t_podman_pull_anon_public() {
 	expect_ok "anonymous podman pull public/hello:v1" pm pull --tls-verify=false --authfile "$(podman_noauth)" "$REG/public/hello:v1"
+	expect_ok "podman image inspect" pm image inspect --format '{{.Digest}}' "$REG/public/hello:v1"
+	assert_eq "digest of the pulled image" "$DIG_V1" "$E2E_OUT"
+	expect_granted "$REGAUTH_LOG" "" "repository:public/hello:[pull]"
 }
 
 # t_podman_pull_anon_private_denied — ... but not alice/app:v1.
 t_podman_pull_anon_private_denied() {
 	expect_auth_denied "anonymous podman pull alice/app:v1" pm pull --tls-verify=false --authfile "$(podman_noauth)" "$REG/alice/app:v1"
+	expect_granted "$REGAUTH_LOG" "" "repository:alice/app:[]"
 }
 
 # t_podman_push — podman pushes a re-tagged image as alice.
@@ -461,6 +479,7 @@ t_podman_push() {
 	expect_ok "podman push alice/podman:v1" pm push --tls-verify=false --authfile "$(podman_auth)" "$REG/alice/podman:v1"
 	expect_ok "inspect alice/podman:v1" sk inspect --tls-verify=false --creds "alice:$ALICE_PW" "docker://$REG/alice/podman:v1"
 	assert_eq "layers of alice/podman:v1" "$V1_LAYER" "$(jq -r '.Layers|join(" ")' <<<"$E2E_OUT")"
+	expect_granted "$REGAUTH_LOG" alice "repository:alice/podman:[pull,push]"
 }
 
 # t_podman_push_bob_denied — podman push with bob's credentials is refused.
@@ -468,6 +487,7 @@ t_podman_push_bob_denied() {
 	expect_ok "podman tag" pm tag "$REG/alice/app:v1" "$REG/team/app:podman"
 	expect_auth_denied "podman push team/app:podman as bob" pm push --tls-verify=false \
 		--authfile "$(podman_noauth)" --creds "bob:$BOB_PW" "$REG/team/app:podman"
+	expect_granted "$REGAUTH_LOG" bob "repository:team/app:[pull]"
 }
 
 # ----------------------------------------------------------------- buildah ---
@@ -477,6 +497,7 @@ t_buildah_from() {
 	expect_ok "buildah from alice/app:v1" bh from --tls-verify=false --creds "alice:$ALICE_PW" \
 		--name "e2e-$S_NAME" "$REG/alice/app:v1"
 	assert_eq "working container name" "e2e-$S_NAME" "$(tail -n1 <<<"$E2E_OUT")"
+	expect_granted "$REGAUTH_LOG" alice "repository:alice/app:[pull]"
 }
 
 # t_buildah_push — buildah commits the container with a new label and pushes
@@ -488,6 +509,7 @@ t_buildah_push() {
 		"localhost/e2e-buildah-$S_NAME:v1" "docker://$REG/alice/buildah:v1"
 	expect_ok "inspect alice/buildah:v1" sk inspect --tls-verify=false --creds "alice:$ALICE_PW" "docker://$REG/alice/buildah:v1"
 	assert_eq "label on alice/buildah:v1" "buildah-$S_NAME" "$(jq -r '.Labels.e2e // empty' <<<"$E2E_OUT")"
+	expect_granted "$REGAUTH_LOG" alice "repository:alice/buildah:[pull,push]"
 }
 
 # ----------------------------------------------------------------- driver ---
