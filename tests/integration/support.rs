@@ -24,24 +24,27 @@ pub fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// The `server:` and `token:` sections every test config starts with: port
+/// 0, issuer [`ISSUER`], the key fixture `keys/KEY.pem`, then `token_extra`
+/// (more `token:` keys, indented).
+pub fn server_and_token_yaml(key: &str, token_extra: &str) -> String {
+    format!(
+        "server:\n  addr: \"127.0.0.1:0\"\ntoken:\n  issuer: \"{ISSUER}\"\n  expiration: 300\n  key: \"{}\"\n{token_extra}\n",
+        fixture(&format!("keys/{key}.pem")).display()
+    )
+}
+
 /// A config with the given key fixture (`keys/NAME.pem`), users
 /// alice/alice (admin), bob/bob (pull team/*, label group=team), anonymous,
 /// plus `extra` YAML appended at top level.
 pub fn config_yaml(key: &str, token_extra: &str, extra: &str) -> String {
     format!(
-        r#"server:
-  addr: "127.0.0.1:0"
-token:
-  issuer: "{ISSUER}"
-  expiration: 300
-  key: "{key}"
-{token_extra}
-users:
+        r#"{head}users:
   "": {{}}
   alice: {{password: "{alice}"}}
   bob: {{password: "{bob}", labels: {{group: [team, qa]}}}}
 {extra}"#,
-        key = fixture(&format!("keys/{key}.pem")).display(),
+        head = server_and_token_yaml(key, token_extra),
         alice = hash("alice"),
         bob = hash("bob"),
     )

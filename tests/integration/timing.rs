@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::{fixture, Server, DEFAULT_ACL, ISSUER};
+use crate::support::{server_and_token_yaml, Server, DEFAULT_ACL};
 
 const SAMPLES: usize = 15;
 const WARM_UP: usize = 2;
@@ -22,19 +22,13 @@ async fn server(cost: u32) -> Server {
     let target = bcrypt::hash("target-password", cost).unwrap();
     let other = bcrypt::hash("other-password", cost).unwrap();
     let yaml = format!(
-        r#"server:
-  addr: "127.0.0.1:0"
-token:
-  issuer: "{ISSUER}"
-  expiration: 300
-  key: "{key}"
-users:
+        r#"{head}users:
   target: {{password: "{target}"}}
   other: {{password: "{other}"}}
 {DEFAULT_ACL}throttle: {{max_failures_per_ip: 0, max_failures_per_account: 0}}
 auth_cache: {{ttl: 0}}
 "#,
-        key = fixture("keys/p256.pem").display(),
+        head = server_and_token_yaml("p256", ""),
     );
     Server::start(&yaml).await
 }

@@ -7,17 +7,11 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::slapd::{Slapd, BASE, READER_DN};
-use crate::support::{fixture, hash, verify, Server, ISSUER};
+use crate::support::{hash, server_and_token_yaml, verify, Server};
 
 fn config(s: &Slapd) -> String {
     format!(
-        r#"server:
-  addr: "127.0.0.1:0"
-token:
-  issuer: "{ISSUER}"
-  expiration: 300
-  key: "{key}"
-users:
+        r#"{head}users:
   ci: {{password: "{ci}"}}
 ldap_auth:
   addr: "{addr}"
@@ -49,7 +43,7 @@ acl:
     actions: ["pull"]
     comment: "a label from a DN-valued attribute (parse_cn)"
 "#,
-        key = fixture("keys/p256.pem").display(),
+        head = server_and_token_yaml("p256", ""),
         ci = hash("ci-pw"),
         addr = s.addr(),
         ca = s.ca().display(),
