@@ -1,6 +1,6 @@
 //! The load benchmark's baseline, its practical ceiling: an axum server that
 //! only parses the token request's query and signs an ES256 token with a
-//! key parsed once, with the crates regauth uses (axum, tokio, p256,
+//! key parsed once, with the crates regauth uses (axum, tokio, ring,
 //! serde_json). No authentication, no ACL, no logging, no metrics: the
 //! least any token server must do per request.
 //!
@@ -16,13 +16,13 @@ use axum::routing::get;
 use axum::Router;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use p256::ecdsa::{Signature, SigningKey};
-use p256::pkcs8::DecodePrivateKey;
+use ring::rand::SystemRandom;
+use ring::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use serde_json::json;
-use signature::Signer;
 
 struct Baseline {
-    key: SigningKey,
+    key: EcdsaKeyPair,
+    rng: SystemRandom,
     /// `{"typ":"JWT","alg":"ES256"}`, base64url, encoded once.
     header_b64: String,
 }
@@ -59,9 +59,9 @@ async fn token(State(st): State<Arc<Baseline>>, RawQuery(query): RawQuery) -> Re
     let mut jwt = st.header_b64.clone();
     jwt.push('.');
     URL_SAFE_NO_PAD.encode_string(&payload, &mut jwt);
-    let sig: Signature = st.key.sign(jwt.as_bytes());
+    let sig = st.key.sign(&st.rng, jwt.as_bytes()).expect("ECDSA signs");
     jwt.push('.');
-    URL_SAFE_NO_PAD.encode_string(sig.to_bytes(), &mut jwt);
+    URL_SAFE_NO_PAD.encode_string(sig.as_ref(), &mut jwt);
     let issued_at = time::OffsetDateTime::from_unix_timestamp(now as i64)
         .ok()
         .and_then(|t| {
@@ -80,9 +80,21 @@ fn main() {
         std::process::exit(2);
     };
     let pem = std::fs::read_to_string(key_path).expect("read the key");
-    let key = SigningKey::from_pkcs8_pem(&pem).expect("a PKCS#8 P-256 key");
+    let der: Vec<u8> = {
+        let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .expect("a PEM key")
+    };
+    let rng = SystemRandom::new();
+    let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &der, &rng)
+        .expect("a PKCS#8 P-256 key");
     let header_b64 = URL_SAFE_NO_PAD.encode(br#"{"typ":"JWT","alg":"ES256"}"#);
-    let state = Arc::new(Baseline { key, header_b64 });
+    let state = Arc::new(Baseline {
+        key,
+        rng,
+        header_b64,
+    });
     let app = Router::new()
         .route("/auth", get(token))
         .route("/healthz", get(|| async { "ok\n" }))
