@@ -5,7 +5,7 @@ use regauth::cli::{self, Cli, Command, LogFormat};
 
 fn main() {
     let cli = Cli::parse();
-    init_tracing(cli.log_format);
+    let log_guard = init_tracing(cli.log_format);
     let code = match cli.command {
         Command::Serve { config, listen } => regauth::run::serve(&config, listen),
         Command::Check { config } => cli::check(&config),
@@ -61,17 +61,28 @@ fn main() {
             out: out.as_deref(),
         }),
     };
+    // exit() runs no destructors: flush the log queue first.
+    drop(log_guard);
     std::process::exit(code);
 }
 
-fn init_tracing(format: LogFormat) {
+/// Logs go to stderr through a writer thread, so a request never waits on
+/// a write system call; the queue blocks rather than drops when full (audit
+/// lines are never lost). Colours only on a terminal. The returned guard
+/// flushes the queue when dropped.
+fn init_tracing(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(writer);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
+    guard
 }

@@ -14,7 +14,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
@@ -99,17 +99,20 @@ struct TokenResponse<'a> {
     refresh_token: Option<&'a str>,
 }
 
+// Handlers take the request itself rather than the `HeaderMap` extractor,
+// which would copy every header on each request.
 async fn token_get(
     State(st): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
+    req: axum::extract::Request,
 ) -> Response {
     let start = Instant::now();
     let rt = st.runtime.load_full();
+    let headers = req.headers();
+    let query = req.uri().query().unwrap_or_default();
     let result = async {
-        let params = params::parse(query.unwrap_or_default().as_bytes()).map_err(bad)?;
-        let login = match basic(&headers)? {
+        let params = params::parse(query.as_bytes()).map_err(bad)?;
+        let login = match basic(headers)? {
             Some(c) => Login::Password(c),
             None => Login::Anonymous,
         };
@@ -120,7 +123,7 @@ async fn token_get(
             offline,
             method: "GET",
         };
-        handle(&rt, &st.metrics, peer, &headers, asked).await
+        handle(&rt, &st.metrics, peer, headers, asked).await
     }
     .await;
     respond(result, &st.metrics, start)
@@ -129,11 +132,22 @@ async fn token_get(
 async fn token_post(
     State(st): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Bytes,
+    req: axum::extract::Request,
 ) -> Response {
     let start = Instant::now();
     let rt = st.runtime.load_full();
+    let (parts, body) = req.into_parts();
+    let headers = &parts.headers;
+    // axum's own extractor, so an oversized body is its 413 as before.
+    let body = match <Bytes as axum::extract::FromRequest<()>>::from_request(
+        axum::extract::Request::new(body),
+        &(),
+    )
+    .await
+    {
+        Ok(b) => b,
+        Err(rejection) => return rejection.into_response(),
+    };
     let result = async {
         let params = params::parse(&body).map_err(bad)?;
         let login = match params.grant_type.as_deref() {
@@ -164,7 +178,7 @@ async fn token_post(
             offline,
             method: "POST",
         };
-        handle(&rt, &st.metrics, peer, &headers, asked).await
+        handle(&rt, &st.metrics, peer, headers, asked).await
     }
     .await;
     respond(result, &st.metrics, start)
