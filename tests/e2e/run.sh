@@ -101,11 +101,24 @@ check_hygiene() {
 		echo "FAIL e2e/hygiene: processes left behind: ${left//$'\n'/ | }"
 		return 1
 	fi
-	changed=$(find / -xdev \( -path /proc -o -path /sys -o -path /dev -o -path /run \
-		-o -path "${TMPDIR:-/tmp}" -o -path /tmp -o -path /var/tmp -o -path "$REPO_ROOT" \
-		-o -path /root/.cargo -o -path /root/.rustup -o -path /var/log -o -path /var/cache \
-		-o -path /var/lib/apt -o -path /var/lib/dpkg -o -path /var/lib/systemd \) -prune \
-		-o -newer "$stamp" -print 2>/dev/null | head -n 20)
+	# Where clients and daemons write when not pointed elsewhere (config,
+	# state, caches, new top-level directories), not the whole disk: builds
+	# and other work on the host must not count against the suite.
+	local -a roots=()
+	local r
+	for r in /etc /var /root /home /opt /usr/local /srv; do
+		[[ -d $r ]] && roots+=("$r")
+	done
+	changed=$( {
+		find / -mindepth 1 -maxdepth 1 \( -path /proc -o -path /sys -o -path /dev -o -path /run \
+			-o -path /tmp -o -path /var -o -path /root -o -path /etc -o -path /home -o -path /opt \
+			-o -path /usr -o -path /srv -o -path "$REPO_ROOT" -o -path "$(dirname "$REPO_ROOT")" \) \
+			-prune -o -newer "$stamp" -print
+		find "${roots[@]}" -xdev \( -path "$REPO_ROOT" -o -path "${TMPDIR:-/tmp}" -o -path /var/tmp \
+			-o -path /root/.cargo -o -path /root/.rustup -o -path /var/log -o -path /var/cache \
+			-o -path /var/lib/apt -o -path /var/lib/dpkg -o -path /var/lib/systemd \) -prune \
+			-o -newer "$stamp" -print
+	} 2>/dev/null | head -n 20)
 	if [[ -n "$changed" ]]; then
 		echo "FAIL e2e/hygiene: files changed outside the temp dir: ${changed//$'\n'/ }"
 		return 1
