@@ -299,14 +299,14 @@ dk_cat_hello() {
 # dk_require — inside a test: dockerd must be up.
 dk_require() {
 	[[ -n "$DK_READY" ]] || fail "not run: docker/startup failed"
-	DK_AUDIT_MARK=$(wc -l <"$REGAUTH_LOG")
+	DK_AUDIT_MARK=$(log_mark "$REGAUTH_LOG")
 	trap dk_note_audit EXIT
 }
 
 # dk_note_audit — copy the regauth audit lines since dk_require to the log.
 dk_note_audit() {
 	note "regauth audit lines (token requests made during this test):"
-	tail -n "+$((DK_AUDIT_MARK + 1))" "$REGAUTH_LOG" | grep 'regauth::audit' >&2 || note "(none)"
+	log_since "$REGAUTH_LOG" "$DK_AUDIT_MARK" | grep 'regauth::audit' >&2 || note "(none)"
 }
 
 # ------------------------------------------------------------------- tests ---

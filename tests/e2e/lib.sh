@@ -199,6 +199,11 @@ start_regauth() {
 	BG_PID=$pid
 }
 
+# log_mark FILE — FILE's current length in lines; log_since FILE MARK — the
+# lines appended to FILE after MARK (what a test caused in a server's log).
+log_mark() { wc -l <"$1"; }
+log_since() { tail -n "+$(($2 + 1))" "$1"; }
+
 # setup_regauth LOGFILE CONFIG BASE_URL SETUP_LOG — start_regauth for a
 # setup: on failure sets SETUP_ERR (with the head of regauth's log) and
 # returns 1. The PID is left in BG_PID.
@@ -211,21 +216,22 @@ setup_regauth() {
 	fi
 }
 
-# setup_registry LOGFILE CONFIG HOST:PORT SETUP_LOG — start docker-registry
-# and wait for its 401 challenge on /v2/ (token auth on). distribution reads
+# setup_registry LOGFILE CONFIG BASE_URL SETUP_LOG — start docker-registry
+# and wait for its 401 challenge on BASE_URL/v2/ (token auth on; BASE_URL is
+# http://HOST:PORT or https://HOST:PORT). distribution reads
 # every REGISTRY_<SECTION>_<KEY> environment variable as a config override
 # (REGISTRY_AUTH_FILE, set for containers in run.sh, would become auth.file),
 # so all of them are unset. On failure sets SETUP_ERR and returns 1. The PID
 # is left in BG_PID.
 setup_registry() {
-	local logfile=$1 config=$2 hostport=$3 log=$4 v pid
+	local logfile=$1 config=$2 base=$3 log=$4 v pid
 	local -a unset_env=()
 	for v in $(compgen -e); do
 		[[ "$v" == REGISTRY_* ]] && unset_env+=(-u "$v")
 	done
 	start_bg "$logfile" env "${unset_env[@]}" docker-registry serve "$config"
 	pid=$BG_PID
-	if ! wait_http "http://$hostport/v2/" "401" "$pid" 20 >>"$log" 2>&1; then
+	if ! wait_http "$base/v2/" "401" "$pid" 20 >>"$log" 2>&1; then
 		# shellcheck disable=SC2034 # read by the setup's caller
 		SETUP_ERR="registry did not come up: $(tail -n1 "$log"); registry log: $(head -n 2 "$logfile" | tr '\n' ' ' | cut -c1-400)"
 		return 1

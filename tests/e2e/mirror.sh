@@ -154,7 +154,7 @@ mirror_setup_up() {
 	M_REGAUTH_PID=$BG_PID
 
 	M_REGISTRY_LOG="$E2E_LOGS/mirror_registry.log"
-	setup_registry "$M_REGISTRY_LOG" "$M_CONF/registry/config.yml" "$M_REG" "$log" || return 1
+	setup_registry "$M_REGISTRY_LOG" "$M_CONF/registry/config.yml" "http://$M_REG" "$log" || return 1
 	M_REGISTRY_PID=$BG_PID
 
 	# nginx in the foreground with its own prefix (logs, pid, temp paths).
@@ -305,32 +305,28 @@ assert_access() {
 	assert_eq "$1: access" "$(jq -cS . <<<"$2")" "$(jq -cS .access <<<"$M_CLAIMS")"
 }
 
-# m_log_mark FILE / m_log_since FILE MARK — look only at what a test caused.
-m_log_mark() { wc -l <"$1"; }
-m_log_since() { tail -n "+$(($2 + 1))" "$1"; }
-
 # m_reg_status MARK METHOD PATH — distinct statuses the registry answered to
 # "METHOD PATH" since MARK (its access log), space-separated; empty if none.
 m_reg_status() {
-	m_log_since "$M_REGISTRY_LOG" "$1" | grep -F "\"$2 $3 HTTP/1.1\"" |
+	log_since "$M_REGISTRY_LOG" "$1" | grep -F "\"$2 $3 HTTP/1.1\"" |
 		sed -E 's/.*HTTP\/1\.1" ([0-9]{3}) .*/\1/' | sort -u | tr '\n' ' ' | sed 's/ $//'
 }
 
 # m_reg_requests MARK — the "METHOD PATH" lines the registry saw since MARK.
 m_reg_requests() {
-	m_log_since "$M_REGISTRY_LOG" "$1" | grep -oE '"(GET|HEAD|POST|PUT|PATCH|DELETE) /v2/[^ ]* HTTP/1.1" [0-9]{3}' || true
+	log_since "$M_REGISTRY_LOG" "$1" | grep -oE '"(GET|HEAD|POST|PUT|PATCH|DELETE) /v2/[^ ]* HTTP/1.1" [0-9]{3}' || true
 }
 
 # m_note_audit_on_exit — at the end of the test (pass or fail), copy the
 # token requests regauth saw meanwhile (its audit lines) into the test's
 # log: what each client really asked for. Informational only.
 m_note_audit_on_exit() {
-	M_AUDIT_MARK=$(m_log_mark "$M_REGAUTH_LOG")
+	M_AUDIT_MARK=$(log_mark "$M_REGAUTH_LOG")
 	trap 'm_note_audit' EXIT
 }
 m_note_audit() {
 	note "token requests regauth saw during this test:"
-	m_log_since "$M_REGAUTH_LOG" "$M_AUDIT_MARK" | grep -F 'regauth::audit' >&2 || note "(no audit lines)"
+	log_since "$M_REGAUTH_LOG" "$M_AUDIT_MARK" | grep -F 'regauth::audit' >&2 || note "(no audit lines)"
 }
 
 # m_curl URL [CURL ARGS...] — status, headers (lower-cased names) and body of
@@ -414,7 +410,7 @@ t_m_seed() {
 # still challenges with its own service and the real name (what podman sees).
 t_m_front_challenge() {
 	local mark realm="realm=\"$M_AUTH_URL\""
-	mark=$(m_log_mark "$M_REGISTRY_LOG")
+	mark=$(log_mark "$M_REGISTRY_LOG")
 
 	m_curl "http://$M_HUB/v2/"
 	assert_eq "hub front GET /v2/ status" 401 "$M_CODE"
@@ -525,7 +521,7 @@ t_m_token_services_allow_list() {
 t_m_skopeo_hub_anonymous() {
 	m_note_audit_on_exit
 	local mark
-	mark=$(m_log_mark "$M_REGISTRY_LOG")
+	mark=$(log_mark "$M_REGISTRY_LOG")
 	expect_ok "skopeo inspect $M_HUB/library/debian:12" sk inspect --tls-verify=false --no-creds "docker://$M_HUB/library/debian:12"
 	assert_eq "digest through the hub front" "$DIG_V1" "$(jq -r .Digest <<<"$E2E_OUT")"
 	assert_eq "Name" "$M_HUB/library/debian" "$(jq -r .Name <<<"$E2E_OUT")"
@@ -578,7 +574,7 @@ t_m_skopeo_ghcr_private() {
 t_m_podman_pull_mirror() {
 	m_note_audit_on_exit
 	local mark
-	mark=$(m_log_mark "$M_REGISTRY_LOG")
+	mark=$(log_mark "$M_REGISTRY_LOG")
 	expect_ok "podman pull docker.io/library/debian:12" m_pm pull --authfile "$M_AUTHFILE" docker.io/library/debian:12
 	expect_ok "podman image inspect" pm image inspect --format '{{.Digest}}' docker.io/library/debian:12
 	assert_eq "digest of the pulled docker.io/library/debian:12" "$DIG_V1" "$E2E_OUT"
@@ -632,14 +628,14 @@ m_ctr() {
 t_m_containerd_hosts_toml() {
 	m_note_audit_on_exit
 	local hosts="$M_CONF/clients/containerd/certs.d" mark ngmark
-	mark=$(m_log_mark "$M_REGISTRY_LOG")
-	ngmark=$(m_log_mark "$M_NGINX_ACCESS")
+	mark=$(log_mark "$M_REGISTRY_LOG")
+	ngmark=$(log_mark "$M_NGINX_ACCESS")
 	expect_ok "ctr content fetch docker.io/library/debian:12" \
 		m_ctr content fetch --hosts-dir "$hosts" docker.io/library/debian:12
 	expect_ok "ctr images ls" m_ctr images ls
 	assert_contains "ctr images ls" "$E2E_OUT" "docker.io/library/debian:12"
 	assert_contains "ctr images ls (digest)" "$E2E_OUT" "$DIG_V1"
-	assert_contains "front access log" "$(m_log_since "$M_NGINX_ACCESS" "$ngmark")" \
+	assert_contains "front access log" "$(log_since "$M_NGINX_ACCESS" "$ngmark")" \
 		"\"HEAD /v2/library/debian/manifests/12?ns=docker.io HTTP/1.1\" 200"
 	assert_eq "registry served the layer under docker.io/" 200 \
 		"$(m_reg_status "$mark" GET "/v2/docker.io/library/debian/blobs/$V1_LAYER?ns=docker.io")"
@@ -674,7 +670,7 @@ t_m_docker_registry_mirrors() {
 	mkdir -p "$DK_CONFIG"
 	cp "$DK_DIR/daemon.json" "$M_DIR/daemon.json.orig"
 	# shellcheck disable=SC2064 # expand now, on purpose
-	M_AUDIT_MARK=$(m_log_mark "$M_REGAUTH_LOG")
+	M_AUDIT_MARK=$(log_mark "$M_REGAUTH_LOG")
 	# shellcheck disable=SC2064 # expanded now, on purpose
 	trap "m_note_audit; cp '$M_DIR/daemon.json.orig' '$DK_DIR/daemon.json'; kill -HUP '$DK_PID' 2>/dev/null; dk rmi -f debian:12 >/dev/null 2>&1 || true" EXIT
 	cp "$M_CONF/clients/daemon.json" "$DK_DIR/daemon.json"
@@ -688,20 +684,20 @@ t_m_docker_registry_mirrors() {
 	assert_eq "dockerd's registry mirrors after the reload" "[\"http://$M_HUB/\"]" "$mirrors"
 
 	local ngmark
-	ngmark=$(m_log_mark "$M_NGINX_ACCESS")
+	ngmark=$(log_mark "$M_NGINX_ACCESS")
 	expect_ok "docker pull debian:12" dk pull debian:12
 	expect_ok "docker image inspect" dk image inspect --format '{{json .RepoDigests}}' debian:12
 	assert_contains "RepoDigests" "$E2E_OUT" "debian@$DIG_V1"
-	m_log_since "$M_NGINX_ACCESS" "$ngmark" | grep -F '"HEAD /v2/library/debian/manifests/12 HTTP/1.1" 200' | grep -q '"docker/' ||
+	log_since "$M_NGINX_ACCESS" "$ngmark" | grep -F '"HEAD /v2/library/debian/manifests/12 HTTP/1.1" 200' | grep -q '"docker/' ||
 		fail "the hub front did not serve Docker's HEAD /v2/library/debian/manifests/12"
 
 	local rc=0
-	ngmark=$(m_log_mark "$M_NGINX_ACCESS")
+	ngmark=$(log_mark "$M_NGINX_ACCESS")
 	note "expect mirror auth denial: docker pull someuser/private:v1"
 	dk pull someuser/private:v1 >"$E2E_TMP/out" 2>"$E2E_TMP/err" || rc=$?
 	cat "$E2E_TMP/out" "$E2E_TMP/err" >&2
 	[[ $rc -ne 0 ]] || fail "docker pull someuser/private:v1 succeeded"
-	m_log_since "$M_NGINX_ACCESS" "$ngmark" | grep -qF '"GET /v2/someuser/private/manifests/v1 HTTP/1.1" 401' ||
+	log_since "$M_NGINX_ACCESS" "$ngmark" | grep -qF '"GET /v2/someuser/private/manifests/v1 HTTP/1.1" 401' ||
 		fail "the hub front did not refuse someuser/private with 401"
 	grep -q '127.0.0.1:9' "$E2E_TMP/err" || fail "Docker's fallback did not end at the dead proxy: $(last_err_line)"
 }
@@ -713,8 +709,8 @@ t_m_skopeo_registries_conf() {
 	m_note_audit_on_exit
 	local conf mark ngmark via
 	for conf in "$M_REGCONF" "$M_REGCONF_FRONTS"; do
-		mark=$(m_log_mark "$M_REGISTRY_LOG")
-		ngmark=$(m_log_mark "$M_NGINX_ACCESS")
+		mark=$(log_mark "$M_REGISTRY_LOG")
+		ngmark=$(log_mark "$M_NGINX_ACCESS")
 		expect_ok "skopeo inspect docker.io/library/debian:12 ($(basename "$conf"))" \
 			m_sk_conf "$conf" inspect --no-tags --authfile "$M_AUTHFILE" docker://docker.io/library/debian:12
 		assert_eq "digest" "$DIG_V1" "$(jq -r .Digest <<<"$E2E_OUT")"
@@ -726,7 +722,7 @@ t_m_skopeo_registries_conf() {
 		assert_eq "registry served ghcr.io/acme/app:v1" 200 \
 			"$(m_reg_status "$mark" GET /v2/ghcr.io/acme/app/manifests/v1)"
 		# Through the fronts (unprefixed paths in nginx's log) or not at all.
-		via=$(m_log_since "$M_NGINX_ACCESS" "$ngmark" | { grep -oE '"GET /v2/[^ ]*/manifests/[^ ]* HTTP/1.1" 200' || true; } | sort -u | tr '\n' ' ')
+		via=$(log_since "$M_NGINX_ACCESS" "$ngmark" | { grep -oE '"GET /v2/[^ ]*/manifests/[^ ]* HTTP/1.1" 200' || true; } | sort -u | tr '\n' ' ')
 		if [[ "$conf" == "$M_REGCONF_FRONTS" ]]; then
 			assert_eq "manifest requests the fronts served" \
 				'"GET /v2/acme/app/manifests/v1 HTTP/1.1" 200 "GET /v2/library/debian/manifests/12 HTTP/1.1" 200 ' "$via"
@@ -764,7 +760,7 @@ t_m_front_tags() {
 # /v2/_catalog is a 404 from nginx.
 t_m_front_refuses() {
 	local mark
-	mark=$(m_log_mark "$M_REGISTRY_LOG")
+	mark=$(log_mark "$M_REGISTRY_LOG")
 	m_curl "http://$M_HUB/v2/library/debian/blobs/uploads/" -X POST -u "admin:$M_ADMIN_PW"
 	assert_eq "POST blob upload via the front" 403 "$M_CODE"
 	m_curl "http://$M_HUB/v2/library/debian/manifests/12" -X DELETE

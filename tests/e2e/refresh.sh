@@ -127,7 +127,7 @@ EOF
 	R_REGAUTH_PID=$BG_PID
 
 	R_REGISTRY_LOG="$E2E_LOGS/refresh_registry.log"
-	setup_registry "$R_REGISTRY_LOG" "$R_DIR/registry.yml" "$R_REG" "$log" || return 1
+	setup_registry "$R_REGISTRY_LOG" "$R_DIR/registry.yml" "http://$R_REG" "$log" || return 1
 	R_REGISTRY_PID=$BG_PID
 	export R_DIR R_BASE R_AUTH_URL R_REG R_SVC R_REGAUTH_LOG R_REGISTRY_LOG
 	return 0
@@ -143,8 +143,8 @@ refresh_setup_down() {
 # ---------------------------------------------------------------- helpers ---
 
 # r_audit_mark / r_audit_since MARK — regauth's audit lines after MARK.
-r_audit_mark() { wc -l <"$R_REGAUTH_LOG"; }
-r_audit_since() { tail -n "+$(($1 + 1))" "$R_REGAUTH_LOG" | grep -F 'regauth::audit' || true; }
+r_audit_mark() { log_mark "$R_REGAUTH_LOG"; }
+r_audit_since() { log_since "$R_REGAUTH_LOG" "$1" | grep -F 'regauth::audit' || true; }
 
 # r_note_audit_on_exit — at the end of the test, copy the token requests
 # regauth saw meanwhile into the test's log (what the client really sent).
@@ -186,10 +186,8 @@ r_dk_as() {
 	mkdir -p "$DK_CONFIG"
 }
 
-# r_dk_login PASSWORD — docker login $R_REG as dora, password on stdin.
-r_dk_login() {
-	printf '%s' "$1" | dk login --username "$R_USER" --password-stdin "$R_REG"
-}
+# r_dk_login PASSWORD — docker login $R_REG as dora (docker.sh's dk_login).
+r_dk_login() { REG=$R_REG dk_login "$R_USER" "$1"; }
 
 # r_identity_token — the identity token docker stored for $R_REG ("" if none).
 r_identity_token() {

@@ -157,7 +157,7 @@ EOF
 	REGAUTH_PID=$BG_PID
 
 	E2E_REGISTRY_LOG="$E2E_LOGS/${S_NAME}_registry.log"
-	setup_registry "$E2E_REGISTRY_LOG" "$S_DIR/registry.yml" "$REG" "$log" || return 1
+	setup_registry "$E2E_REGISTRY_LOG" "$S_DIR/registry.yml" "http://$REG" "$log" || return 1
 	E2E_REGISTRY_PID=$BG_PID
 	export S_NAME S_ALG S_DIR S_KEYS SVC AUTH_URL AUTH_BASE REG E2E_REGISTRY_LOG REGAUTH_LOG
 	return 0
@@ -369,8 +369,8 @@ t_catalog_bob_denied() {
 
 # registry_log_mark — the current length (lines) of the registry's log, so a
 # test can look only at the requests it caused (registry_log_since MARK).
-registry_log_mark() { wc -l <"$E2E_REGISTRY_LOG"; }
-registry_log_since() { tail -n "+$(($1 + 1))" "$E2E_REGISTRY_LOG"; }
+registry_log_mark() { log_mark "$E2E_REGISTRY_LOG"; }
+registry_log_since() { log_since "$E2E_REGISTRY_LOG" "$1"; }
 
 # request_status MARK METHOD PATH — the distinct HTTP statuses the registry
 # answered to "METHOD PATH" since MARK (from its combined-format access log),

@@ -194,19 +194,9 @@ EOF
 	CURL_CA_BUNDLE="$T_PKI/ca.crt" setup_regauth "$T_REGAUTH_LOG" "$T_DIR/regauth.yml" "$T_BASE" "$log" || return 1
 	T_REGAUTH_PID=$BG_PID
 
-	# As lib.sh's setup_registry, but waiting for the 401 over HTTPS.
 	T_REGISTRY_LOG="$E2E_LOGS/tls_registry.log"
-	local v
-	local -a unset_env=()
-	for v in $(compgen -e); do
-		[[ "$v" == REGISTRY_* ]] && unset_env+=(-u "$v")
-	done
-	start_bg "$T_REGISTRY_LOG" env "${unset_env[@]}" docker-registry serve "$T_DIR/registry.yml"
+	CURL_CA_BUNDLE="$T_PKI/ca.crt" setup_registry "$T_REGISTRY_LOG" "$T_DIR/registry.yml" "https://$T_REG" "$log" || return 1
 	T_REGISTRY_PID=$BG_PID
-	if ! CURL_CA_BUNDLE="$T_PKI/ca.crt" wait_http "https://$T_REG/v2/" 401 "$T_REGISTRY_PID" 20 >>"$log" 2>&1; then
-		SETUP_ERR="registry did not come up over HTTPS: $(tail -n1 "$log"); registry log: $(head -n 2 "$T_REGISTRY_LOG" | tr '\n' ' ' | cut -c1-400)"
-		return 1
-	fi
 	export T_DIR T_PKI T_SERVE T_CERTS T_NOCERTS T_BUNDLE T_PORT T_BASE T_AUTH_URL T_REG T_REGAUTH_LOG T_REGISTRY_LOG
 	return 0
 }
@@ -220,11 +210,8 @@ tls_setup_down() {
 
 # ---------------------------------------------------------------- helpers ---
 
-# t_mark FILE / t_since FILE MARK — lines appended to FILE after MARK.
-t_mark() { wc -l <"$1"; }
-t_since() { tail -n "+$(($2 + 1))" "$1"; }
 # t_audit_since MARK — regauth's audit lines after MARK.
-t_audit_since() { t_since "$T_REGAUTH_LOG" "$1" | grep -F 'regauth::audit' || true; }
+t_audit_since() { log_since "$T_REGAUTH_LOG" "$1" | grep -F 'regauth::audit' || true; }
 
 # t_trust BUNDLE CMD [ARGS...] — run CMD with SSL_CERT_FILE=BUNDLE, or with
 # SSL_CERT_FILE unset if BUNDLE is "" (SSL_CERT_DIR always unset), so the
@@ -350,7 +337,7 @@ t_tls_https_token() {
 # credentials sent in clear are never processed (no audit line).
 t_tls_plain_http_refused() {
 	local mark code rc first
-	mark=$(t_mark "$T_REGAUTH_LOG")
+	mark=$(log_mark "$T_REGAUTH_LOG")
 	read -r code rc < <(t_curl /dev/null "http://127.0.0.1:$T_PORT/healthz" 2>"$E2E_TMP/err")
 	note "plain HTTP /healthz: exit $rc, status $code: $(last_err_line)"
 	[[ $rc -ne 0 ]] || fail "plain HTTP to the TLS port succeeded"
@@ -374,7 +361,7 @@ t_tls_plain_http_refused() {
 t_tls_skopeo_push() {
 	record_secret "$ALICE_PW" "$(printf 'alice:%s' "$ALICE_PW" | base64 -w0)"
 	local mark
-	mark=$(t_mark "$T_REGAUTH_LOG")
+	mark=$(log_mark "$T_REGAUTH_LOG")
 	expect_ok "skopeo copy --dest-tls-verify=true --dest-cert-dir (SSL_CERT_FILE unset)" t_push "$T_CERTS" "" v1
 	local lines
 	lines=$(t_audit_since "$mark")
@@ -425,17 +412,17 @@ t_tls_curl_registry() {
 # very same inspect with only the trust changed succeeds.
 t_tls_untrusted_ca_refused() {
 	local amark rmark
-	amark=$(t_mark "$T_REGAUTH_LOG")
-	rmark=$(t_mark "$T_REGISTRY_LOG")
+	amark=$(log_mark "$T_REGAUTH_LOG")
+	rmark=$(log_mark "$T_REGISTRY_LOG")
 	t_expect_x509 "skopeo inspect, test CA not trusted" t_inspect "$T_NOCERTS" ""
 	assert_contains "the failing URL" "$(cat "$E2E_TMP/err")" "https://$T_REG/v2/"
 	t_expect_x509 "skopeo copy, test CA not trusted" t_push "$T_NOCERTS" "" untrusted
 	assert_contains "the failing URL" "$(cat "$E2E_TMP/err")" "https://$T_REG/v2/"
 	sleep 0.2
 	assert_eq "token requests while the CA was not trusted" "" "$(t_audit_since "$amark")"
-	t_since "$T_REGISTRY_LOG" "$rmark" | grep -q 'TLS handshake error.*bad certificate' ||
+	log_since "$T_REGISTRY_LOG" "$rmark" | grep -q 'TLS handshake error.*bad certificate' ||
 		fail "the registry logged no failed TLS handshake (bad certificate)"
-	note "registry: $(t_since "$T_REGISTRY_LOG" "$rmark" | grep -c 'TLS handshake error') failed TLS handshakes"
+	note "registry: $(log_since "$T_REGISTRY_LOG" "$rmark" | grep -c 'TLS handshake error') failed TLS handshakes"
 
 	expect_ok "the same inspect with the test CA in --cert-dir" t_inspect "$T_CERTS" ""
 	assert_eq "digest of $T_REPO:v1" "$DIG_V1" "$(jq -r .Digest <<<"$E2E_OUT")"
@@ -470,15 +457,15 @@ t_tls_untrusted_realm() {
 	assert_eq "curl exit status with the test CA against the rogue certificate (status $code)" 60 "$rc"
 
 	local amark rmark
-	amark=$(t_mark "$T_REGAUTH_LOG")
-	rmark=$(t_mark "$T_REGISTRY_LOG")
+	amark=$(log_mark "$T_REGAUTH_LOG")
+	rmark=$(log_mark "$T_REGISTRY_LOG")
 	t_expect_x509 "skopeo inspect, registry trusted, realm certificate from the rogue CA" \
 		t_inspect "$T_CERTS" "$T_BUNDLE"
 	assert_contains "the failing URL (the realm)" "$(cat "$E2E_TMP/err")" "$T_AUTH_URL?"
 	sleep 0.2
 	assert_eq "token requests regauth processed" "" "$(t_audit_since "$amark")"
 	local reg
-	reg=$(t_since "$T_REGISTRY_LOG" "$rmark")
+	reg=$(log_since "$T_REGISTRY_LOG" "$rmark")
 	grep -q 'GET /v2/ HTTP/[0-9.]*" 401' <<<"$reg" ||
 		fail "the registry saw no GET /v2/ (401) from skopeo: its TLS should have been fine"
 	if grep -q 'TLS handshake error' <<<"$reg"; then
