@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod core;
 pub mod http;
+pub mod logging;
 pub mod metrics;
 pub mod reload;
 pub mod run;

@@ -1,11 +1,17 @@
 //! The `regauth` binary: parse the command line, set up logging, run.
 
 use clap::Parser;
-use regauth::cli::{self, Cli, Command, LogFormat};
+use regauth::cli::{self, Cli, Command};
 
 fn main() {
     let cli = Cli::parse();
-    let log_guard = init_tracing(cli.log_format);
+    let log_guard = match regauth::logging::init(cli.log_format) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("regauth: cannot start the log writer thread: {e}");
+            std::process::exit(1);
+        }
+    };
     let code = match cli.command {
         Command::Serve { config, listen } => regauth::run::serve(&config, listen),
         Command::Check { config } => cli::check(&config),
@@ -61,28 +67,7 @@ fn main() {
             out: out.as_deref(),
         }),
     };
-    // exit() runs no destructors: flush the log queue first.
+    // exit() runs no destructors: write the pending log lines first.
     drop(log_guard);
     std::process::exit(code);
-}
-
-/// Logs go to stderr through a writer thread, so a request never waits on
-/// a write system call; the queue blocks rather than drops when full (audit
-/// lines are never lost). Colours only on a terminal. The returned guard
-/// flushes the queue when dropped.
-fn init_tracing(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .finish(std::io::stderr());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(writer);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
-    guard
 }

@@ -91,7 +91,7 @@ expect_granted() {
 	local log=$1 account=$2 grant lines
 	shift 2
 	lines=$(awk -v s="$E2E_TEST_START" '$1 >= s' "$log" |
-		grep -F 'regauth::audit' | grep -F 'outcome="issued"' | grep -F " account=$account " || true)
+		grep -F 'regauth::audit' | grep -F 'outcome="issued"' | grep -F " account=\"$account\" " || true)
 	for grant in "$@"; do
 		grep -qF "\"$grant by " <<<"$lines" ||
 			fail "regauth audit: no token for account=\"$account\" granting $grant since $E2E_TEST_START (in $log)"

@@ -210,8 +210,8 @@ r_expect_refresh_only() {
 	if grep -v 'outcome="issued"' <<<"$lines" | grep -q .; then
 		fail "$2: refused token requests: $(grep -v 'outcome="issued"' <<<"$lines" | head -n1 | cut -c1-300)"
 	fi
-	if grep -v "account=$R_USER " <<<"$lines" | grep -q .; then
-		fail "$2: a refreshed token is not for $R_USER: $(grep -v "account=$R_USER " <<<"$lines" | head -n1 | cut -c1-300)"
+	if grep -v "account=\"$R_USER\" " <<<"$lines" | grep -q .; then
+		fail "$2: a refreshed token is not for $R_USER: $(grep -v "account=\"$R_USER\" " <<<"$lines" | head -n1 | cut -c1-300)"
 	fi
 	note "$2: $(wc -l <<<"$lines") token request(s), all POST grant=refresh_token"
 }

@@ -366,7 +366,7 @@ t_tls_skopeo_push() {
 	local lines
 	lines=$(t_audit_since "$mark")
 	note "token requests: $lines"
-	grep 'outcome="issued"' <<<"$lines" | grep -F "account=alice" | grep -qF "repository:$T_REPO:[" ||
+	grep 'outcome="issued"' <<<"$lines" | grep -F "account=\"alice\"" | grep -qF "repository:$T_REPO:[" ||
 		fail "regauth issued no token for alice on $T_REPO during the push"
 }
 

@@ -1,0 +1,250 @@
+//! Audit records: one line per token request, written straight into the
+//! log batch ([`super::batch`]) rather than as a `tracing` event.
+//!
+//! A `tracing` event goes through the dispatcher, the filter, a field
+//! visitor per field and the formatter; for the one line every request
+//! writes, that costs more than the rest of the request outside the
+//! signature (BENCHMARKS.md). A [`Record`] is built with plain string
+//! pushes, in the same layout the `tracing` formatters give every other
+//! line, so the log reads (and parses) as one stream:
+//!
+//! ```text
+//! 2026-11-23T17:43:40.437528Z  INFO regauth::audit: outcome="issued" ... requested=["repository:a/b:pull"]
+//! {"timestamp":"2026-11-23T17:43:40.437528Z","level":"INFO","fields":{"outcome":"issued",...,"requested":["repository:a/b:pull"]},"target":"regauth::audit"}
+//! ```
+//!
+//! In JSON, lists are JSON arrays. Whether records are written still
+//! follows `RUST_LOG` (target `regauth::audit`, level `info`). Without an
+//! installed sink (the library used on its own), records are handed to
+//! `tracing` as one message.
+
+use std::fmt::{self, Display, Write};
+use std::sync::OnceLock;
+
+use super::batch::BatchWriter;
+use super::text::{write_debug_str, write_rfc3339};
+
+/// Where records go: the process's log batch, in its format.
+pub struct Sink {
+    writer: BatchWriter,
+    json: bool,
+}
+
+static SINK: OnceLock<Sink> = OnceLock::new();
+
+/// Installs the sink (once per process; later calls change nothing).
+pub fn install(writer: BatchWriter, json: bool) {
+    let _ = SINK.set(Sink { writer, json });
+}
+
+/// Printable ASCII other than `"` and `\`: the same inside quotes in
+/// `Debug` and in JSON.
+fn plain(s: &str) -> bool {
+    s.bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+}
+
+/// The target audit records carry (as `tracing` events would).
+pub const TARGET: &str = "regauth::audit";
+
+/// One line under construction.
+pub struct Record {
+    buf: String,
+    json: bool,
+    first: bool,
+    /// Where the fields begin in `buf`.
+    fields_at: usize,
+    /// Scratch space for values that are built from pieces.
+    scratch: String,
+}
+
+impl Record {
+    /// An audit record at level INFO in the installed sink's format (text
+    /// without a sink), or `None` when `RUST_LOG` turns
+    /// `regauth::audit` off.
+    pub fn audit() -> Option<Record> {
+        if !tracing::enabled!(target: "regauth::audit", tracing::Level::INFO) {
+            return None;
+        }
+        let json = SINK.get().is_some_and(|s| s.json);
+        Some(Record::start(json, time::OffsetDateTime::now_utc()))
+    }
+
+    fn start(json: bool, now: time::OffsetDateTime) -> Record {
+        let mut buf = String::with_capacity(512);
+        // Writing into a String cannot fail.
+        if json {
+            buf.push_str("{\"timestamp\":\"");
+            let _ = write_rfc3339(&mut buf, now, true);
+            buf.push_str("\",\"level\":\"INFO\",\"fields\":{");
+        } else {
+            let _ = write_rfc3339(&mut buf, now, true);
+            buf.push_str("  INFO ");
+            buf.push_str(TARGET);
+            buf.push_str(": ");
+        }
+        Record {
+            fields_at: buf.len(),
+            buf,
+            json,
+            first: true,
+            scratch: String::new(),
+        }
+    }
+
+    fn name(&mut self, name: &str) {
+        if !std::mem::take(&mut self.first) {
+            self.buf.push(if self.json { ',' } else { ' ' });
+        }
+        if self.json {
+            self.buf.push('"');
+            self.buf.push_str(name);
+            self.buf.push_str("\":");
+        } else {
+            self.buf.push_str(name);
+            self.buf.push('=');
+        }
+    }
+
+    fn quoted(buf: &mut String, json: bool, s: &str) {
+        if plain(s) {
+            buf.push('"');
+            buf.push_str(s);
+            buf.push('"');
+        } else if json {
+            buf.push_str(&serde_json::Value::from(s).to_string());
+        } else {
+            let _ = write_debug_str(buf, s);
+        }
+    }
+
+    /// A string field: quoted and escaped (`name="v"`, `"name":"v"`).
+    pub fn str(&mut self, name: &str, value: &str) -> &mut Record {
+        self.name(name);
+        Record::quoted(&mut self.buf, self.json, value);
+        self
+    }
+
+    /// A field whose text needs no quoting in the text format (an address,
+    /// a number); a JSON string.
+    pub fn bare(&mut self, name: &str, value: impl Display) -> &mut Record {
+        self.name(name);
+        if self.json {
+            self.scratch_fmt(|w| write!(w, "{value}"));
+        } else {
+            let _ = write!(self.buf, "{value}");
+        }
+        self
+    }
+
+    pub fn bool(&mut self, name: &str, value: bool) -> &mut Record {
+        self.name(name);
+        self.buf.push_str(if value { "true" } else { "false" });
+        self
+    }
+
+    /// A list of strings, each written by `item`: `["a", "b"]` in text (as
+    /// `Debug` of a `Vec<String>`), a JSON array of strings in JSON.
+    pub fn list<T>(
+        &mut self,
+        name: &str,
+        items: &[T],
+        item: impl Fn(&T, &mut String) -> fmt::Result,
+    ) -> &mut Record {
+        self.name(name);
+        self.buf.push('[');
+        for (i, t) in items.iter().enumerate() {
+            if i > 0 {
+                self.buf.push_str(if self.json { "," } else { ", " });
+            }
+            self.scratch_fmt(|w| item(t, w));
+        }
+        self.buf.push(']');
+        self
+    }
+
+    /// Formats into the scratch buffer and appends it quoted.
+    fn scratch_fmt(&mut self, f: impl FnOnce(&mut String) -> fmt::Result) {
+        self.scratch.clear();
+        let _ = f(&mut self.scratch);
+        Record::quoted(&mut self.buf, self.json, &self.scratch);
+    }
+
+    /// The finished line, with its newline.
+    fn finish(mut self) -> (String, usize) {
+        if self.json {
+            self.buf.push_str("},\"target\":\"");
+            self.buf.push_str(TARGET);
+            self.buf.push_str("\"}");
+        }
+        self.buf.push('\n');
+        (self.buf, self.fields_at)
+    }
+
+    /// Writes the line to the installed sink, or hands its fields to
+    /// `tracing` as the message without one.
+    pub fn emit(self) {
+        let (line, fields_at) = self.finish();
+        match SINK.get() {
+            Some(sink) => sink.writer.write_line(line.as_bytes()),
+            None => tracing::info!(target: "regauth::audit", "{}", line[fields_at..].trim_end()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn sample(json: bool) -> String {
+        let t = time::OffsetDateTime::from_unix_timestamp(1_795_455_820).unwrap();
+        let mut r = Record::start(json, t);
+        let ip: std::net::IpAddr = [10, 0, 0, 1].into();
+        r.str("outcome", "issued")
+            .str("account", "al\"ice\n")
+            .bare("ip", ip)
+            .list("requested", &["repository:a/b:pull", "x\\y"], |s, w| {
+                w.write_str(s)
+            })
+            .list("empty", &[] as &[&str], |s, w| w.write_str(s))
+            .bool("offline", false);
+        r.finish().0
+    }
+
+    #[test]
+    fn text_matches_the_tracing_layout() {
+        let requested = vec!["repository:a/b:pull".to_string(), "x\\y".into()];
+        let want = format!(
+            "2026-11-23T17:43:40.000000Z  INFO regauth::audit: outcome=\"issued\" account={:?} ip=10.0.0.1 requested={requested:?} empty=[] offline=false\n",
+            "al\"ice\n"
+        );
+        assert_eq!(sample(false), want);
+    }
+
+    #[test]
+    fn json_is_one_object_with_arrays() {
+        let line = sample(true);
+        assert!(
+            line.ends_with("}\n") && !line.trim_end().contains('\n'),
+            "{line}"
+        );
+        let v: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(
+            v,
+            json!({
+                "timestamp": "2026-11-23T17:43:40.000000Z",
+                "level": "INFO",
+                "fields": {
+                    "outcome": "issued",
+                    "account": "al\"ice\n",
+                    "ip": "10.0.0.1",
+                    "requested": ["repository:a/b:pull", "x\\y"],
+                    "empty": [],
+                    "offline": false
+                },
+                "target": "regauth::audit"
+            })
+        );
+    }
+}
