@@ -317,12 +317,120 @@ fn issue(c: &mut Criterion) {
     g.finish();
 }
 
+/// One audit line (the event every token request logs), through the same
+/// text formatter `regauth serve` installs, into a sink.
+fn audit(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let password = "correct horse battery staple";
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let metrics = Metrics::default();
+    let rt = runtime(dir.path(), 10, password);
+    let req = TokenRequest {
+        service: "registry.example.com".into(),
+        scopes: vec!["repository:team6/app:pull,push".into()],
+        login: Login::Password(Credentials {
+            user: "ci".into(),
+            password: Secret::new(password),
+        }),
+        ip: Some([127, 0, 0, 1].into()),
+        ..TokenRequest::default()
+    };
+    let result = tokio.block_on(service::issue_token(
+        &rt,
+        &metrics,
+        &req,
+        1_700_000_000,
+        new_jti(),
+    ));
+    assert!(result.is_ok());
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+        .with_ansi(false)
+        .with_writer(std::io::sink)
+        .finish();
+    let ip = [127, 0, 0, 1].into();
+    tracing::subscriber::with_default(subscriber, || {
+        c.bench_function("audit/record", |b| {
+            b.iter(|| regauth::http::audit::record(&rt, &req, ip, "GET", black_box(&result)))
+        });
+    });
+}
+
+/// A whole token request through the HTTP application (limits, router,
+/// handler, audit line into a sink, JSON answer), without the network:
+/// what regauth adds to the signature, per request.
+fn http(c: &mut Criterion) {
+    use axum::extract::ConnectInfo;
+    use tower::ServiceExt;
+    let dir = tempfile::tempdir().unwrap();
+    let password = "correct horse battery staple";
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let app = regauth::http::app(regauth::http::AppState::new(runtime(
+        dir.path(),
+        10,
+        password,
+    )));
+    let peer: std::net::SocketAddr = ([127, 0, 0, 1], 40000).into();
+    let basic = {
+        use base64::Engine;
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("ci:{password}"))
+        )
+    };
+    let call = |uri: &str, auth: Option<&str>| {
+        let mut req = axum::http::Request::get(uri);
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        let mut req = req.body(axum::body::Body::empty()).unwrap();
+        req.extensions_mut().insert(ConnectInfo(peer));
+        tokio.block_on(async {
+            let resp = app.clone().oneshot(req).await.unwrap();
+            assert_eq!(resp.status(), 200);
+            axum::body::to_bytes(resp.into_body(), 1 << 16)
+                .await
+                .unwrap()
+        })
+    };
+    let anonymous = "/auth?service=registry.example.com&scope=repository:public/app:pull";
+    let cached = "/auth?service=registry.example.com&scope=repository:team6/app:pull,push";
+    call(cached, Some(&basic)); // fills the credential cache
+                                // Audit lines as `regauth serve` writes them, into a sink.
+    let (log, _flush) = regauth::logging::batch_writer(
+        std::io::sink(),
+        regauth::logging::FLUSH_DELAY,
+        regauth::logging::MAX_PENDING,
+    )
+    .unwrap();
+    regauth::logging::record::install(log.clone(), false);
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+        .with_ansi(false)
+        .event_format(regauth::logging::PlainFormat::default())
+        .fmt_fields(regauth::logging::PlainFields)
+        .with_writer(log)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        let mut g = c.benchmark_group("http");
+        g.bench_function("anonymous", |b| b.iter(|| call(anonymous, None)));
+        g.bench_function("htpasswd_cached", |b| b.iter(|| call(cached, Some(&basic))));
+        g.finish();
+    });
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
         .sample_size(30);
-    targets = scopes, acl, signing, authn, issue
+    targets = scopes, acl, signing, authn, issue, audit, http
 }
 criterion_main!(benches);

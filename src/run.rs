@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::http::{router, AppState};
+use crate::http::{app, AppState};
 use crate::service::Runtime;
 
 /// How often watched files are checked for changes.
@@ -55,7 +55,7 @@ pub fn serve(config_path: &Path, listen: Option<SocketAddr>) -> i32 {
             tracing::warn!("serving plain HTTP: set server.certificate/server.key or terminate TLS in front of regauth");
         }
         let state = AppState::new(Runtime::new(config));
-        let app = router(state.clone());
+        let app = app(state.clone());
         let result = match tls {
             None => {
                 let watcher = tokio::spawn(crate::reload::watch(state, WATCH_INTERVAL, None));

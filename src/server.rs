@@ -8,13 +8,14 @@ use std::time::Duration;
 
 use axum::extract::ConnectInfo;
 use axum::http::Request;
-use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tower::Service;
+
+use crate::http::App;
 
 /// How long a client may take to send its request headers. Without it a
 /// slow client (slowloris) could hold a connection open for ever.
@@ -35,7 +36,7 @@ fn http_builder() -> Builder<TokioExecutor> {
 
 /// Serves `app` on `listener` until `shutdown` resolves; in-flight requests
 /// are then allowed to finish (up to [`SHUTDOWN_GRACE`]).
-pub async fn serve<F>(listener: TcpListener, app: Router, shutdown: F) -> std::io::Result<()>
+pub async fn serve<F>(listener: TcpListener, app: App, shutdown: F) -> std::io::Result<()>
 where
     F: Future<Output = ()> + Send + 'static,
 {
@@ -55,10 +56,10 @@ where
             },
             () = &mut shutdown => break,
         };
-        let router = app.clone();
+        let app = app.clone();
         let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
             req.extensions_mut().insert(ConnectInfo(peer));
-            router.clone().call(req)
+            app.clone().call(req.map(axum::body::Body::new))
         });
         let conn = builder
             .serve_connection_with_upgrades(TokioIo::new(stream), service)
@@ -107,7 +108,7 @@ pub async fn shutdown_signal() {
 /// serving.
 pub async fn serve_tls<F>(
     listener: TcpListener,
-    app: Router,
+    app: App,
     tls: axum_server::tls_rustls::RustlsConfig,
     shutdown: F,
 ) -> std::io::Result<()>
@@ -125,6 +126,14 @@ where
     *server.http_builder() = http_builder();
     server
         .handle(handle)
-        .serve(app.into_make_service_with_connect_info::<SocketAddr>())
+        .serve(tower::service_fn(move |peer: SocketAddr| {
+            let app = app.clone();
+            std::future::ready(Ok::<_, std::convert::Infallible>(tower::service_fn(
+                move |mut req: Request<Incoming>| {
+                    req.extensions_mut().insert(ConnectInfo(peer));
+                    app.clone().call(req.map(axum::body::Body::new))
+                },
+            )))
+        }))
         .await
 }

@@ -1,7 +1,7 @@
 //! Scope grammar (distribution `scope.md`): `type[(class)]:name:actions` —
 //! parsing, a round-tripping `Display`, and merging of repeated scopes.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt;
 
 /// One requested resource scope. Actions are a set: order and duplicates in
@@ -83,16 +83,19 @@ pub fn parse_all<'a, I: IntoIterator<Item = &'a str>>(
 
 /// Merges scopes with equal `(typ, name)`: actions are united, the class of
 /// the first one is kept, and the order of first appearance is preserved.
+///
+/// A linear search: a request carries at most
+/// [`crate::service::MAX_SCOPES`] scopes, usually one to three, and an index
+/// would cost more allocations than it saves comparisons.
 pub fn merge(scopes: impl IntoIterator<Item = Scope>) -> Vec<Scope> {
     let mut out: Vec<Scope> = Vec::new();
-    let mut index: BTreeMap<(String, String), usize> = BTreeMap::new();
     for scope in scopes {
-        match index.get(&(scope.typ.clone(), scope.name.clone())) {
-            Some(&i) => out[i].actions.extend(scope.actions),
-            None => {
-                index.insert((scope.typ.clone(), scope.name.clone()), out.len());
-                out.push(scope);
-            }
+        match out
+            .iter_mut()
+            .find(|o| o.typ == scope.typ && o.name == scope.name)
+        {
+            Some(o) => o.actions.extend(scope.actions),
+            None => out.push(scope),
         }
     }
     out

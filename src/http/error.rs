@@ -16,6 +16,9 @@ pub enum ApiError {
     Unavailable,
     /// 503 with `Retry-After`: too many verifications in progress.
     Busy,
+    /// 429 with `Retry-After` (whole seconds, at least 1): too many failed
+    /// logins from this address or for this account ([`super::throttle`]).
+    TooManyFailures { retry_after: std::time::Duration },
 }
 
 impl ApiError {
@@ -38,6 +41,7 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Unavailable | ApiError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::TooManyFailures { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 }
@@ -52,6 +56,10 @@ impl IntoResponse for ApiError {
                 "authentication backend unavailable, try again later\n".to_owned()
             }
             ApiError::Busy => "server busy, try again later\n".to_owned(),
+            ApiError::TooManyFailures { retry_after } => format!(
+                "too many failed login attempts; try again in {} seconds\n",
+                retry_secs(*retry_after)
+            ),
         };
         let mut resp = (
             status,
@@ -59,9 +67,18 @@ impl IntoResponse for ApiError {
             body,
         )
             .into_response();
-        if let ApiError::Busy = &self {
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        match &self {
+            ApiError::Busy => {
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            ApiError::TooManyFailures { retry_after } => {
+                resp.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(retry_secs(*retry_after)),
+                );
+            }
+            _ => {}
         }
         if let ApiError::Unauthorized { realm } = &self {
             let v = format!("Basic realm=\"{}\"", realm.replace(['"', '\\'], ""));
@@ -73,10 +90,33 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Whole seconds, rounded up, at least 1.
+fn retry_secs(d: std::time::Duration) -> u64 {
+    (d.as_secs() + u64::from(d.subsec_nanos() > 0)).max(1)
+}
+
 /// Keeps a message on one line and bounded, whatever the input echoed in it.
 fn one_line(m: &str) -> String {
     m.chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .take(300)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn retry_after_is_whole_seconds_rounded_up() {
+        for (after, want) in [(1500, "2"), (0, "1"), (2000, "2"), (59_001, "60")] {
+            let r = ApiError::TooManyFailures {
+                retry_after: Duration::from_millis(after),
+            }
+            .into_response();
+            assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+            assert_eq!(r.headers()[header::RETRY_AFTER], want, "{after} ms");
+        }
+    }
 }

@@ -1,19 +1,34 @@
-//! Request-shape limits checked before routing: the request target (path
-//! and query) and the header block, each refused with a status and a
-//! one-line body. Body size, time and concurrency limits are tower layers
-//! set up in [`super::router`].
+//! Request limits, applied once around the whole router by [`Limits`]: the
+//! request target (414) and header block (431) sizes, a cap on requests in
+//! flight (more wait for a slot), and a timeout on each request, waiting
+//! included (408). [`around`] also marks credential headers sensitive, so
+//! that they print as `Sensitive` in any `Debug` output. The body limit is
+//! applied where a body is read (`to_bytes` with [`MAX_BODY`]: 413).
+//!
+//! One hand-written service rather than a stack of tower layers: every token
+//! request passes here, and a layered stack costs a clone and a boxed
+//! future per layer per request (BENCHMARKS.md).
 //!
 //! The token endpoint needs little: at most [`crate::service::MAX_SCOPES`]
 //! scopes of at most 255-byte names fit, percent-encoded, in far less than
 //! [`MAX_TARGET`]; clients send a handful of short headers. hyper's own
 //! limits sit behind these (the whole request head ≤ 408 KiB and at most
 //! 100 headers → 431, request target ≤ 65 534 bytes → 414, closing the
-//! connection without a body); `axum::serve` does not expose them.
+//! connection without a body).
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use axum::extract::Request;
 use axum::http::{header, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use tokio::sync::Semaphore;
+use tower::{Service, ServiceExt};
+use tower_http::sensitive_headers::SetSensitiveRequestHeaders;
 
 /// Longest accepted request target (path and query), in bytes.
 pub const MAX_TARGET: usize = 32 * 1024;
@@ -24,9 +39,10 @@ pub const MAX_BODY: usize = 64 * 1024;
 /// Most requests served at once; more wait (up to the request timeout).
 pub const MAX_IN_FLIGHT: usize = 512;
 /// Longest time a request may take, body reading and waiting included.
-pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-fn refuse(status: StatusCode, why: &str) -> Response {
+/// A plain-text refusal: `status` and a one-line body.
+pub fn refuse(status: StatusCode, why: &str) -> Response {
     (
         status,
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
@@ -35,14 +51,14 @@ fn refuse(status: StatusCode, why: &str) -> Response {
         .into_response()
 }
 
-/// Refuses over-long request targets (414) and header blocks (431).
-pub async fn middleware(req: Request, next: Next) -> Response {
+/// The 414 or 431 answer when the request's shape is over a limit.
+fn over_limit(req: &Request) -> Option<Response> {
     let target = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
     if target > MAX_TARGET {
-        return refuse(
+        return Some(refuse(
             StatusCode::URI_TOO_LONG,
             &format!("request URI too long (limit {MAX_TARGET} bytes)"),
-        );
+        ));
     }
     let headers: usize = req
         .headers()
@@ -50,10 +66,212 @@ pub async fn middleware(req: Request, next: Next) -> Response {
         .map(|(k, v)| k.as_str().len() + v.len())
         .sum();
     if headers > MAX_HEADER_BYTES {
-        return refuse(
+        return Some(refuse(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             &format!("request headers too large (limit {MAX_HEADER_BYTES} bytes)"),
+        ));
+    }
+    None
+}
+
+/// `inner` with credential headers (`Authorization`, `Cookie`) marked
+/// sensitive, inside [`Limits`].
+pub fn around<S>(inner: S) -> Limits<SetSensitiveRequestHeaders<S>> {
+    Limits::new(SetSensitiveRequestHeaders::new(
+        inner,
+        [header::AUTHORIZATION, header::COOKIE],
+    ))
+}
+
+/// The service around the router (see the module docs). Cheap to clone:
+/// the router and the in-flight slots are shared.
+#[derive(Clone)]
+pub struct Limits<S> {
+    inner: S,
+    slots: Arc<Semaphore>,
+    timeout: Duration,
+}
+
+impl<S> Limits<S> {
+    pub fn new(inner: S) -> Limits<S> {
+        Limits::with(inner, MAX_IN_FLIGHT, REQUEST_TIMEOUT)
+    }
+
+    /// With other in-flight and time limits (tests).
+    pub fn with(inner: S, max_in_flight: usize, timeout: Duration) -> Limits<S> {
+        Limits {
+            inner,
+            slots: Arc::new(Semaphore::new(max_in_flight)),
+            timeout,
+        }
+    }
+}
+
+impl<S> Service<Request> for Limits<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // Readiness is the inner service's, checked per request below.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        if let Some(refused) = over_limit(&req) {
+            return Box::pin(std::future::ready(Ok(refused)));
+        }
+        let inner = self.inner.clone();
+        let slots = Arc::clone(&self.slots);
+        let timeout = self.timeout;
+        Box::pin(async move {
+            let work = async move {
+                let _slot = match Arc::clone(&slots).try_acquire_owned() {
+                    Ok(slot) => slot,
+                    Err(_) => match slots.acquire_owned().await {
+                        Ok(slot) => slot,
+                        Err(_) => unreachable!("the semaphore is never closed"),
+                    },
+                };
+                inner.oneshot(req).await
+            };
+            match tokio::time::timeout(timeout, work).await {
+                Ok(answer) => answer,
+                Err(_) => Ok(refuse(StatusCode::REQUEST_TIMEOUT, "request took too long")),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::routing::get;
+    use axum::Router;
+
+    type TestApp = Limits<SetSensitiveRequestHeaders<Router>>;
+
+    fn app(max_in_flight: usize, timeout: Duration) -> TestApp {
+        let router = Router::new()
+            .route("/ok", get(|| async { "ok" }))
+            .route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    "slow"
+                }),
+            )
+            .route(
+                "/debug",
+                get(|req: Request| async move { format!("{:?}", req.headers()) }),
+            );
+        let sensitive = around(router).inner;
+        Limits::with(sensitive, max_in_flight, timeout)
+    }
+
+    async fn send(app: &TestApp, req: Request) -> (StatusCode, String) {
+        let resp = app.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    fn get_req(uri: &str, headers: &[(&str, &str)]) -> Request {
+        let mut b = Request::get(uri);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(Body::empty()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn shape_limits_table() {
+        let app = app(8, Duration::from_secs(5));
+        let long_query = format!("/ok?q={}", "a".repeat(MAX_TARGET));
+        let fitting_query = format!("/ok?q={}", "a".repeat(MAX_TARGET - 10));
+        let big = "b".repeat(MAX_HEADER_BYTES);
+        let half = "h".repeat(MAX_HEADER_BYTES / 2);
+        type Case<'a> = (&'a str, String, Vec<(&'a str, &'a str)>, StatusCode);
+        let cases: [Case; 5] = [
+            ("plain", "/ok".into(), vec![], StatusCode::OK),
+            ("target at the limit", fitting_query, vec![], StatusCode::OK),
+            ("target over", long_query, vec![], StatusCode::URI_TOO_LONG),
+            (
+                "one header over",
+                "/ok".into(),
+                vec![("x-big", &big)],
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ),
+            (
+                "two halves over",
+                "/ok".into(),
+                vec![("x-a", &half), ("x-b", &half)],
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ),
+        ];
+        for (name, uri, headers, want) in cases {
+            let (status, _) = send(&app, get_req(&uri, &headers)).await;
+            assert_eq!(status, want, "{name}");
+        }
+    }
+
+    #[tokio::test]
+    async fn credentials_are_marked_sensitive() {
+        let app = app(8, Duration::from_secs(5));
+        let (status, debug) = send(
+            &app,
+            get_req(
+                "/debug",
+                &[
+                    ("authorization", "Basic c2VjcmV0OnNlY3JldA=="),
+                    ("cookie", "s=topsecret"),
+                ],
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(debug.contains("Sensitive"), "{debug}");
+        assert!(
+            !debug.contains("c2VjcmV0") && !debug.contains("topsecret"),
+            "{debug}"
         );
     }
-    next.run(req).await
+
+    #[tokio::test]
+    async fn a_request_over_time_gets_408() {
+        let app = app(8, Duration::from_millis(50));
+        assert_eq!(
+            send(&app, get_req("/slow", &[])).await.0,
+            StatusCode::REQUEST_TIMEOUT
+        );
+        assert_eq!(send(&app, get_req("/ok", &[])).await.0, StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn requests_over_the_in_flight_cap_wait_for_a_slot() {
+        let app = app(2, Duration::from_secs(5));
+        let start = tokio::time::Instant::now();
+        let all: Vec<_> = (0..4)
+            .map(|_| {
+                let app = app.clone();
+                tokio::spawn(async move { send(&app, get_req("/slow", &[])).await.0 })
+            })
+            .collect();
+        for t in all {
+            assert_eq!(t.await.unwrap(), StatusCode::OK);
+        }
+        // Two at a time, 300 ms each: at least two rounds.
+        assert!(
+            start.elapsed() >= Duration::from_millis(600),
+            "{:?}",
+            start.elapsed()
+        );
+    }
 }

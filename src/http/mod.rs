@@ -2,6 +2,7 @@
 //! translate between HTTP and [`crate::service`].
 
 pub mod audit;
+mod body;
 pub mod client_ip;
 pub mod error;
 pub mod limits;
@@ -13,13 +14,11 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
-use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
 use axum::Router;
-use serde::Serialize;
 
 use crate::authn::Credentials;
 use crate::metrics::{Metrics, Outcome};
@@ -47,56 +46,28 @@ impl AppState {
     }
 }
 
-/// Builds the router for `state`; routes live under the configured
-/// `server.path_prefix` (read once: changing it needs a restart).
-///
-/// Layers, outermost first: sensitive headers marked; request target and
-/// header size ([`limits`]); a timeout for the whole request (408); a
-/// global cap on requests in flight (more wait); the body size limit (413).
-/// The token routes also pass the brute-force [`throttle`] (429).
+/// The whole HTTP application: [`router`] inside [`limits::around`].
+pub type App = limits::Limits<tower_http::sensitive_headers::SetSensitiveRequestHeaders<Router>>;
+
+/// Builds the application for `state`: the routes, with the request
+/// limits around them.
+pub fn app(state: AppState) -> App {
+    limits::around(router(state))
+}
+
+/// The routes, under the configured `server.path_prefix` (read once:
+/// changing it needs a restart). No limits: see [`app`].
 pub fn router(state: AppState) -> Router {
     let prefix = state.runtime.load().config.server.path_prefix.clone();
     let token = get(token_get).post(token_post);
     Router::new()
         .route(&format!("{prefix}/auth"), token.clone())
         .route(&format!("{prefix}/auth/token"), token)
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            throttle::middleware,
-        ))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/.well-known/jwks.json", get(jwks))
-        // `Router::layer` wraps what is already there: innermost first.
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(
-            limits::MAX_BODY,
-        ))
-        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
-            limits::MAX_IN_FLIGHT,
-        ))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            limits::REQUEST_TIMEOUT,
-        ))
-        .layer(axum::middleware::from_fn(limits::middleware))
-        .layer(
-            tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer::new([
-                header::AUTHORIZATION,
-                header::COOKIE,
-            ]),
-        )
         .with_state(state)
-}
-
-#[derive(Serialize)]
-struct TokenResponse<'a> {
-    token: &'a str,
-    access_token: &'a str,
-    expires_in: u64,
-    issued_at: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    refresh_token: Option<&'a str>,
 }
 
 // Handlers take the request itself rather than the `HeaderMap` extractor,
@@ -123,7 +94,7 @@ async fn token_get(
             offline,
             method: "GET",
         };
-        handle(&rt, &st.metrics, peer, headers, asked).await
+        handle(&rt, &st, peer, headers, asked).await
     }
     .await;
     respond(result, &st.metrics, start)
@@ -138,15 +109,9 @@ async fn token_post(
     let rt = st.runtime.load_full();
     let (parts, body) = req.into_parts();
     let headers = &parts.headers;
-    // axum's own extractor, so an oversized body is its 413 as before.
-    let body = match <Bytes as axum::extract::FromRequest<()>>::from_request(
-        axum::extract::Request::new(body),
-        &(),
-    )
-    .await
-    {
+    let body = match axum::body::to_bytes(body, limits::MAX_BODY).await {
         Ok(b) => b,
-        Err(rejection) => return rejection.into_response(),
+        Err(e) => return body_error(&e),
     };
     let result = async {
         let params = params::parse(&body).map_err(bad)?;
@@ -178,10 +143,26 @@ async fn token_post(
             offline,
             method: "POST",
         };
-        handle(&rt, &st.metrics, peer, headers, asked).await
+        handle(&rt, &st, peer, headers, asked).await
     }
     .await;
     respond(result, &st.metrics, start)
+}
+
+/// 413 when the body is over [`limits::MAX_BODY`], 400 when it could not be
+/// read.
+fn body_error(e: &axum::Error) -> Response {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return limits::refuse(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("request body too large (limit {} bytes)", limits::MAX_BODY),
+            );
+        }
+        source = err.source();
+    }
+    limits::refuse(StatusCode::BAD_REQUEST, "cannot read the request body")
 }
 
 fn bad(e: params::ParamError) -> ApiError {
@@ -205,9 +186,11 @@ struct Asked {
     method: &'static str,
 }
 
+/// The common part of both methods: the client's address, the brute-force
+/// [`throttle`] around the login, the token, the audit line.
 async fn handle(
     rt: &Runtime,
-    metrics: &Metrics,
+    st: &AppState,
     peer: SocketAddr,
     headers: &HeaderMap,
     asked: Asked,
@@ -231,6 +214,13 @@ async fn handle(
         offline,
         method,
     } = asked;
+    if let Some(account) = throttle::guessed_account(&login) {
+        st.throttle
+            .admit(&rt.config.throttle, ip, account, &st.metrics)
+            .map_err(|r| ApiError::TooManyFailures {
+                retry_after: r.retry_after,
+            })?;
+    }
     let req = TokenRequest {
         service: params.service.unwrap_or_default(),
         scopes: params.scopes,
@@ -243,8 +233,13 @@ async fn handle(
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let result = service::issue_token(rt, metrics, &req, now, crate::token::new_jti()).await;
+    let result = service::issue_token(rt, &st.metrics, &req, now, crate::token::new_jti()).await;
     audit::record(rt, &req, ip, method, &result);
+    if let (Err(service::ServiceError::Unauthorized), Some(account)) =
+        (&result, throttle::guessed_account(&req.login))
+    {
+        st.throttle.record_failure(&rt.config.throttle, ip, account);
+    }
     result.map_err(|e| ApiError::from_service(e, &rt.config.token.issuer))
 }
 
@@ -263,30 +258,19 @@ fn outcome(result: &Result<Issued, ApiError>) -> Outcome {
         Err(ApiError::BadRequest(_)) => Outcome::BadRequest,
         Err(ApiError::Unauthorized { .. }) => Outcome::Unauthorized,
         Err(ApiError::Unavailable) => Outcome::BackendError,
-        Err(ApiError::Busy) => Outcome::Throttled,
+        Err(ApiError::Busy | ApiError::TooManyFailures { .. }) => Outcome::Throttled,
     }
 }
 
 fn respond(result: Result<Issued, ApiError>, metrics: &Metrics, start: Instant) -> Response {
     metrics.request(outcome(&result), start.elapsed().as_secs_f64());
     match result {
-        Ok(issued) => {
-            let issued_at = time::OffsetDateTime::from_unix_timestamp(issued.issued_at as i64)
-                .ok()
-                .and_then(|t| {
-                    t.format(&time::format_description::well_known::Rfc3339)
-                        .ok()
-                })
-                .unwrap_or_default();
-            let body = TokenResponse {
-                token: &issued.token,
-                access_token: &issued.token,
-                expires_in: issued.expires_in,
-                issued_at,
-                refresh_token: issued.refresh_token.as_deref(),
-            };
-            (StatusCode::OK, Json(body)).into_response()
-        }
+        Ok(issued) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            body::token_json(&issued),
+        )
+            .into_response(),
         Err(e) => e.into_response(),
     }
 }

@@ -73,20 +73,15 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, FromRequest, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
-use super::{client_ip, params, AppState};
 use crate::config::ThrottleSettings;
-use crate::metrics::Outcome;
+use crate::metrics::Metrics;
+use crate::service::Login;
 
 /// Failure counts per address and per account (see the module doc).
 #[derive(Debug, Default)]
@@ -282,103 +277,51 @@ impl Throttle {
     }
 }
 
-/// The account a request tries a password for, if it is a password
-/// attempt: the Basic user (GET or POST), or `username` of a POST with
-/// `grant_type=password`. Malformed input is `None`: the handler answers it
-/// with 400 without verifying anything.
-fn password_attempt(req_headers: &axum::http::HeaderMap, form: Option<&[u8]>) -> Option<String> {
-    if let Some(body) = form {
-        return match params::parse(body) {
-            Ok(p) if p.grant_type.as_deref() == Some("password") => {
-                p.username.filter(|u| !u.is_empty())
-            }
-            _ => None,
-        };
-    }
-    let h = req_headers.get(header::AUTHORIZATION)?;
-    match params::basic_credentials(Some(h.as_bytes())) {
-        Ok(Some(c)) if !c.user.is_empty() => Some(c.user),
+/// The account a login guesses a password for: the user of a password
+/// login (Basic, or a POST with `grant_type=password`) when not empty.
+/// Anonymous requests and refresh tokens guess nothing.
+pub fn guessed_account(login: &Login) -> Option<&str> {
+    match login {
+        Login::Password(c) if !c.user.is_empty() => Some(c.user.as_str()),
         _ => None,
     }
 }
 
-/// Middleware on the token routes: refuses throttled password attempts with
-/// 429 and counts the 401s of the others.
-pub async fn middleware(
-    State(st): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let start = Instant::now();
-    let rt = st.runtime.load_full();
-    let settings = rt.config.throttle.clone();
-    if !settings.enabled() {
-        return next.run(req).await;
-    }
-    let (parts, body) = req.into_parts();
-    // A POST form is read here (the body limit applies) and handed on.
-    let (form, body) = if parts.method == axum::http::Method::POST {
-        // axum's own extractor: its rejection is the handler's (413 when
-        // over the body limit).
-        match Bytes::from_request(Request::new(body), &()).await {
-            Ok(b) => (Some(b.clone()), Body::from(b)),
-            Err(rejection) => return rejection.into_response(),
+impl Throttle {
+    /// Before a password is verified: refuses (counted in
+    /// `regauth_rate_limited_total` and logged) when over a limit. Always
+    /// admits when throttling is off.
+    pub fn admit(
+        &self,
+        s: &ThrottleSettings,
+        ip: IpAddr,
+        account: &str,
+        metrics: &Metrics,
+    ) -> Result<(), Refused> {
+        if !s.enabled() {
+            return Ok(());
         }
-    } else {
-        (None::<Bytes>, body)
-    };
-    let account = password_attempt(&parts.headers, form.as_deref());
-    let server = &rt.config.server;
-    let header = server
-        .real_ip_header
-        .as_deref()
-        .and_then(|h| parts.headers.get(h))
-        .and_then(|v| v.to_str().ok());
-    let ip = client_ip::client_ip(
-        peer,
-        header,
-        server.real_ip_header.is_some(),
-        server.real_ip_pos,
-    );
-    let req = Request::from_parts(parts, body);
-    let (Some(account), Ok(ip)) = (account, ip) else {
-        return next.run(req).await;
-    };
-    if let Err(refused) = st.throttle.check(&settings, ip, &account, Instant::now()) {
-        st.metrics.rate_limited.inc();
-        st.metrics
-            .request(Outcome::Throttled, start.elapsed().as_secs_f64());
-        tracing::info!(
-            target: "regauth::audit",
-            outcome = "throttled",
-            %ip,
-            account = account.as_str(),
-            limit = match refused.by { Limit::Ip => "ip", Limit::Account => "account" },
-            "too many failed logins"
-        );
-        return too_many(refused.retry_after);
+        self.check(s, ip, account, Instant::now())
+            .inspect_err(|refused| {
+                metrics.rate_limited.inc();
+                tracing::info!(
+                    target: "regauth::audit",
+                    outcome = "throttled",
+                    %ip,
+                    account,
+                    limit = match refused.by { Limit::Ip => "ip", Limit::Account => "account" },
+                    "too many failed logins"
+                );
+            })
     }
-    let resp = next.run(req).await;
-    if resp.status() == StatusCode::UNAUTHORIZED {
-        st.throttle.failed(&settings, ip, &account, Instant::now());
-    }
-    resp
-}
 
-/// 429 with `Retry-After` in whole seconds (at least 1).
-fn too_many(retry_after: Duration) -> Response {
-    let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
-    let secs = secs.max(1);
-    let mut resp = (
-        StatusCode::TOO_MANY_REQUESTS,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        format!("too many failed login attempts; try again in {secs} seconds\n"),
-    )
-        .into_response();
-    resp.headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-    resp
+    /// After a password login was answered 401: counts the failure (nothing
+    /// when throttling is off).
+    pub fn record_failure(&self, s: &ThrottleSettings, ip: IpAddr, account: &str) {
+        if s.enabled() {
+            self.failed(s, ip, account, Instant::now());
+        }
+    }
 }
 
 #[cfg(test)]
@@ -498,14 +441,6 @@ mod tests {
         let newest = IpAddr::from(9_999u32.to_be_bytes());
         t.failed(&s, newest, "", now);
         assert!(t.check(&s, newest, "", now).is_err());
-    }
-
-    #[test]
-    fn retry_after_is_whole_seconds_rounded_up() {
-        let r = too_many(Duration::from_millis(1500));
-        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
-        assert_eq!(r.headers()[header::RETRY_AFTER], "2");
-        assert_eq!(too_many(Duration::ZERO).headers()[header::RETRY_AFTER], "1");
     }
 
     mod prop {

@@ -20,7 +20,13 @@ pub fn new_jti() -> String {
     use rand::RngCore;
     let mut b = [0u8; 16];
     rand::thread_rng().fill_bytes(&mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(32);
+    for x in b {
+        s.push(char::from(HEX[usize::from(x >> 4)]));
+        s.push(char::from(HEX[usize::from(x & 15)]));
+    }
+    s
 }
 
 /// Which `kid` the JWS header carries (config `token.kid`).
@@ -129,5 +135,22 @@ impl Signer {
         out.push('.');
         URL_SAFE_NO_PAD.encode_string(sig, &mut out);
         out
+    }
+}
+
+#[cfg(test)]
+mod jti_tests {
+    #[test]
+    fn jti_is_128_bits_of_lowercase_hex_and_fresh_each_time() {
+        let ids: Vec<String> = (0..100).map(|_| super::new_jti()).collect();
+        for id in &ids {
+            assert_eq!(id.len(), 32, "{id}");
+            assert!(
+                id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')),
+                "{id}"
+            );
+        }
+        let distinct: std::collections::BTreeSet<&String> = ids.iter().collect();
+        assert_eq!(distinct.len(), ids.len());
     }
 }

@@ -253,13 +253,13 @@ async fn oversized_requests() {
             "POST body over 64 KiB",
             post(&big_form),
             413,
-            Some("length limit exceeded"),
+            Some("request body too large (limit 65536 bytes)"),
         ),
         case(
             "chunked POST body over 64 KiB",
             chunked(&big_form),
             413,
-            Some("length limit exceeded"),
+            Some("request body too large (limit 65536 bytes)"),
         ),
     ];
     run(&s, cases).await;

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use regauth::config::Config;
-use regauth::http::{router, AppState};
+use regauth::http::{app, AppState};
 use regauth::service::Runtime;
 
 pub const ISSUER: &str = "regauth-test";
@@ -84,7 +84,7 @@ impl Server {
         std::fs::write(&path, yaml).unwrap();
         let config = Config::load(&path).expect("test config is valid");
         let state = AppState::new(Runtime::new(config));
-        let app = router(state.clone());
+        let app = app(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
