@@ -21,6 +21,29 @@ use regauth::secret::Secret;
 use regauth::service::{self, Login, Runtime, TokenRequest};
 use regauth::token::{KidMode, PrivateKey, Signer};
 
+/// Counts heap allocations, so `http/` can report allocations per request
+/// (a cost a time measurement on a quiet machine understates).
+struct Counting;
+
+static ALLOCATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: std::alloc::Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        unsafe { std::alloc::System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: std::alloc::Layout) {
+        unsafe { std::alloc::System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: std::alloc::Layout, n: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        unsafe { std::alloc::System.realloc(p, l, n) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
 /// The ACL sizes the issue asks for.
 const ACL_SIZES: [usize; 3] = [10, 1_000, 10_000];
 
@@ -133,7 +156,7 @@ fn acl(c: &mut Criterion) {
     g.finish();
 }
 
-fn sample_claims() -> claims::Claims {
+fn sample_claims() -> claims::Claims<'static> {
     claims::build(ClaimInput {
         issuer: "regauth",
         account: "ci",
@@ -142,9 +165,9 @@ fn sample_claims() -> claims::Claims {
         now: 1_700_000_000,
         jti: "0123456789abcdef0123456789abcdef".into(),
         access: vec![Access {
-            typ: "repository".into(),
-            name: "team/app".into(),
-            actions: vec!["pull".into(), "push".into()],
+            typ: "repository",
+            name: "team/app",
+            actions: vec!["pull", "push"],
         }],
     })
 }
@@ -418,6 +441,17 @@ fn http(c: &mut Criterion) {
         .with_writer(log)
         .finish();
     tracing::subscriber::with_default(subscriber, || {
+        for (what, uri, auth) in [
+            ("anonymous", anonymous, None),
+            ("htpasswd_cached", cached, Some(basic.as_str())),
+        ] {
+            let before = ALLOCATIONS.load(std::sync::atomic::Ordering::Relaxed);
+            for _ in 0..100 {
+                call(uri, auth);
+            }
+            let n = ALLOCATIONS.load(std::sync::atomic::Ordering::Relaxed) - before;
+            println!("http/{what}: {} heap allocations per request", n / 100);
+        }
         let mut g = c.benchmark_group("http");
         g.bench_function("anonymous", |b| b.iter(|| call(anonymous, None)));
         g.bench_function("htpasswd_cached", |b| b.iter(|| call(cached, Some(&basic))));

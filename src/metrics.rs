@@ -40,6 +40,16 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    pub const ALL: [Outcome; 7] = [
+        Outcome::Granted,
+        Outcome::Partial,
+        Outcome::Denied,
+        Outcome::BadRequest,
+        Outcome::Unauthorized,
+        Outcome::BackendError,
+        Outcome::Throttled,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Granted => "granted",
@@ -63,6 +73,11 @@ pub struct Metrics {
     pub reloads: Family<ResultLabel, Counter>,
     pub rate_limited: Counter,
     pub config_generation: Gauge,
+    /// The series every request updates, looked up once (indexed like
+    /// [`Outcome::ALL`]): a family lookup takes a lock and hashes the label.
+    by_outcome: Vec<(Counter, Histogram)>,
+    cache_hit: Counter,
+    cache_miss: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -133,7 +148,25 @@ impl Default for Metrics {
             config_generation.clone(),
         );
         config_generation.set(1);
+        // Every outcome's series exists from the start (at zero).
+        let by_outcome = Outcome::ALL
+            .iter()
+            .map(|o| {
+                let l = OutcomeLabel {
+                    outcome: o.as_str(),
+                };
+                (
+                    requests.get_or_create(&l).clone(),
+                    request_seconds.get_or_create(&l).clone(),
+                )
+            })
+            .collect();
+        let cache_hit = cache.get_or_create(&ResultLabel { result: "hit" }).clone();
+        let cache_miss = cache.get_or_create(&ResultLabel { result: "miss" }).clone();
         Metrics {
+            by_outcome,
+            cache_hit,
+            cache_miss,
             registry,
             requests,
             request_seconds,
@@ -149,11 +182,18 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn request(&self, outcome: Outcome, seconds: f64) {
-        let l = OutcomeLabel {
-            outcome: outcome.as_str(),
-        };
-        self.requests.get_or_create(&l).inc();
-        self.request_seconds.get_or_create(&l).observe(seconds);
+        let (count, latency) = &self.by_outcome[outcome as usize];
+        count.inc();
+        latency.observe(seconds);
+    }
+
+    /// A credential-cache lookup for a password login.
+    pub fn cache_lookup(&self, hit: bool) {
+        if hit {
+            self.cache_hit.inc();
+        } else {
+            self.cache_miss.inc();
+        }
     }
 
     pub fn reload(&self, ok: bool) {
@@ -176,6 +216,25 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outcomes_index_their_own_series() {
+        for (i, o) in Outcome::ALL.iter().enumerate() {
+            assert_eq!(*o as usize, i, "{o:?}");
+        }
+        let m = Metrics::default();
+        m.request(Outcome::Throttled, 0.001);
+        m.cache_lookup(true);
+        let text = m.render();
+        for want in [
+            "regauth_token_requests_total{outcome=\"throttled\"} 1",
+            "regauth_token_requests_total{outcome=\"granted\"} 0",
+            "regauth_authn_cache_total{result=\"hit\"} 1",
+            "regauth_authn_cache_total{result=\"miss\"} 0",
+        ] {
+            assert!(text.contains(want), "{want} in {text}");
+        }
+    }
 
     #[test]
     fn counters_render() {

@@ -9,8 +9,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use ring::hmac;
 
 use crate::core::Labels;
 use crate::secret::Secret;
@@ -26,7 +25,9 @@ struct Entry {
 }
 
 pub struct CredCache {
-    key: [u8; 32],
+    /// HMAC-SHA256 key (random per process; ring hashes its inner and
+    /// outer blocks once).
+    key: hmac::Key,
     ttl: Duration,
     max_entries: usize,
     entries: Mutex<HashMap<Key, Entry>>,
@@ -49,7 +50,7 @@ impl CredCache {
         let mut key = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut key);
         CredCache {
-            key,
+            key: hmac::Key::new(hmac::HMAC_SHA256, &key),
             ttl,
             max_entries,
             entries: Mutex::new(HashMap::new()),
@@ -62,12 +63,14 @@ impl CredCache {
 
     /// The keyed digest of a user and password.
     pub fn digest(&self, user: &str, password: &Secret) -> Key {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key length");
+        let mut mac = hmac::Context::with_key(&self.key);
         // Length-prefix the user so ("a:b", "c") and ("a", "b:c") differ.
         mac.update(&(user.len() as u64).to_be_bytes());
         mac.update(user.as_bytes());
         mac.update(password.expose().as_bytes());
-        mac.finalize().into_bytes().into()
+        let mut k = [0u8; 32];
+        k.copy_from_slice(mac.sign().as_ref());
+        k
     }
 
     /// The cached verdict for these credentials, if fresh.

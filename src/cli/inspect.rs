@@ -89,13 +89,14 @@ pub fn explain(a: ExplainArgs<'_>) -> i32 {
             return 1;
         }
     };
-    let auth = match crate::service::authorize(&c, a.account, &labels, a.service, a.ip, &scopes) {
-        Ok(x) => x,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return 1;
-        }
-    };
+    let auth =
+        match crate::service::authorize(&c, a.account, &labels, a.service, a.ip, scopes.clone()) {
+            Ok(x) => x,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return 1;
+            }
+        };
     println!(
         "account {:?}, service {:?} -> aud {:?}",
         a.account, a.service, auth.audience

@@ -117,14 +117,14 @@ fn mint_token(c: &crate::config::Config, a: &MintArgs<'_>) -> Result<String, Str
         crate::service::MAX_SCOPES,
     )
     .map_err(|e| e.to_string())?;
-    let auth = crate::service::authorize(c, a.account, &labels, a.service, None, &scopes)
+    let auth = crate::service::authorize(c, a.account, &labels, a.service, None, scopes.clone())
         .map_err(|e| e.to_string())?;
     let access: Vec<Access> = auth
         .grants
         .iter()
         .map(|g| {
-            let actions: Vec<String> = if a.no_acl {
-                g.scope.actions.iter().cloned().collect()
+            let actions: Vec<&str> = if a.no_acl {
+                g.scope.actions.iter().map(String::as_str).collect()
             } else {
                 if g.granted != g.scope.actions {
                     eprintln!(
@@ -133,11 +133,11 @@ fn mint_token(c: &crate::config::Config, a: &MintArgs<'_>) -> Result<String, Str
                         g.granted.iter().cloned().collect::<Vec<_>>().join(",")
                     );
                 }
-                g.granted.iter().cloned().collect()
+                g.granted.iter().map(String::as_str).collect()
             };
             Access {
-                typ: g.scope.typ.clone(),
-                name: g.scope.name.clone(),
+                typ: &g.scope.typ,
+                name: &g.scope.name,
                 actions,
             }
         })

@@ -1,32 +1,33 @@
 //! JWT claim set from grants and `now`: what registries verify (DESIGN §2).
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// `nbf` and `iat` are backdated by this many seconds so that a registry
 /// whose clock is slightly behind (zot has zero leeway) accepts fresh tokens.
 pub const BACKDATE_SECS: u64 = 10;
 
 /// One `access` entry: the type without class, the (rebuilt) name and the
-/// granted actions, sorted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Access {
+/// granted actions, sorted. Borrowed from the decision it describes: the
+/// claims live only as long as it takes to sign them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Access<'a> {
     #[serde(rename = "type")]
-    pub typ: String,
-    pub name: String,
-    pub actions: Vec<String>,
+    pub typ: &'a str,
+    pub name: &'a str,
+    pub actions: Vec<&'a str>,
 }
 
 /// The claim set, serialized in this field order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Claims {
-    pub iss: String,
-    pub sub: String,
-    pub aud: String,
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Claims<'a> {
+    pub iss: &'a str,
+    pub sub: &'a str,
+    pub aud: &'a str,
     pub exp: u64,
     pub nbf: u64,
     pub iat: u64,
     pub jti: String,
-    pub access: Vec<Access>,
+    pub access: Vec<Access<'a>>,
 }
 
 /// Inputs that vary per request; `now` (Unix seconds) and `jti` come from
@@ -38,7 +39,7 @@ pub struct ClaimInput<'a> {
     pub ttl_secs: u64,
     pub now: u64,
     pub jti: String,
-    pub access: Vec<Access>,
+    pub access: Vec<Access<'a>>,
 }
 
 /// Rewrites grants for zot, which checks each request against one exact
@@ -47,33 +48,33 @@ pub struct ClaimInput<'a> {
 /// `*` for distribution-style checks), and a granted catalog
 /// (`registry:catalog`) also yields `{type: registry, name: "", actions:
 /// [pull]}`, the form zot asks for.
-pub fn zot_access(access: Vec<Access>) -> Vec<Access> {
+pub fn zot_access(access: Vec<Access<'_>>) -> Vec<Access<'_>> {
     let mut out = Vec::with_capacity(access.len() + 1);
     for mut a in access {
         let catalog = a.typ == "registry" && a.name == "catalog" && !a.actions.is_empty();
-        if a.actions.iter().any(|x| x == "*") {
-            let mut set: std::collections::BTreeSet<String> = a.actions.drain(..).collect();
-            set.extend(["pull", "push", "delete"].map(String::from));
+        if a.actions.contains(&"*") {
+            let mut set: std::collections::BTreeSet<&str> = a.actions.drain(..).collect();
+            set.extend(["pull", "push", "delete"]);
             a.actions = set.into_iter().collect();
         }
         out.push(a);
         if catalog {
             out.push(Access {
-                typ: "registry".into(),
-                name: String::new(),
-                actions: vec!["pull".into()],
+                typ: "registry",
+                name: "",
+                actions: vec!["pull"],
             });
         }
     }
     out
 }
 
-pub fn build(input: ClaimInput<'_>) -> Claims {
+pub fn build(input: ClaimInput<'_>) -> Claims<'_> {
     let start = input.now.saturating_sub(BACKDATE_SECS);
     Claims {
-        iss: input.issuer.to_owned(),
-        sub: input.account.to_owned(),
-        aud: input.audience.to_owned(),
+        iss: input.issuer,
+        sub: input.account,
+        aud: input.audience,
         exp: input.now + input.ttl_secs,
         nbf: start,
         iat: start,
@@ -97,13 +98,13 @@ mod tests {
             jti: "0123456789abcdef0123456789abcdef".into(),
             access: vec![
                 Access {
-                    typ: "repository".into(),
-                    name: "team/app".into(),
-                    actions: vec!["pull".into(), "push".into()],
+                    typ: "repository",
+                    name: "team/app",
+                    actions: vec!["pull", "push"],
                 },
                 Access {
-                    typ: "registry".into(),
-                    name: "catalog".into(),
+                    typ: "registry",
+                    name: "catalog",
                     actions: vec![],
                 },
             ],
@@ -115,11 +116,13 @@ mod tests {
 
     #[test]
     fn zot_access_table() {
-        let a = |t: &str, n: &str, acts: &[&str]| Access {
-            typ: t.into(),
-            name: n.into(),
-            actions: acts.iter().map(|s| s.to_string()).collect(),
-        };
+        fn a<'a>(t: &'a str, n: &'a str, acts: &[&'a str]) -> Access<'a> {
+            Access {
+                typ: t,
+                name: n,
+                actions: acts.to_vec(),
+            }
+        }
         let cases = vec![
             (
                 vec![a("repository", "x", &["pull"])],

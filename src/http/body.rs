@@ -8,6 +8,8 @@
 //! generic serializer would scan every byte of both copies of the token
 //! for characters to escape.
 
+use std::fmt::Write;
+
 use crate::service::Issued;
 
 /// Characters that stand in a JSON string as they are (checked in debug
@@ -17,23 +19,20 @@ fn json_safe(s: &str) -> bool {
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
-/// `issued_at`: `2026-11-23T17:43:12Z`.
-fn issued_at(unix_secs: u64) -> String {
-    let mut s = String::with_capacity(20);
+/// Appends `issued_at`: `2026-11-23T17:43:12Z`.
+fn push_issued_at(out: &mut String, unix_secs: u64) {
     let t = i64::try_from(unix_secs)
         .ok()
         .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     // Writing into a String cannot fail.
-    let _ = crate::logging::text::write_rfc3339(&mut s, t, false);
-    s
+    let _ = crate::logging::text::write_rfc3339(out, t, false);
 }
 
 /// The JSON body for `issued`.
 pub fn token_json(issued: &Issued) -> Vec<u8> {
-    let at = issued_at(issued.issued_at);
     let refresh = issued.refresh_token.as_deref();
-    debug_assert!(json_safe(&issued.token) && json_safe(&at) && refresh.is_none_or(json_safe));
+    debug_assert!(json_safe(&issued.token) && refresh.is_none_or(json_safe));
     let t = &issued.token;
     let mut out = String::with_capacity(2 * t.len() + refresh.map_or(0, str::len) + 128);
     out.push_str("{\"token\":\"");
@@ -41,9 +40,10 @@ pub fn token_json(issued: &Issued) -> Vec<u8> {
     out.push_str("\",\"access_token\":\"");
     out.push_str(t);
     out.push_str("\",\"expires_in\":");
-    out.push_str(&issued.expires_in.to_string());
+    // Writing into a String cannot fail.
+    let _ = write!(out, "{}", issued.expires_in);
     out.push_str(",\"issued_at\":\"");
-    out.push_str(&at);
+    push_issued_at(&mut out, issued.issued_at);
     out.push('"');
     if let Some(r) = refresh {
         out.push_str(",\"refresh_token\":\"");

@@ -15,7 +15,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
 use axum::Router;
@@ -267,7 +267,10 @@ fn respond(result: Result<Issued, ApiError>, metrics: &Metrics, start: Instant) 
     match result {
         Ok(issued) => (
             StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/json")],
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
             body::token_json(&issued),
         )
             .into_response(),

@@ -57,27 +57,28 @@ pub fn parse(input: &[u8]) -> Result<Params, ParamError> {
         if k.contains('\u{FFFD}') || v.contains('\u{FFFD}') {
             return Err(ParamError("parameters are not valid UTF-8".into()));
         }
-        let (k, v) = (k.into_owned(), v.into_owned());
+        let k: &str = &k;
         // Names end up in tokens and log lines: no control characters
         // (scopes get their own error from the scope parser).
         let is_name = matches!(
-            k.as_str(),
+            k,
             "service" | "account" | "username" | "client_id" | "grant_type" | "access_type"
         );
         if is_name && v.contains(|c: char| c.is_control()) {
             return Err(ParamError(format!("control character in parameter {k:?}")));
         }
-        match k.as_str() {
-            "scope" => p.scopes.push(v),
-            "service" => once(&mut p.service, &k, v)?,
-            "account" => once(&mut p.account, &k, v)?,
-            "client_id" => once(&mut p.client_id, &k, v)?,
-            "grant_type" => once(&mut p.grant_type, &k, v)?,
-            "username" => once(&mut p.username, &k, v)?,
-            "access_type" => once(&mut p.access_type, &k, v)?,
-            "password" => once_secret(&mut p.password, &k, v)?,
-            "refresh_token" => once_secret(&mut p.refresh_token, &k, v)?,
-            "offline_token" => p.offline_token = v == "true",
+        let v = || v.clone().into_owned();
+        match k {
+            "scope" => p.scopes.push(v()),
+            "service" => once(&mut p.service, k, v())?,
+            "account" => once(&mut p.account, k, v())?,
+            "client_id" => once(&mut p.client_id, k, v())?,
+            "grant_type" => once(&mut p.grant_type, k, v())?,
+            "username" => once(&mut p.username, k, v())?,
+            "access_type" => once(&mut p.access_type, k, v())?,
+            "password" => once_secret(&mut p.password, k, v())?,
+            "refresh_token" => once_secret(&mut p.refresh_token, k, v())?,
+            "offline_token" => p.offline_token = v() == "true",
             // Unknown parameters are ignored, as registries' clients add
             // their own (e.g. `nonce`).
             _ => {}
@@ -101,14 +102,17 @@ pub fn basic_credentials(header: Option<&[u8]>) -> Result<Option<Credentials>, P
     let decoded = STANDARD
         .decode(rest.trim())
         .map_err(|_| bad("invalid base64"))?;
-    let decoded = String::from_utf8(decoded).map_err(|_| bad("not UTF-8"))?;
-    let (user, password) = decoded.split_once(':').ok_or_else(|| bad("no colon"))?;
+    let mut decoded = String::from_utf8(decoded).map_err(|_| bad("not UTF-8"))?;
+    let colon = decoded.find(':').ok_or_else(|| bad("no colon"))?;
+    let user = decoded[..colon].to_owned();
     if user.contains(|c: char| c.is_control()) {
         return Err(bad("control character in user name"));
     }
+    // The decoded buffer becomes the password: no second copy of it.
+    decoded.drain(..=colon);
     Ok(Some(Credentials {
-        user: user.to_owned(),
-        password: Secret::new(password),
+        user,
+        password: Secret::from(decoded),
     }))
 }
 

@@ -32,6 +32,14 @@ pub struct Sink {
 
 static SINK: OnceLock<Sink> = OnceLock::new();
 
+thread_local! {
+    /// The line and scratch buffers of the thread's last record, reused
+    /// (a record is built and emitted without an await in between).
+    static BUFFERS: std::cell::RefCell<(String, String)> = const {
+        std::cell::RefCell::new((String::new(), String::new()))
+    };
+}
+
 /// Installs the sink (once per process; later calls change nothing).
 pub fn install(writer: BatchWriter, json: bool) {
     let _ = SINK.set(Sink { writer, json });
@@ -71,7 +79,8 @@ impl Record {
     }
 
     fn start(json: bool, now: time::OffsetDateTime) -> Record {
-        let mut buf = String::with_capacity(512);
+        let (mut buf, scratch) = BUFFERS.with(|b| std::mem::take(&mut *b.borrow_mut()));
+        debug_assert!(buf.is_empty());
         // Writing into a String cannot fail.
         if json {
             buf.push_str("{\"timestamp\":\"");
@@ -88,7 +97,7 @@ impl Record {
             buf,
             json,
             first: true,
-            scratch: String::new(),
+            scratch,
         }
     }
 
@@ -170,25 +179,29 @@ impl Record {
         Record::quoted(&mut self.buf, self.json, &self.scratch);
     }
 
-    /// The finished line, with its newline.
-    fn finish(mut self) -> (String, usize) {
+    /// The finished line, with its newline, and the scratch buffer.
+    fn finish(mut self) -> (String, usize, String) {
         if self.json {
             self.buf.push_str("},\"target\":\"");
             self.buf.push_str(TARGET);
             self.buf.push_str("\"}");
         }
         self.buf.push('\n');
-        (self.buf, self.fields_at)
+        (self.buf, self.fields_at, self.scratch)
     }
 
     /// Writes the line to the installed sink, or hands its fields to
     /// `tracing` as the message without one.
     pub fn emit(self) {
-        let (line, fields_at) = self.finish();
+        let (mut line, fields_at, mut scratch) = self.finish();
         match SINK.get() {
             Some(sink) => sink.writer.write_line(line.as_bytes()),
             None => tracing::info!(target: "regauth::audit", "{}", line[fields_at..].trim_end()),
         }
+        // The buffers serve the thread's next record.
+        line.clear();
+        scratch.clear();
+        BUFFERS.with(|b| *b.borrow_mut() = (line, scratch));
     }
 }
 
@@ -210,6 +223,21 @@ mod tests {
             .list("empty", &[] as &[&str], |s, w| w.write_str(s))
             .bool("offline", false);
         r.finish().0
+    }
+
+    #[test]
+    fn buffers_are_reused_and_start_empty() {
+        let t = time::OffsetDateTime::UNIX_EPOCH;
+        let mut r = Record::start(false, t);
+        r.str("a", "1");
+        r.emit();
+        let mut r = Record::start(false, t);
+        r.str("b", "2");
+        let (line, _, _) = r.finish();
+        assert_eq!(
+            line,
+            "1970-01-01T00:00:00.000000Z  INFO regauth::audit: b=\"2\"\n"
+        );
     }
 
     #[test]

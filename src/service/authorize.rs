@@ -73,12 +73,12 @@ pub fn authorize(
     labels: &Labels,
     service: &str,
     ip: Option<IpAddr>,
-    scopes: &[Scope],
+    scopes: Vec<Scope>,
 ) -> Result<Authorization, ServiceError> {
     let mirror = check_service(config, service)?;
     let (audience, scopes) = match mirror {
-        Some(m) => (m.audience.clone(), remap::rebuild_all(m, scopes)),
-        None => (service.to_owned(), scopes.to_vec()),
+        Some(m) => (m.audience.clone(), remap::rebuild_all(m, &scopes)),
+        None => (service.to_owned(), scopes),
     };
     let grants = scopes
         .into_iter()

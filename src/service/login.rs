@@ -6,7 +6,7 @@ use std::time::Instant;
 use super::{Runtime, ServiceError};
 use crate::authn::{AuthnError, Credentials, Outcome, Verdict};
 use crate::core::Labels;
-use crate::metrics::{BackendLabel, Metrics, ResultLabel};
+use crate::metrics::{BackendLabel, Metrics};
 use crate::secret::Secret;
 use crate::token::refresh::{same_fingerprint, RefreshError};
 
@@ -129,11 +129,7 @@ async fn authenticate(
     let result = rt.authn.authenticate(creds).await;
     let timed_backend = match &result {
         Ok(v) if creds.is_some_and(|c| !c.user.is_empty()) => {
-            let hit = if v.cached { "hit" } else { "miss" };
-            metrics
-                .cache
-                .get_or_create(&ResultLabel { result: hit })
-                .inc();
+            metrics.cache_lookup(v.cached);
             (!v.cached).then_some(v.backend)
         }
         Ok(_) => None,

@@ -119,7 +119,7 @@ pub async fn issue_token(
         &who.labels,
         &req.service,
         req.ip,
-        &scopes,
+        scopes,
     )?;
     for g in &authorization.grants {
         tracing::debug!(
@@ -130,25 +130,25 @@ pub async fn issue_token(
             "acl decision"
         );
     }
-    let mut access: Vec<Access> = authorization
-        .grants
-        .iter()
-        .map(|g| Access {
-            typ: g.scope.typ.clone(),
-            name: g.scope.name.clone(),
-            actions: g.granted.iter().cloned().collect(),
-        })
-        .collect();
-    if config.token.zot_audiences.contains(&authorization.audience) {
-        access = claims::zot_access(access);
-    }
     let refresh_token = match (&rt.refresh_key, req.offline, &req.login) {
         (Some(key), true, Login::Password(_)) if !who.account.is_empty() => {
             new_refresh_token(rt, key, &who, &req.service, now, &jti).await?
         }
         _ => None,
     };
-    let claims = claims::build(ClaimInput {
+    let mut access: Vec<Access> = authorization
+        .grants
+        .iter()
+        .map(|g| Access {
+            typ: &g.scope.typ,
+            name: &g.scope.name,
+            actions: g.granted.iter().map(String::as_str).collect(),
+        })
+        .collect();
+    if config.token.zot_audiences.contains(&authorization.audience) {
+        access = claims::zot_access(access);
+    }
+    let token = config.signer.sign(&claims::build(ClaimInput {
         issuer: &config.token.issuer,
         account: &who.account,
         audience: &authorization.audience,
@@ -156,9 +156,9 @@ pub async fn issue_token(
         now,
         jti,
         access,
-    });
+    }));
     Ok(Issued {
-        token: config.signer.sign(&claims),
+        token,
         expires_in: config.token.ttl_secs,
         issued_at: now,
         account: who.account,
