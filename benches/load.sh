@@ -37,7 +37,13 @@
 # a socket error, a setup error, a burst client without 200); failed rows
 # say why. Nothing listens or connects beyond 127.0.0.1.
 #
-# Environment: BENCH_DURATION (s, default 5), BENCH_WARMUP (s, default 1),
+# The baseline and the two regauth cases of item 1 run in BENCH_ROUNDS
+# interleaved rounds (baseline, anonymous, cached, baseline, ...); their
+# rows show the median of the rounds, so a drift of the machine during the
+# run does not land on one side of the ratio.
+#
+# Environment: BENCH_DURATION (s, default 5), BENCH_ROUNDS (default 3),
+# BENCH_WARMUP (s, default 1),
 # BENCH_CONNECTIONS (default 64), BENCH_BURST (default 100),
 # BENCH_FLOOD_CONNECTIONS (default 64), BENCH_FLOOD_USER_CONNECTIONS
 # (default 8), BENCH_PIN (1: server on CPU 0, wrk on CPU 1 when there are
@@ -48,6 +54,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DURATION=${BENCH_DURATION:-5}
+ROUNDS=${BENCH_ROUNDS:-3}
 WARMUP=${BENCH_WARMUP:-1}
 CONNS=${BENCH_CONNECTIONS:-64}
 PIN=${BENCH_PIN:-1}
@@ -144,25 +151,63 @@ fail_row() {
     echo "load.sh: $1: FAILED: $2" >&2
 }
 
-# run_wrk NAME URL AUTH PID: warm up, measure, add a row (RSS of PID).
-run_wrk() {
-    local name=$1 url=$2 auth=$3 pid=$4 out
-    if ((WARMUP > 0)); then
+# measure URL AUTH WARM: one wrk measurement (after a warm-up when WARM is
+# 1); prints "req/s p50 p99" (µs), or the reason it failed (and fails).
+measure() {
+    local url=$1 auth=$2 warm=$3 out line reqs secs p50 p99 non2xx errors
+    if ((warm && WARMUP > 0)); then
         BENCH_AUTH=$auth "${WRK_PIN[@]}" wrk -t1 -c"$CONNS" -d"${WARMUP}s" -s "$LUA" "$url" >/dev/null ||
-            { fail_row "$name" "wrk failed"; return; }
+            { echo "wrk failed"; return 1; }
     fi
     out=$(BENCH_AUTH=$auth "${WRK_PIN[@]}" wrk -t1 -c"$CONNS" -d"${DURATION}s" --timeout 5s -s "$LUA" "$url") ||
-        { fail_row "$name" "wrk failed"; return; }
-    local line
-    line=$(grep '^RESULT ' <<<"$out") || { fail_row "$name" "no wrk result"; return; }
+        { echo "wrk failed"; return 1; }
+    line=$(grep '^RESULT ' <<<"$out") || { echo "no wrk result"; return 1; }
     read -r _ reqs secs p50 p99 non2xx errors <<<"$line"
-    if ((non2xx > 0 || errors > 0)); then
-        fail_row "$name" "$non2xx non-2xx answers, $errors socket errors"
-        return
-    fi
-    local rss=-
-    [[ -n $pid ]] && rss=$(peak_rss_kib "$pid")
-    row "$name" "$(awk -v r="$reqs" -v s="$secs" 'BEGIN {printf "%.0f", r / s}')" "$p50" "$p99" "$rss" ""
+    ((non2xx == 0 && errors == 0)) || { echo "$non2xx non-2xx answers, $errors socket errors"; return 1; }
+    awk -v r="$reqs" -v s="$secs" -v a="$p50" -v b="$p99" 'BEGIN {printf "%.0f %s %s\n", r / s, a, b}'
+}
+
+# run_wrk NAME URL AUTH PID: warm up, measure, add a row (RSS of PID).
+run_wrk() {
+    local m rps p50 p99 rss=-
+    m=$(measure "$2" "$3" 1) || { fail_row "$1" "$m"; return; }
+    read -r rps p50 p99 <<<"$m"
+    [[ -n $4 ]] && rss=$(peak_rss_kib "$4")
+    row "$1" "$rps" "$p50" "$p99" "$rss" ""
+}
+
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+
+# run_rounds "NAME|URL|AUTH|PID"...: ROUNDS rounds, each measuring every
+# case once in turn (a warm-up before each case's first); one row per case
+# with the medians of its rounds. Interleaving keeps a drift of the machine
+# (another tenant, a frequency change) from landing on one case only.
+run_rounds() {
+    local -A R=() P5=() P9=() BAD=()
+    local r spec name url auth pid m rps p50 p99
+    for ((r = 1; r <= ROUNDS; r++)); do
+        for spec in "$@"; do
+            IFS='|' read -r name url auth pid <<<"$spec"
+            [[ -z ${BAD[$name]:-} ]] || continue
+            if m=$(measure "$url" "$auth" $((r == 1))); then
+                read -r rps p50 p99 <<<"$m"
+                R[$name]+=" $rps" P5[$name]+=" $p50" P9[$name]+=" $p99"
+            else
+                BAD[$name]=$m
+            fi
+        done
+    done
+    for spec in "$@"; do
+        IFS='|' read -r name url auth pid <<<"$spec"
+        if [[ -n ${BAD[$name]:-} ]]; then
+            fail_row "$name" "${BAD[$name]}"
+            continue
+        fi
+        local list=${R[$name]# }
+        # shellcheck disable=SC2086 # word splitting of the lists is meant
+        row "$name" "$(median ${R[$name]})" "$(median ${P5[$name]})" "$(median ${P9[$name]})" \
+            "$(peak_rss_kib "$pid")" "median of ${list// /, } req/s"
+    done
 }
 
 # start_regauth CONFIG: starts it pinned, sets REGAUTH_PID and REGAUTH_URL
@@ -253,20 +298,41 @@ BIG_URL="/auth?service=$SERVICE&scope=repository:team$((TEAMS - 1))/app:pull,pus
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "load.sh: wrk -t1 -c$CONNS -d${DURATION}s per case; $PINNING; load average $LOAD_BEFORE" >&2
 
-# --- regauth: anonymous and htpasswd (cached), small ACL ---
+# --- Item 1: baseline, regauth anonymous and htpasswd (cached), small ACL,
+# measured in interleaved rounds ---
+BASE_PID="" BASE_URL=""
+for _ in 1 2 3; do
+    port=$(free_port)
+    "${SERVER_PIN[@]}" "$BASELINE" "$TMP/token.key" "127.0.0.1:$port" 2>/dev/null &
+    pid=$!
+    PIDS+=("$pid")
+    if wait_http "http://127.0.0.1:$port/healthz" "$pid" && granted "http://127.0.0.1:$port$AUTH_URL" >/dev/null; then
+        BASE_PID=$pid BASE_URL="http://127.0.0.1:$port"
+        break
+    fi
+    stop "$pid"
+done
+BASE_NAME="baseline (query + ES256 sign)"
 if start_regauth "$TMP/regauth.yml"; then
     pid=$REGAUTH_PID
+    specs=()
     if [[ $(granted "$REGAUTH_URL$ANON_URL") == *'"pull"'* ]]; then
-        run_wrk "regauth anonymous" "$REGAUTH_URL$ANON_URL" "" "$pid"
+        specs+=("regauth anonymous|$REGAUTH_URL$ANON_URL||$pid")
     else
         fail_row "regauth anonymous" "no pull granted to anonymous"
     fi
     # The first request verifies bcrypt (~56 ms) and fills the cache.
     if [[ $(granted "$REGAUTH_URL$AUTH_URL" "$CI_AUTH") == *'"push"'* ]]; then
-        run_wrk "regauth htpasswd (cached)" "$REGAUTH_URL$AUTH_URL" "$CI_AUTH" "$pid"
+        specs+=("regauth htpasswd (cached)|$REGAUTH_URL$AUTH_URL|$CI_AUTH|$pid")
     else
         fail_row "regauth htpasswd (cached)" "no push granted to ci"
     fi
+    if [[ -n $BASE_PID ]]; then
+        specs+=("$BASE_NAME|$BASE_URL$AUTH_URL||$BASE_PID")
+    else
+        fail_row "$BASE_NAME" "baseline did not start"
+    fi
+    ((${#specs[@]} == 0)) || run_rounds "${specs[@]}"
     # BURST clients at once (on wrk's CPU) for a user whose credentials are
     # not cached yet: coalesced, one bcrypt, every client must get 200.
     "${WRK_PIN[@]}" bash -c 'seq "$1" | xargs -P "$1" -I{} curl -s -o /dev/null \
@@ -283,7 +349,13 @@ if start_regauth "$TMP/regauth.yml"; then
     stop "$pid"
 else
     fail_row "regauth anonymous" "regauth did not start: $("$REGAUTH" check --config "$TMP/regauth.yml" 2>&1 | tail -1)"
+    if [[ -n $BASE_PID ]]; then
+        run_wrk "$BASE_NAME" "$BASE_URL$AUTH_URL" "" "$BASE_PID"
+    else
+        fail_row "$BASE_NAME" "baseline did not start"
+    fi
 fi
+[[ -z $BASE_PID ]] || stop "$BASE_PID"
 
 # --- regauth: htpasswd (cached), 10,000-rule ACL, the last team's repository ---
 if start_regauth "$TMP/regauth10k.yml"; then
@@ -387,22 +459,6 @@ EOF
     stop "$slapd_pid"
 }
 ldap_case
-
-# --- baseline ---
-for _ in 1 2 3; do
-    port=$(free_port)
-    "${SERVER_PIN[@]}" "$BASELINE" "$TMP/token.key" "127.0.0.1:$port" 2>/dev/null &
-    pid=$!
-    PIDS+=("$pid")
-    wait_http "http://127.0.0.1:$port/healthz" "$pid" && break
-    stop "$pid"
-done
-if kill -0 "$pid" 2>/dev/null && granted "http://127.0.0.1:$port$AUTH_URL" >/dev/null; then
-    run_wrk "baseline (query + ES256 sign)" "http://127.0.0.1:$port$AUTH_URL" "" "$pid"
-else
-    fail_row "baseline (query + ES256 sign)" "baseline did not start"
-fi
-stop "$pid"
 
 # --- The flood: wrong passwords for random users next to a cached user ---
 # flood_case VARIANT CONFIG: sets FLOOD_<field>[VARIANT].
