@@ -74,6 +74,7 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -88,6 +89,9 @@ use crate::service::Login;
 pub struct Throttle {
     ips: Mutex<Tracker<IpKey>>,
     accounts: Mutex<Tracker<AccountKey>>,
+    /// Addresses tracked (live or expired windows): while none is, every
+    /// attempt passes without taking a lock.
+    tracked_ips: AtomicUsize,
 }
 
 /// An IPv4 address, or the /64 of an IPv6 address.
@@ -233,6 +237,10 @@ impl Throttle {
         account: &str,
         now: Instant,
     ) -> Result<(), Refused> {
+        // No address has failed: neither limit can apply.
+        if self.tracked_ips.load(Ordering::Relaxed) == 0 {
+            return Ok(());
+        }
         let ip_window = lock(&self.ips).get(&IpKey::from(ip), s.window, now);
         let ip_end = ip_window.map(|w| w.start + s.window);
         if let (Some(w), Some(end)) = (ip_window, ip_end) {
@@ -265,7 +273,11 @@ impl Throttle {
 
     /// Records a failed password attempt.
     pub fn failed(&self, s: &ThrottleSettings, ip: IpAddr, account: &str, now: Instant) {
-        lock(&self.ips).fail(IpKey::from(ip), s.window, s.max_tracked, now);
+        {
+            let mut ips = lock(&self.ips);
+            ips.fail(IpKey::from(ip), s.window, s.max_tracked, now);
+            self.tracked_ips.store(ips.len(), Ordering::Relaxed);
+        }
         if !account.is_empty() {
             lock(&self.accounts).fail(AccountKey::new(account), s.window, s.max_tracked, now);
         }

@@ -209,3 +209,108 @@ async fn a_client_that_never_finishes_its_headers_is_disconnected() {
     // Other clients are served meanwhile and after.
     assert_eq!(s.get("/healthz", None).await.status(), 200);
 }
+
+/// Runs `regauth [--log-format FORMAT] serve` with `RUST_LOG`, makes one
+/// refused (anonymous) and one authenticated token request, stops it with
+/// SIGTERM (which writes the pending log batch) and returns its stderr.
+fn log_of_two_requests(format: &str, rust_log: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = write_config(dir.path(), port, "", 4);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_regauth"))
+        .args(["--log-format", format, "serve", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", rust_log)
+        .env("NO_COLOR", "1")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap());
+    let child = Proc(child);
+    let url = |q: &str| format!("http://127.0.0.1:{port}/auth?service=r&{q}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let health = format!("http://127.0.0.1:{port}/healthz");
+    while !curl(&["-o", "/dev/null", &health]).0 {
+        assert!(Instant::now() < deadline, "regauth did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Anonymous: refused (no anonymous user), logged as refused.
+    let (_, code, _) = curl(&[
+        "-w",
+        "%{http_code}",
+        "-o",
+        "/dev/null",
+        &url("scope=repository:x:pull"),
+    ]);
+    assert_eq!(code, "401");
+    let (ok, code, err) = curl(&[
+        "-u",
+        "alice:alice",
+        "-w",
+        "%{http_code}",
+        "-o",
+        "/dev/null",
+        &url("scope=repository:other:pull&scope=repository:team/app:pull,push"),
+    ]);
+    assert!(ok && code == "200", "{code} {err}");
+    let mut child = child;
+    let pid = child.0.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    assert!(child.0.wait().unwrap().success());
+    reader.join().unwrap()
+}
+
+#[test]
+fn audit_lines_follow_the_log_format_and_rust_log() {
+    // Text, default level: one audit line per request, scopes as a quoted list.
+    let text = log_of_two_requests("text", "info");
+    let audit: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(" INFO regauth::audit: "))
+        .collect();
+    assert!(audit.len() >= 2, "{text}");
+    let alice = audit
+        .iter()
+        .find(|l| l.contains(" account=\"alice\" "))
+        .expect("alice's line");
+    assert!(
+        alice.contains(r#"requested=["repository:other:pull", "repository:team/app:pull,push"]"#),
+        "{alice}"
+    );
+    assert!(
+        alice.contains(r#"granted=["repository:other:[pull] by acl[0]", "repository:team/app:[pull,push] by acl[0]"]"#),
+        "{alice}"
+    );
+    assert!(
+        audit
+            .iter()
+            .any(|l| l.contains(r#"outcome="refused""#) && l.contains(r#"account="""#)),
+        "no line for the refused anonymous request: {text}"
+    );
+
+    // JSON: every line an object; the audit's lists are arrays.
+    let json = log_of_two_requests("json", "info");
+    let lines: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let alice = lines
+        .iter()
+        .find(|v| v["target"] == "regauth::audit" && v["fields"]["account"] == "alice")
+        .unwrap_or_else(|| panic!("no audit line for alice in {json}"));
+    assert_eq!(
+        alice["fields"]["requested"],
+        serde_json::json!(["repository:other:pull", "repository:team/app:pull,push"])
+    );
+    assert_eq!(alice["fields"]["outcome"], "issued");
+
+    // Turned off by RUST_LOG: no audit line, the rest still logged.
+    let quiet = log_of_two_requests("text", "info,regauth::audit=off");
+    assert!(quiet.contains("regauth listening"), "{quiet}");
+    assert!(!quiet.contains("regauth::audit"), "{quiet}");
+}
