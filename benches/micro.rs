@@ -340,8 +340,29 @@ fn issue(c: &mut Criterion) {
     g.finish();
 }
 
-/// One audit line (the event every token request logs), through the same
-/// text formatter `regauth serve` installs, into a sink.
+/// The log batch `regauth serve` writes to, into a sink, with audit records
+/// going to it as they do in the server (installed once per process).
+/// The batch may grow to 64 MiB rather than 1 MiB: a benchmark loop writes
+/// far faster than a server and would otherwise fill it and wait for the
+/// writer thread's next round.
+fn log_sink() -> regauth::logging::BatchWriter {
+    static SINK: std::sync::OnceLock<regauth::logging::BatchWriter> = std::sync::OnceLock::new();
+    SINK.get_or_init(|| {
+        let (log, flush) = regauth::logging::batch_writer(
+            std::io::sink(),
+            regauth::logging::FLUSH_DELAY,
+            64 << 20,
+        )
+        .unwrap();
+        std::mem::forget(flush); // the writer thread lives as long as the bench
+        regauth::logging::record::install(log.clone(), false);
+        log
+    })
+    .clone()
+}
+
+/// One audit record (the line every token request writes), as the server
+/// writes it: built directly into the log batch.
 fn audit(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let password = "correct horse battery staple";
@@ -372,7 +393,7 @@ fn audit(c: &mut Criterion) {
     let subscriber = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
         .with_ansi(false)
-        .with_writer(std::io::sink)
+        .with_writer(log_sink())
         .finish();
     let ip = [127, 0, 0, 1].into();
     tracing::subscriber::with_default(subscriber, || {
@@ -425,14 +446,7 @@ fn http(c: &mut Criterion) {
     let anonymous = "/auth?service=registry.example.com&scope=repository:public/app:pull";
     let cached = "/auth?service=registry.example.com&scope=repository:team6/app:pull,push";
     call(cached, Some(&basic)); // fills the credential cache
-                                // Audit lines as `regauth serve` writes them, into a sink.
-    let (log, _flush) = regauth::logging::batch_writer(
-        std::io::sink(),
-        regauth::logging::FLUSH_DELAY,
-        regauth::logging::MAX_PENDING,
-    )
-    .unwrap();
-    regauth::logging::record::install(log.clone(), false);
+    let log = log_sink();
     let subscriber = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
         .with_ansi(false)
