@@ -22,7 +22,7 @@ use std::fmt::{self, Display, Write};
 use std::sync::OnceLock;
 
 use super::batch::BatchWriter;
-use super::text::{write_debug_str, write_rfc3339};
+use super::text::{plain, write_debug_str, write_rfc3339};
 
 /// Where records go: the process's log batch, in its format.
 pub struct Sink {
@@ -43,13 +43,6 @@ thread_local! {
 /// Installs the sink (once per process; later calls change nothing).
 pub fn install(writer: BatchWriter, json: bool) {
     let _ = SINK.set(Sink { writer, json });
-}
-
-/// Printable ASCII other than `"` and `\`: the same inside quotes in
-/// `Debug` and in JSON.
-fn plain(s: &str) -> bool {
-    s.bytes()
-        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
 }
 
 /// The target audit records carry (as `tracing` events would).
