@@ -5,7 +5,7 @@
 //! for comparison), the credential-cache hit against one bcrypt
 //! verification, and the whole in-process `issue_token`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -120,7 +120,7 @@ fn org_acl(n: usize) -> Acl {
 
 fn acl(c: &mut Criterion) {
     let mut g = c.benchmark_group("acl");
-    let actions: BTreeSet<String> = ["pull".into(), "push".into()].into();
+    let actions: regauth::core::scope::Actions = ["pull".into(), "push".into()].into();
     for n in ACL_SIZES {
         let acl = org_acl(n);
         // The last team: the linear scan tests (almost) every entry.

@@ -111,7 +111,7 @@ pub fn explain(a: ExplainArgs<'_>) -> i32 {
         }
     }
     for g in &auth.grants {
-        let granted: Vec<&str> = g.granted.iter().map(String::as_str).collect();
+        let granted: Vec<&str> = g.granted.iter().map(|a| a.as_ref()).collect();
         println!("{}", g.scope);
         println!("  granted: [{}]", granted.join(","));
         match g.rule {

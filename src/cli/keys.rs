@@ -124,7 +124,7 @@ fn mint_token(c: &crate::config::Config, a: &MintArgs<'_>) -> Result<String, Str
         .iter()
         .map(|g| {
             let actions: Vec<&str> = if a.no_acl {
-                g.scope.actions.iter().map(String::as_str).collect()
+                g.scope.actions.iter().map(|a| a.as_ref()).collect()
             } else {
                 if g.granted != g.scope.actions {
                     eprintln!(
@@ -133,7 +133,7 @@ fn mint_token(c: &crate::config::Config, a: &MintArgs<'_>) -> Result<String, Str
                         g.granted.iter().cloned().collect::<Vec<_>>().join(",")
                     );
                 }
-                g.granted.iter().map(String::as_str).collect()
+                g.granted.iter().map(|a| a.as_ref()).collect()
             };
             Access {
                 typ: &g.scope.typ,

@@ -15,6 +15,8 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::core::scope::Actions;
+
 use crate::core::Labels;
 use entry::Entry;
 use index::NameIndex;
@@ -73,14 +75,14 @@ pub struct Request<'a> {
     pub service: &'a str,
     pub ip: Option<IpAddr>,
     pub labels: &'a Labels,
-    pub actions: &'a BTreeSet<String>,
+    pub actions: &'a Actions,
 }
 
 /// The outcome of [`Acl::evaluate`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
     /// Requested actions that are granted (empty = denied).
-    pub granted: BTreeSet<String>,
+    pub granted: Actions,
     /// Index of the deciding entry; `None` when no entry matched.
     pub rule: Option<usize>,
 }

@@ -1,8 +1,27 @@
 //! Scope grammar (distribution `scope.md`): `type[(class)]:name:actions` —
 //! parsing, a round-tripping `Display`, and merging of repeated scopes.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::fmt;
+
+/// An action name. The usual ones (`pull`, `push`, `delete`, `*`) are
+/// static strings, so parsing and granting them allocates nothing.
+pub type Action = Cow<'static, str>;
+
+/// A set of actions.
+pub type Actions = BTreeSet<Action>;
+
+/// The action named `a`, static when it is a usual one.
+pub fn action(a: &str) -> Action {
+    match a {
+        "pull" => Cow::Borrowed("pull"),
+        "push" => Cow::Borrowed("push"),
+        "delete" => Cow::Borrowed("delete"),
+        "*" => Cow::Borrowed("*"),
+        other => Cow::Owned(other.to_owned()),
+    }
+}
 
 /// One requested resource scope. Actions are a set: order and duplicates in
 /// the request do not matter.
@@ -15,7 +34,7 @@ pub struct Scope {
     /// Resource name; may hold a `host:port/` prefix.
     pub name: String,
     /// Requested actions (`pull`, `push`, `delete`, `*`, ...).
-    pub actions: BTreeSet<String>,
+    pub actions: Actions,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -176,7 +195,7 @@ fn check_name(typ: &str, name: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-fn parse_actions(actions: &str) -> Result<BTreeSet<String>, &'static str> {
+fn parse_actions(actions: &str) -> Result<Actions, &'static str> {
     if actions.is_empty() {
         return Err("missing actions");
     }
@@ -184,8 +203,8 @@ fn parse_actions(actions: &str) -> Result<BTreeSet<String>, &'static str> {
         .split(',')
         .map(|a| match a {
             "" => Err("empty action"),
-            "*" => Ok(a.to_owned()),
-            _ if a.bytes().all(|b| b.is_ascii_lowercase()) => Ok(a.to_owned()),
+            "*" => Ok(action(a)),
+            _ if a.bytes().all(|b| b.is_ascii_lowercase()) => Ok(action(a)),
             _ => Err("invalid action"),
         })
         .collect()

@@ -102,7 +102,10 @@ mod tests {
         let acl = Acl::compile(vec![rule(None), rule(Some("CI \"bots\""))]).unwrap();
         let grant = |s: &str, granted: &[&str], rule| Grant {
             scope: scope::parse(s).unwrap(),
-            granted: granted.iter().map(|a| a.to_string()).collect(),
+            granted: granted
+                .iter()
+                .map(|a| crate::core::scope::action(a))
+                .collect(),
             rule,
         };
         let cases = [

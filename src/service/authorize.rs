@@ -1,14 +1,13 @@
 //! The pure part of issuing: which audience, which rebuilt scopes, and
 //! what the ACL grants for each. Shared with `regauth explain` and `mint`.
 
-use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use super::ServiceError;
 use crate::config::Config;
 use crate::core::acl;
 use crate::core::remap;
-use crate::core::scope::Scope;
+use crate::core::scope::{Actions, Scope};
 use crate::core::Labels;
 
 /// The decision for one requested scope.
@@ -16,7 +15,7 @@ use crate::core::Labels;
 pub struct Grant {
     /// The scope as the registry will see it (rebuilt for mirrors).
     pub scope: Scope,
-    pub granted: BTreeSet<String>,
+    pub granted: Actions,
     /// Index of the deciding ACL entry; `None` = no entry matched.
     pub rule: Option<usize>,
 }

@@ -142,7 +142,7 @@ pub async fn issue_token(
         .map(|g| Access {
             typ: &g.scope.typ,
             name: &g.scope.name,
-            actions: g.granted.iter().map(String::as_str).collect(),
+            actions: g.granted.iter().map(|a| a.as_ref()).collect(),
         })
         .collect();
     if config.token.zot_audiences.contains(&authorization.audience) {

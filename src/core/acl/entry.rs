@@ -1,13 +1,13 @@
 //! One compiled ACL entry: compilation of its `match` conditions (regexes,
 //! globs, IPs and placeholders checked once) and the test of one request.
 
-use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
 
 use super::pattern::{self, Ctx, Field, Part, Pattern};
 use super::{Request, RuleSpec};
+use crate::core::scope::{action, Actions};
 
 /// One compiled ACL entry: its `match` conditions and granted actions.
 #[derive(Debug, Clone)]
@@ -21,7 +21,7 @@ pub(super) struct Entry {
     /// Whether some pattern has placeholders.
     pub(super) dynamic: bool,
     pub(super) allow_all: bool,
-    pub(super) actions: BTreeSet<String>,
+    pub(super) actions: Actions,
 }
 
 pub(super) type EntryError = (String, String);
@@ -92,7 +92,7 @@ impl Entry {
             captured,
             dynamic,
             allow_all: rule.actions.len() == 1 && rule.actions[0] == "*",
-            actions: rule.actions.iter().cloned().collect(),
+            actions: rule.actions.iter().map(|a| action(a)).collect(),
         })
     }
 

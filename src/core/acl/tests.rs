@@ -4,6 +4,7 @@
 use super::index::{name_key, NameKey};
 use super::pattern::Pattern;
 use super::*;
+use crate::core::scope::{action, Actions};
 use proptest::prelude::*;
 
 fn acl(yaml: &str) -> Acl {
@@ -39,7 +40,7 @@ fn eval(acl: &Acl, request: &str) -> String {
     let actions = get("actions", "pull,push")
         .split(',')
         .filter(|a| !a.is_empty())
-        .map(str::to_owned)
+        .map(action)
         .collect();
     let req = Request {
         account: get("account", "alice"),
@@ -629,6 +630,7 @@ proptest! {
         labels in prop::collection::btree_map("g|svc|repos|t|x", prop::collection::vec("[a-z/*?\\[\\]\\\\^$(){}.|+-]{0,8}", 0..3), 0..4),
         actions in prop::collection::btree_set("pull|push|delete|\\*|[a-z]{1,4}", 0..4),
     ) {
+        let actions: Actions = actions.iter().map(|a| action(a)).collect();
         let req = Request { account: &account, typ: &typ, name: &name, service: &service, ip, labels: &labels, actions: &actions };
         let acl = fuzz_acl();
         let d = acl.evaluate(&req);
@@ -732,7 +734,7 @@ fn large_acl_tests_only_candidates() {
     assert_eq!(acl.index.candidates("public/x"), 3);
     assert_eq!(acl.index.candidates("nobody/x"), 2);
     assert_eq!(acl.index.candidates("team1999/a/b/c"), 3);
-    let pull_push: BTreeSet<String> = ["pull".into(), "push".into()].into();
+    let pull_push: Actions = ["pull".into(), "push".into()].into();
     let labels = Labels::new();
     for (account, name, want) in [
         ("user1999", "team1999/app", "pull,push@2000"),
@@ -778,7 +780,7 @@ fn names_with_many_indexed_prefixes_fall_back_to_the_scan() {
         })
         .collect();
     let acl = Acl::compile(rules).unwrap();
-    let actions: BTreeSet<String> = (0..40).map(|d| format!("a{d}")).collect();
+    let actions: Actions = (0..40).map(|d| action(&format!("a{d}"))).collect();
     let labels = Labels::new();
     for depth in 0..42 {
         let name = vec!["a"; depth + 1].join("/");
@@ -888,7 +890,7 @@ proptest! {
             .filter(|r| Acl::compile(vec![r.clone()]).is_ok())
             .collect();
         let acl = Acl::compile(rules).unwrap();
-        let actions: BTreeSet<String> = ["pull", "push", "*"].map(str::to_owned).into();
+        let actions: Actions = ["pull", "push", "*"].map(action).into();
         for (name, account, typ, ip, g) in requests {
             let labels: Labels = if g.is_empty() {
                 Labels::new()

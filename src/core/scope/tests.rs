@@ -8,7 +8,7 @@ fn scope(typ: &str, class: Option<&str>, name: &str, actions: &[&str]) -> Scope 
         typ: typ.into(),
         class: class.map(Into::into),
         name: name.into(),
-        actions: actions.iter().map(|a| a.to_string()).collect(),
+        actions: actions.iter().map(|a| action(a)).collect(),
     }
 }
 
@@ -301,7 +301,7 @@ fn valid_scope() -> impl Strategy<Value = Scope> {
             typ,
             class,
             name,
-            actions,
+            actions: actions.iter().map(|a| action(a)).collect(),
         },
     )
 }
