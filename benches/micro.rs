@@ -19,7 +19,7 @@ use regauth::core::{scope, Labels};
 use regauth::metrics::Metrics;
 use regauth::secret::Secret;
 use regauth::service::{self, Login, Runtime, TokenRequest};
-use regauth::token::{KidMode, PrivateKey, Signer};
+use regauth::token::{new_jti, KidMode, PrivateKey, Signer};
 
 /// Counts heap allocations, so `http/` can report allocations per request
 /// (a cost a time measurement on a quiet machine understates).
@@ -43,6 +43,17 @@ unsafe impl std::alloc::GlobalAlloc for Counting {
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
+
+/// The password of every benchmark user.
+const PASSWORD: &str = "correct horse battery staple";
+
+/// A single-threaded tokio runtime to drive one request at a time.
+fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
 
 /// The ACL sizes the issue asks for.
 const ACL_SIZES: [usize; 3] = [10, 1_000, 10_000];
@@ -251,7 +262,7 @@ fn signing(c: &mut Criterion) {
 fn authn(c: &mut Criterion) {
     let mut g = c.benchmark_group("authn");
     let cache = CredCache::new(Duration::from_secs(600), 10_000);
-    let pw = Secret::new("correct horse battery staple");
+    let pw = Secret::new(PASSWORD);
     let now = Instant::now();
     cache.put("ci", &pw, "htpasswd", Labels::new(), now);
     g.bench_function("cache_hit", |b| {
@@ -289,20 +300,10 @@ fn runtime(dir: &Path, acl_size: usize, password: &str) -> Runtime {
     Runtime::new(Config::load(&path).unwrap())
 }
 
-fn new_jti() -> String {
-    use rand::RngCore;
-    let mut b = [0u8; 16];
-    rand::rngs::OsRng.fill_bytes(&mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 fn issue(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
-    let password = "correct horse battery staple";
-    let tokio = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let password = PASSWORD;
+    let tokio = current_thread();
     let metrics = Metrics::default();
     let now = 1_700_000_000;
     let mut g = c.benchmark_group("issue_token");
@@ -365,11 +366,8 @@ fn log_sink() -> regauth::logging::BatchWriter {
 /// writes it: built directly into the log batch.
 fn audit(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
-    let password = "correct horse battery staple";
-    let tokio = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let password = PASSWORD;
+    let tokio = current_thread();
     let metrics = Metrics::default();
     let rt = runtime(dir.path(), 10, password);
     let req = TokenRequest {
@@ -410,11 +408,8 @@ fn http(c: &mut Criterion) {
     use axum::extract::ConnectInfo;
     use tower::ServiceExt;
     let dir = tempfile::tempdir().unwrap();
-    let password = "correct horse battery staple";
-    let tokio = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let password = PASSWORD;
+    let tokio = current_thread();
     let app = regauth::http::app(regauth::http::AppState::new(runtime(
         dir.path(),
         10,

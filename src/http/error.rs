@@ -48,25 +48,19 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = self.status();
-        let body = match &self {
-            ApiError::BadRequest(m) => format!("bad request: {}\n", one_line(m)),
-            ApiError::Unauthorized { .. } => "authentication failed\n".to_owned(),
+        let why = match &self {
+            ApiError::BadRequest(m) => format!("bad request: {}", one_line(m)),
+            ApiError::Unauthorized { .. } => "authentication failed".to_owned(),
             ApiError::Unavailable => {
-                "authentication backend unavailable, try again later\n".to_owned()
+                "authentication backend unavailable, try again later".to_owned()
             }
-            ApiError::Busy => "server busy, try again later\n".to_owned(),
+            ApiError::Busy => "server busy, try again later".to_owned(),
             ApiError::TooManyFailures { retry_after } => format!(
-                "too many failed login attempts; try again in {} seconds\n",
+                "too many failed login attempts; try again in {} seconds",
                 retry_secs(*retry_after)
             ),
         };
-        let mut resp = (
-            status,
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            body,
-        )
-            .into_response();
+        let mut resp = super::limits::refuse(self.status(), &why);
         match &self {
             ApiError::Busy => {
                 resp.headers_mut()

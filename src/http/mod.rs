@@ -214,13 +214,6 @@ async fn handle(
         offline,
         method,
     } = asked;
-    if let Some(account) = throttle::guessed_account(&login) {
-        st.throttle
-            .admit(&rt.config.throttle, ip, account, &st.metrics)
-            .map_err(|r| ApiError::TooManyFailures {
-                retry_after: r.retry_after,
-            })?;
-    }
     let req = TokenRequest {
         service: params.service.unwrap_or_default(),
         scopes: params.scopes,
@@ -230,14 +223,20 @@ async fn handle(
         offline,
         client_id: params.client_id,
     };
+    let guessed = throttle::guessed_account(&req.login);
+    if let Some(account) = guessed {
+        st.throttle
+            .admit(&rt.config.throttle, ip, account, &st.metrics)
+            .map_err(|r| ApiError::TooManyFailures {
+                retry_after: r.retry_after,
+            })?;
+    }
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let result = service::issue_token(rt, &st.metrics, &req, now, crate::token::new_jti()).await;
     audit::record(rt, &req, ip, method, &result);
-    if let (Err(service::ServiceError::Unauthorized), Some(account)) =
-        (&result, throttle::guessed_account(&req.login))
-    {
+    if let (Err(service::ServiceError::Unauthorized), Some(account)) = (&result, guessed) {
         st.throttle.record_failure(&rt.config.throttle, ip, account);
     }
     result.map_err(|e| ApiError::from_service(e, &rt.config.token.issuer))

@@ -82,6 +82,16 @@ fn tls_pair(dir: &std::path::Path, name: &str) -> (std::path::PathBuf, std::path
     (c, k)
 }
 
+/// The HTTP status of a GET of `url` (with `-u user:password` when given),
+/// as `curl`'s `(ok, "200", stderr)`.
+fn status(basic: Option<&str>, url: &str) -> (bool, String, String) {
+    let mut args = vec!["-w", "%{http_code}", "-o", "/dev/null", url];
+    if let Some(b) = basic {
+        args.splice(0..0, ["-u", b]);
+    }
+    curl(&args)
+}
+
 fn curl(args: &[&str]) -> (bool, String, String) {
     let out = Command::new("curl")
         .args(["-sS", "--max-time", "10"])
@@ -158,17 +168,7 @@ fn sigterm_lets_an_in_flight_request_finish() {
     let config = write_config(dir.path(), port, "", 13);
     let mut p = serve(&config);
     let url = format!("http://127.0.0.1:{port}/auth?service=r");
-    let request = std::thread::spawn(move || {
-        curl(&[
-            "-u",
-            "alice:alice",
-            "-w",
-            "%{http_code}",
-            "-o",
-            "/dev/null",
-            &url,
-        ])
-    });
+    let request = std::thread::spawn(move || status(Some("alice:alice"), &url));
     std::thread::sleep(Duration::from_millis(150));
     let pid = p.0.id().to_string();
     assert!(Command::new("kill")
@@ -236,23 +236,12 @@ fn log_of_two_requests(format: &str, rust_log: &str) -> String {
         std::thread::sleep(Duration::from_millis(50));
     }
     // Anonymous: refused (no anonymous user), logged as refused.
-    let (_, code, _) = curl(&[
-        "-w",
-        "%{http_code}",
-        "-o",
-        "/dev/null",
-        &url("scope=repository:x:pull"),
-    ]);
+    let (_, code, _) = status(None, &url("scope=repository:x:pull"));
     assert_eq!(code, "401");
-    let (ok, code, err) = curl(&[
-        "-u",
-        "alice:alice",
-        "-w",
-        "%{http_code}",
-        "-o",
-        "/dev/null",
+    let (ok, code, err) = status(
+        Some("alice:alice"),
         &url("scope=repository:other:pull&scope=repository:team/app:pull,push"),
-    ]);
+    );
     assert!(ok && code == "200", "{code} {err}");
     let mut child = child;
     let pid = child.0.id().to_string();
