@@ -144,8 +144,7 @@ docker_up() {
 	export DK_DIR DK_SOCK
 	local log="$E2E_LOGS/docker_startup.log" b t0
 	t0=$(date +%s%N)
-	mkdir -p "$DK_DIR/containerd/root" "$DK_DIR/containerd/state" "$DK_DIR/containerd/opt" \
-		"$DK_DIR/containerd/tmp" "$DK_DIR/data" "$DK_DIR/exec" "$DK_DIR/cli-path" "$DK_DIR/tmp"
+	mkdir -p "$DK_DIR/data" "$DK_DIR/exec" "$DK_DIR/cli-path" "$DK_DIR/tmp"
 	: >"$log"
 
 	for b in "$DK_DOCKERD" "$DK_CLI" "$DK_CONTAINERD"; do
@@ -157,25 +156,9 @@ docker_up() {
 		echo "containerd: $("$DK_CONTAINERD" --version 2>&1)"
 	} >>"$log"
 
-	# containerd: everything under $DK_DIR/containerd. The CRI plugin (a
-	# Kubernetes runtime with CNI networking) is not needed by dockerd.
-	cat >"$DK_DIR/containerd/config.toml" <<EOF
-version = 2
-root = "$DK_DIR/containerd/root"
-state = "$DK_DIR/containerd/state"
-temp = "$DK_DIR/containerd/tmp"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "$DK_CTD_SOCK"
-[ttrpc]
-  address = ""
-[debug]
-  address = ""
-[metrics]
-  address = ""
-[plugins."io.containerd.internal.v1.opt"]
-  path = "$DK_DIR/containerd/opt"
-EOF
+	# containerd: everything under $DK_DIR/containerd (CRI off: dockerd
+	# does not need it).
+	write_containerd_config "$DK_DIR/containerd" "$DK_CTD_SOCK"
 	start_bg "$E2E_LOGS/docker_containerd.log" "$DK_CONTAINERD" --config "$DK_DIR/containerd/config.toml"
 	DK_CTD_PID=$BG_PID
 	if ! dk_wait_sock "$DK_CTD_SOCK" "$DK_CTD_PID" 20; then

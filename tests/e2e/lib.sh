@@ -243,21 +243,51 @@ setup_registry() {
 
 E2E_PORTS_GIVEN=" "
 
-# free_port — print a loopback TCP port nobody listens on and that this run
-# has not handed out before.
-free_port() {
-	local p i
-	for ((i = 0; i < 200; i++)); do
-		p=$((20000 + RANDOM % 40000))
-		[[ "$E2E_PORTS_GIVEN" == *" $p "* ]] && continue
-		if [[ -z "$(ss -Htln "sport = :$p")" ]]; then
-			E2E_PORTS_GIVEN+="$p "
-			printf '%s\n' "$p"
-			return 0
+# write_containerd_config DIR SOCKET — DIR/config.toml (and DIR's root,
+# state, tmp and opt) for a containerd that keeps everything under DIR and
+# listens only on the unix socket SOCKET: no TCP debug or metrics address,
+# and the CRI plugin (a Kubernetes runtime with CNI networking) off.
+write_containerd_config() {
+	local dir=$1 sock=$2
+	mkdir -p "$dir/root" "$dir/state" "$dir/tmp" "$dir/opt"
+	cat >"$dir/config.toml" <<EOF
+version = 2
+root = "$dir/root"
+state = "$dir/state"
+temp = "$dir/tmp"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "$sock"
+[ttrpc]
+  address = ""
+[debug]
+  address = ""
+[metrics]
+  address = ""
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$dir/opt"
+EOF
+}
+
+# free_ports NAME... — set each named variable (declared by the caller) to
+# a loopback TCP port nobody listens on and that this run has not handed
+# out before; runs in the caller's shell, so the ports it hands out are
+# remembered. On failure: SETUP_ERR="no free port", status 1.
+free_ports() {
+	local _name _p _i
+	for _name in "$@"; do
+		for ((_i = 0; _i < 200; _i++)); do
+			_p=$((20000 + RANDOM % 40000))
+			[[ "$E2E_PORTS_GIVEN" == *" $_p "* ]] && continue
+			[[ -z "$(ss -Htln "sport = :$_p")" ]] && break
+		done
+		if ((_i == 200)); then
+			SETUP_ERR="no free port"
+			return 1
 		fi
+		E2E_PORTS_GIVEN+="$_p "
+		printf -v "$_name" '%s' "$_p"
 	done
-	echo "free_port: no free port found" >&2
-	return 1
 }
 
 # wait_http URL CODES PID [SECONDS] — poll URL until its HTTP status is one of

@@ -102,10 +102,7 @@ mirror_setup_up() {
 	done
 
 	local ap rp hp gp
-	if ! ap=$(free_port) || ! rp=$(free_port) || ! hp=$(free_port) || ! gp=$(free_port); then
-		SETUP_ERR="no free port"
-		return 1
-	fi
+	free_ports ap rp hp gp || return 1
 	M_AUTH_URL="http://127.0.0.1:$ap/auth"
 	M_REG="127.0.0.1:$rp"  # the registry itself (podman/skopeo namespace mirrors, admin pushes)
 	M_HUB="127.0.0.1:$hp"  # nginx front: Docker Hub mirror (service docker.io, prefix docker.io)
@@ -183,25 +180,8 @@ mirror_setup_up() {
 			return 1
 		fi
 	done
-	mkdir -p "$ctd/root" "$ctd/state" "$ctd/tmp" "$ctd/opt"
 	M_CTD_SOCK="$ctd/containerd.sock"
-	cat >"$ctd/config.toml" <<EOF
-version = 2
-root = "$ctd/root"
-state = "$ctd/state"
-temp = "$ctd/tmp"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "$M_CTD_SOCK"
-[ttrpc]
-  address = ""
-[debug]
-  address = ""
-[metrics]
-  address = ""
-[plugins."io.containerd.internal.v1.opt"]
-  path = "$ctd/opt"
-EOF
+	write_containerd_config "$ctd" "$M_CTD_SOCK"
 	start_bg "$E2E_LOGS/mirror_containerd.log" containerd --config "$ctd/config.toml"
 	M_CTD_PID=$BG_PID
 	local i
@@ -223,10 +203,7 @@ EOF
 	# distribution 2.8 never does: a tags/list pagination Link header
 	# (distribution 3.x, zot). Tests the example's Link map.
 	local pp fp pg
-	if ! pp=$(free_port) || ! fp=$(free_port) || ! pg=$(free_port); then
-		SETUP_ERR="no free port"
-		return 1
-	fi
+	free_ports pp fp pg || return 1
 	M_PROBE="127.0.0.1:$pp"
 	local probe="$M_DIR/probe"
 	if ! "$REPO_ROOT/examples/mirror/render.sh" "$probe" \

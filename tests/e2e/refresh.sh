@@ -73,10 +73,7 @@ refresh_setup_up() {
 		return 1
 	fi
 	local ap rp
-	if ! ap=$(free_port) || ! rp=$(free_port); then
-		SETUP_ERR="no free port"
-		return 1
-	fi
+	free_ports ap rp || return 1
 	R_BASE="http://127.0.0.1:$ap"
 	R_AUTH_URL="$R_BASE/auth"
 	R_REG="127.0.0.1:$rp"

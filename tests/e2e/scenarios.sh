@@ -88,10 +88,7 @@ setup_up() {
 	fi
 
 	local ap rp
-	if ! ap=$(free_port) || ! rp=$(free_port); then
-		SETUP_ERR="no free port"
-		return 1
-	fi
+	free_ports ap rp || return 1
 	AUTH_URL="http://127.0.0.1:$ap/auth"
 	AUTH_BASE="http://127.0.0.1:$ap"
 	REG="127.0.0.1:$rp"

@@ -135,10 +135,7 @@ tls_setup_up() {
 		return 1
 	fi
 	local ap rp
-	if ! ap=$(free_port) || ! rp=$(free_port); then
-		SETUP_ERR="no free port"
-		return 1
-	fi
+	free_ports ap rp || return 1
 	T_PORT=$ap
 	T_BASE="https://127.0.0.1:$ap"
 	T_AUTH_URL="$T_BASE/auth"
