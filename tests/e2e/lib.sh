@@ -243,6 +243,48 @@ setup_registry() {
 
 E2E_PORTS_GIVEN=" "
 
+# write_registry_config FILE DATA ADDR REALM SERVICE BUNDLE [delete] [tls CERT KEY]
+# — a distribution 2.x config in FILE: storage under DATA (upload purging
+# off), HTTP on ADDR, bearer tokens from REALM for SERVICE signed by the
+# certificate(s) in BUNDLE (issuer $ISSUER); `delete` enables deletes, `tls`
+# serves HTTPS with CERT and KEY.
+write_registry_config() {
+	local file=$1 data=$2 addr=$3 realm=$4 service=$5 bundle=$6 delete="" tls=""
+	shift 6
+	while (($#)); do
+		case $1 in
+		delete) delete=$'\n  delete:\n    enabled: true' ;;
+		tls)
+			tls=$'\n  tls:\n    certificate: "'"$2"$'"\n    key: "'"$3"'"'
+			shift 2
+			;;
+		*) echo "write_registry_config: unknown option $1" >&2; return 1 ;;
+		esac
+		shift
+	done
+	cat >"$file" <<EOF
+version: 0.1
+log:
+  level: info
+  formatter: text
+storage:
+  filesystem:
+    rootdirectory: "$data"$delete
+  maintenance:
+    uploadpurging:
+      enabled: false
+http:
+  addr: "$addr"
+  secret: "e2e-not-a-secret"$tls
+auth:
+  token:
+    realm: "$realm"
+    service: "$service"
+    issuer: "$ISSUER"
+    rootcertbundle: "$bundle"
+EOF
+}
+
 # write_containerd_config DIR SOCKET — DIR/config.toml (and DIR's root,
 # state, tmp and opt) for a containerd that keeps everything under DIR and
 # listens only on the unix socket SOCKET: no TCP debug or metrics address,

@@ -94,27 +94,7 @@ acl:
     actions: ["push", "pull"]
     comment: "dora owns dora/*"
 EOF
-	cat >"$R_DIR/registry.yml" <<EOF
-version: 0.1
-log:
-  level: info
-  formatter: text
-storage:
-  filesystem:
-    rootdirectory: "$R_DIR/registry-data"
-  maintenance:
-    uploadpurging:
-      enabled: false
-http:
-  addr: "$R_REG"
-  secret: "e2e-not-a-secret"
-auth:
-  token:
-    realm: "$R_AUTH_URL"
-    service: "$R_SVC"
-    issuer: "$ISSUER"
-    rootcertbundle: "$keys/token.pem"
-EOF
+	write_registry_config "$R_DIR/registry.yml" "$R_DIR/registry-data" "$R_REG" "$R_AUTH_URL" "$R_SVC" "$keys/token.pem"
 	if ! "$REGAUTH" check --config "$R_DIR/regauth.yml" >>"$log" 2>&1; then
 		SETUP_ERR="regauth check rejects $R_DIR/regauth.yml: $(tail -n1 "$log")"
 		return 1

@@ -125,29 +125,7 @@ EOF
 
 	# distribution 2.8 configuration: plain HTTP on loopback, bearer auth
 	# delegated to regauth, deletes enabled.
-	cat >"$S_DIR/registry.yml" <<EOF
-version: 0.1
-log:
-  level: info
-  formatter: text
-storage:
-  filesystem:
-    rootdirectory: "$S_DIR/registry-data"
-  delete:
-    enabled: true
-  maintenance:
-    uploadpurging:
-      enabled: false
-http:
-  addr: "127.0.0.1:$rp"
-  secret: "e2e-not-a-secret"
-auth:
-  token:
-    realm: "$AUTH_URL"
-    service: "$SVC"
-    issuer: "$ISSUER"
-    rootcertbundle: "$S_KEYS/token.pem"
-EOF
+	write_registry_config "$S_DIR/registry.yml" "$S_DIR/registry-data" "127.0.0.1:$rp" "$AUTH_URL" "$SVC" "$S_KEYS/token.pem" delete
 
 	REGAUTH_LOG="$E2E_LOGS/${S_NAME}_regauth.log"
 	setup_regauth "$REGAUTH_LOG" "$S_DIR/regauth.yml" "$AUTH_BASE" "$log" || return 1

@@ -160,30 +160,8 @@ acl:
 EOF
 	# distribution 2.8 over TLS with the test CA's certificate; the realm is
 	# regauth's HTTPS endpoint.
-	cat >"$T_DIR/registry.yml" <<EOF
-version: 0.1
-log:
-  level: info
-  formatter: text
-storage:
-  filesystem:
-    rootdirectory: "$T_DIR/registry-data"
-  maintenance:
-    uploadpurging:
-      enabled: false
-http:
-  addr: "$T_REG"
-  secret: "e2e-not-a-secret"
-  tls:
-    certificate: "$T_PKI/registry.crt"
-    key: "$T_PKI/registry.key"
-auth:
-  token:
-    realm: "$T_AUTH_URL"
-    service: "$T_SVC"
-    issuer: "$ISSUER"
-    rootcertbundle: "$keys/token.pem"
-EOF
+	write_registry_config "$T_DIR/registry.yml" "$T_DIR/registry-data" "$T_REG" "$T_AUTH_URL" "$T_SVC" "$keys/token.pem" \
+		tls "$T_PKI/registry.crt" "$T_PKI/registry.key"
 
 	# start_regauth/wait_http poll with plain curl: CURL_CA_BUNDLE makes that
 	# curl trust the test CA (and only it) while the servers start.
