@@ -181,6 +181,16 @@ impl Chain {
         if let Some(v) = self.cached(creds) {
             return Ok(v);
         }
+        // The slow path gets a future of its own on the heap: its state
+        // (the LDAP client's futures, the pool's) is several KiB, and
+        // inline it would make every request's future that large, cache
+        // hits included (one 8 KiB allocation and copy per request).
+        Box::pin(self.verify_uncached(creds)).await
+    }
+
+    /// A verification by the backends: coalesced with concurrent ones for
+    /// the same credentials, cached when it succeeds.
+    async fn verify_uncached(&self, creds: &Credentials) -> Result<Verdict, AuthnError> {
         // Concurrent requests with the same credentials wait for the first
         // verification instead of each running bcrypt.
         let _pass = self
@@ -264,7 +274,8 @@ impl Chain {
                 }
                 _ => None,
             }),
-            Backend::Ldap(l) => l.lookup(user).await,
+            // Boxed for the same reason as in `authenticate`.
+            Backend::Ldap(l) => Box::pin(l.lookup(user)).await,
         }
     }
 
