@@ -172,20 +172,28 @@ impl Chain {
 
     /// Authenticates `creds` (`None` = anonymous request).
     pub async fn authenticate(&self, creds: Option<&Credentials>) -> Result<Verdict, AuthnError> {
-        let Some(creds) = creds else {
-            return Ok(self.anonymous());
-        };
-        if creds.user.is_empty() {
-            return Ok(self.anonymous());
+        match creds {
+            Some(c) if !c.user.is_empty() => match self.cached(c) {
+                Some(v) => Ok(v),
+                // The slow path gets a future of its own on the heap: its
+                // state (the LDAP client's futures, the pool's) is several
+                // KiB, and inline it would make every request's future
+                // that large, cache hits included (an 8 KiB allocation and
+                // copy each).
+                None => Box::pin(self.verify_uncached(c)).await,
+            },
+            _ => Ok(self.anonymous()),
         }
-        if let Some(v) = self.cached(creds) {
-            return Ok(v);
+    }
+
+    /// The verdict when it needs no backend: anonymous requests (no
+    /// credentials or an empty user name) and cache hits. `None`: ask
+    /// [`Authn::authenticate`].
+    pub fn at_once(&self, creds: Option<&Credentials>) -> Option<Verdict> {
+        match creds {
+            Some(c) if !c.user.is_empty() => self.cached(c),
+            _ => Some(self.anonymous()),
         }
-        // The slow path gets a future of its own on the heap: its state
-        // (the LDAP client's futures, the pool's) is several KiB, and
-        // inline it would make every request's future that large, cache
-        // hits included (one 8 KiB allocation and copy per request).
-        Box::pin(self.verify_uncached(creds)).await
     }
 
     /// A verification by the backends: coalesced with concurrent ones for

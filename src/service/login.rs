@@ -38,7 +38,9 @@ pub(super) async fn identify(
     match login {
         Login::Anonymous => password(rt, metrics, None).await,
         Login::Password(c) => password(rt, metrics, Some(c)).await,
-        Login::Refresh(token) => refresh(rt, token, service, now).await,
+        // Boxed: the refresh grant's state (the token's claims, the
+        // backend lookup) would otherwise enlarge every request's future.
+        Login::Refresh(token) => Box::pin(refresh(rt, token, service, now)).await,
     }
 }
 
@@ -47,7 +49,17 @@ async fn password(
     metrics: &Metrics,
     creds: Option<&Credentials>,
 ) -> Result<Identity, ServiceError> {
-    let verdict = authenticate(rt, metrics, creds).await?;
+    // Anonymous requests and cache hits are answered at once; only a
+    // verification by a backend awaits, in a future of its own.
+    let verdict = match rt.authn.at_once(creds) {
+        Some(v) => {
+            if v.cached {
+                metrics.cache_lookup(true);
+            }
+            v
+        }
+        None => Box::pin(authenticate(rt, metrics, creds)).await?,
+    };
     tracing::debug!(
         account = creds.map_or("", |c| c.user.as_str()),
         backend = verdict.backend,

@@ -132,7 +132,8 @@ pub async fn issue_token(
     }
     let refresh_token = match (&rt.refresh_key, req.offline, &req.login) {
         (Some(key), true, Login::Password(_)) if !who.account.is_empty() => {
-            new_refresh_token(rt, key, &who, &req.service, now, &jti).await?
+            // Boxed, as the refresh grant in `login::identify`.
+            Box::pin(new_refresh_token(rt, key, &who, &req.service, now, &jti)).await?
         }
         _ => None,
     };
