@@ -126,25 +126,36 @@ where
             return Box::pin(std::future::ready(Ok(refused)));
         }
         let inner = self.inner.clone();
-        let slots = Arc::clone(&self.slots);
         let timeout = self.timeout;
-        Box::pin(async move {
-            let work = async move {
-                let _slot = match Arc::clone(&slots).try_acquire_owned() {
-                    Ok(slot) => slot,
-                    Err(_) => match slots.acquire_owned().await {
-                        Ok(slot) => slot,
-                        Err(_) => unreachable!("the semaphore is never closed"),
-                    },
-                };
-                inner.oneshot(req).await
-            };
-            match tokio::time::timeout(timeout, work).await {
-                Ok(answer) => answer,
-                Err(_) => Ok(refuse(StatusCode::REQUEST_TIMEOUT, "request took too long")),
+        match Arc::clone(&self.slots).try_acquire_owned() {
+            // The usual case, a free slot: the future holds only the
+            // request's own work, no wait for a slot.
+            Ok(slot) => Box::pin(async move {
+                let answer = tokio::time::timeout(timeout, inner.oneshot(req)).await;
+                drop(slot);
+                answer.unwrap_or_else(|_| Ok(too_long()))
+            }),
+            Err(_) => {
+                let slots = Arc::clone(&self.slots);
+                Box::pin(async move {
+                    let work = async move {
+                        let _slot = slots
+                            .acquire_owned()
+                            .await
+                            .expect("the semaphore is never closed");
+                        inner.oneshot(req).await
+                    };
+                    tokio::time::timeout(timeout, work)
+                        .await
+                        .unwrap_or_else(|_| Ok(too_long()))
+                })
             }
-        })
+        }
     }
+}
+
+fn too_long() -> Response {
+    refuse(StatusCode::REQUEST_TIMEOUT, "request took too long")
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ pub mod limits;
 pub mod params;
 pub mod throttle;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -71,33 +71,38 @@ pub fn router(state: AppState) -> Router {
 }
 
 // Handlers take the request itself rather than the `HeaderMap` extractor,
-// which would copy every header on each request.
-async fn token_get(
+// which would copy every header on each request. Everything up to the one
+// await (reading the request, the client's address, the throttle) is done
+// synchronously by `prepare`, so the future that waits holds only the
+// finished `TokenRequest`: a request's future is allocated and copied on
+// every request, and each byte of it counts.
+fn token_get(
     State(st): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     req: axum::extract::Request,
-) -> Response {
+) -> impl std::future::Future<Output = Response> {
     let start = Instant::now();
     let rt = st.runtime.load_full();
     let headers = req.headers();
     let query = req.uri().query().unwrap_or_default();
-    let result = async {
-        let params = params::parse(query.as_bytes()).map_err(bad)?;
-        let login = match basic(headers)? {
-            Some(c) => Login::Password(c),
-            None => Login::Anonymous,
-        };
-        let offline = params.offline_token;
-        let asked = Asked {
-            params,
-            login,
-            offline,
-            method: "GET",
-        };
-        handle(&rt, &st, peer, headers, asked).await
-    }
-    .await;
-    respond(result, &st.metrics, start)
+    let asked = read_get(query, headers);
+    let prepared = asked.and_then(|asked| prepare(&rt, &st, peer, headers, asked));
+    finish(st, rt, prepared, start)
+}
+
+fn read_get(query: &str, headers: &HeaderMap) -> Result<Asked, ApiError> {
+    let params = params::parse(query.as_bytes()).map_err(bad)?;
+    let login = match basic(headers)? {
+        Some(c) => Login::Password(c),
+        None => Login::Anonymous,
+    };
+    let offline = params.offline_token;
+    Ok(Asked {
+        params,
+        login,
+        offline,
+        method: "GET",
+    })
 }
 
 async fn token_post(
@@ -108,45 +113,46 @@ async fn token_post(
     let start = Instant::now();
     let rt = st.runtime.load_full();
     let (parts, body) = req.into_parts();
-    let headers = &parts.headers;
     let body = match axum::body::to_bytes(body, limits::MAX_BODY).await {
         Ok(b) => b,
         Err(e) => return body_error(&e),
     };
-    let result = async {
-        let params = params::parse(&body).map_err(bad)?;
-        let login = match params.grant_type.as_deref() {
-            Some("password") => match (params.username.clone(), params.password.clone()) {
-                (Some(user), Some(password)) => Login::Password(Credentials { user, password }),
-                _ => {
-                    return Err(bad_request(
-                        "grant_type=password needs username and password",
-                    ))
-                }
-            },
-            Some("refresh_token") => match params.refresh_token.clone() {
-                Some(t) => Login::Refresh(t),
-                None => return Err(bad_request("grant_type=refresh_token needs refresh_token")),
-            },
-            Some(other) => {
-                let shown: String = other.chars().take(32).collect();
-                return Err(ApiError::BadRequest(format!(
-                    "unsupported grant_type {shown:?}"
-                )));
+    let prepared =
+        read_post(&body).and_then(|asked| prepare(&rt, &st, peer, &parts.headers, asked));
+    drop((parts, body));
+    finish(st, rt, prepared, start).await
+}
+
+fn read_post(body: &[u8]) -> Result<Asked, ApiError> {
+    let params = params::parse(body).map_err(bad)?;
+    let login = match params.grant_type.as_deref() {
+        Some("password") => match (params.username.clone(), params.password.clone()) {
+            (Some(user), Some(password)) => Login::Password(Credentials { user, password }),
+            _ => {
+                return Err(bad_request(
+                    "grant_type=password needs username and password",
+                ))
             }
-            None => return Err(bad_request("missing grant_type")),
-        };
-        let offline = params.access_type.as_deref() == Some("offline") || params.offline_token;
-        let asked = Asked {
-            params,
-            login,
-            offline,
-            method: "POST",
-        };
-        handle(&rt, &st, peer, headers, asked).await
-    }
-    .await;
-    respond(result, &st.metrics, start)
+        },
+        Some("refresh_token") => match params.refresh_token.clone() {
+            Some(t) => Login::Refresh(t),
+            None => return Err(bad_request("grant_type=refresh_token needs refresh_token")),
+        },
+        Some(other) => {
+            let shown: String = other.chars().take(32).collect();
+            return Err(ApiError::BadRequest(format!(
+                "unsupported grant_type {shown:?}"
+            )));
+        }
+        None => return Err(bad_request("missing grant_type")),
+    };
+    let offline = params.access_type.as_deref() == Some("offline") || params.offline_token;
+    Ok(Asked {
+        params,
+        login,
+        offline,
+        method: "POST",
+    })
 }
 
 /// 413 when the body is over [`limits::MAX_BODY`], 400 when it could not be
@@ -186,15 +192,23 @@ struct Asked {
     method: &'static str,
 }
 
-/// The common part of both methods: the client's address, the brute-force
-/// [`throttle`] around the login, the token, the audit line.
-async fn handle(
+/// A request ready for the service: who asks, from where, admitted by the
+/// brute-force [`throttle`].
+struct Prepared {
+    req: TokenRequest,
+    ip: IpAddr,
+    method: &'static str,
+}
+
+/// The common, synchronous part of both methods: the client's address,
+/// the [`TokenRequest`], the throttle's admission.
+fn prepare(
     rt: &Runtime,
     st: &AppState,
     peer: SocketAddr,
     headers: &HeaderMap,
     asked: Asked,
-) -> Result<Issued, ApiError> {
+) -> Result<Prepared, ApiError> {
     let server = &rt.config.server;
     let header = server
         .real_ip_header
@@ -214,6 +228,13 @@ async fn handle(
         offline,
         method,
     } = asked;
+    if let Some(account) = throttle::guessed_account(&login) {
+        st.throttle
+            .admit(&rt.config.throttle, ip, account, &st.metrics)
+            .map_err(|r| ApiError::TooManyFailures {
+                retry_after: r.retry_after,
+            })?;
+    }
     let req = TokenRequest {
         service: params.service.unwrap_or_default(),
         scopes: params.scopes,
@@ -223,20 +244,36 @@ async fn handle(
         offline,
         client_id: params.client_id,
     };
-    let guessed = throttle::guessed_account(&req.login);
-    if let Some(account) = guessed {
-        st.throttle
-            .admit(&rt.config.throttle, ip, account, &st.metrics)
-            .map_err(|r| ApiError::TooManyFailures {
-                retry_after: r.retry_after,
-            })?;
-    }
+    Ok(Prepared { req, ip, method })
+}
+
+/// The token, the audit line, the failure count, the response.
+async fn finish(
+    st: AppState,
+    rt: Arc<Runtime>,
+    prepared: Result<Prepared, ApiError>,
+    start: Instant,
+) -> Response {
+    // `ref`: the request stays where it is rather than being copied into
+    // `issue`'s future.
+    let result = match prepared {
+        Ok(ref p) => issue(&rt, &st, p).await,
+        Err(e) => Err(e),
+    };
+    respond(result, &st.metrics, start)
+}
+
+async fn issue(rt: &Runtime, st: &AppState, p: &Prepared) -> Result<Issued, ApiError> {
+    let Prepared { req, ip, method } = p;
+    let (ip, method) = (*ip, *method);
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let result = service::issue_token(rt, &st.metrics, &req, now, crate::token::new_jti()).await;
-    audit::record(rt, &req, ip, method, &result);
-    if let (Err(service::ServiceError::Unauthorized), Some(account)) = (&result, guessed) {
+    let result = service::issue_token(rt, &st.metrics, req, now, crate::token::new_jti()).await;
+    audit::record(rt, req, ip, method, &result);
+    if let (Err(service::ServiceError::Unauthorized), Some(account)) =
+        (&result, throttle::guessed_account(&req.login))
+    {
         st.throttle.record_failure(&rt.config.throttle, ip, account);
     }
     result.map_err(|e| ApiError::from_service(e, &rt.config.token.issuer))
