@@ -38,11 +38,16 @@
 # say why. Nothing listens or connects beyond 127.0.0.1.
 #
 # The baseline and the two regauth cases of item 1 run in BENCH_ROUNDS
-# interleaved rounds (baseline, anonymous, cached, baseline, ...); their
-# rows show the median of the rounds, so a drift of the machine during the
-# run does not land on one side of the ratio.
-#
-# Environment: BENCH_DURATION (s, default 5), BENCH_ROUNDS (default 3),
+# interleaved rounds of BENCH_SLICE seconds per case: the baseline, then
+# the two cases (in reverse order every other round), and one closing
+# baseline slice. A case's ratio in a round is its req/s over the mean of
+# the baseline slices just before and just after it, and its "vs baseline"
+# figure is the median of those ratios: the machine's speed drifts (on the
+# 2-core VMs this was built on, by 10-25 % for seconds at a time), and a
+# drift slower than a round cancels out of a bracketed ratio, where it
+# would land on one side of a ratio of separate measurements.
+# Environment: BENCH_DURATION (s, default 5), BENCH_ROUNDS (default 15),
+# BENCH_SLICE (s, default 1),
 # BENCH_WARMUP (s, default 1),
 # BENCH_CONNECTIONS (default 64), BENCH_BURST (default 100),
 # BENCH_FLOOD_CONNECTIONS (default 64), BENCH_FLOOD_USER_CONNECTIONS
@@ -54,7 +59,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DURATION=${BENCH_DURATION:-5}
-ROUNDS=${BENCH_ROUNDS:-3}
+ROUNDS=${BENCH_ROUNDS:-15}
+SLICE=${BENCH_SLICE:-1}
 WARMUP=${BENCH_WARMUP:-1}
 CONNS=${BENCH_CONNECTIONS:-64}
 PIN=${BENCH_PIN:-1}
@@ -142,24 +148,27 @@ granted() {
 peak_rss_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
 
 # --- Results: one row per case ---
-NAMES=() RPS=() P50=() P99=() RSS=() NOTES=()
+NAMES=() RPS=() P50=() P99=() RSS=() NOTES=() RATIO=()
 FAILED=0
-row() { NAMES+=("$1") RPS+=("$2") P50+=("$3") P99+=("$4") RSS+=("$5") NOTES+=("$6"); }
+# row NAME REQ/S P50 P99 RSS NOTE [RATIO]: RATIO, the bracketed ratio to the
+# baseline (run_rounds); without it the ratio is req/s over the baseline's.
+row() { NAMES+=("$1") RPS+=("$2") P50+=("$3") P99+=("$4") RSS+=("$5") NOTES+=("$6") RATIO+=("${7:-}"); }
 fail_row() {
     row "$1" - - - - "FAILED: $2"
     FAILED=1
     echo "load.sh: $1: FAILED: $2" >&2
 }
 
-# measure URL AUTH WARM: one wrk measurement (after a warm-up when WARM is
-# 1); prints "req/s p50 p99" (µs), or the reason it failed (and fails).
+# measure URL AUTH WARM [SECONDS]: one wrk measurement (after a warm-up
+# when WARM is 1) of SECONDS (default BENCH_DURATION); prints "req/s p50
+# p99" (µs), or the reason it failed (and fails).
 measure() {
-    local url=$1 auth=$2 warm=$3 out line reqs secs p50 p99 non2xx errors
+    local url=$1 auth=$2 warm=$3 secs=${4:-$DURATION} out line reqs p50 p99 non2xx errors
     if ((warm && WARMUP > 0)); then
         BENCH_AUTH=$auth "${WRK_PIN[@]}" wrk -t1 -c"$CONNS" -d"${WARMUP}s" -s "$LUA" "$url" >/dev/null ||
             { echo "wrk failed"; return 1; }
     fi
-    out=$(BENCH_AUTH=$auth "${WRK_PIN[@]}" wrk -t1 -c"$CONNS" -d"${DURATION}s" --timeout 5s -s "$LUA" "$url") ||
+    out=$(BENCH_AUTH=$auth "${WRK_PIN[@]}" wrk -t1 -c"$CONNS" -d"${secs}s" --timeout 5s -s "$LUA" "$url") ||
         { echo "wrk failed"; return 1; }
     line=$(grep '^RESULT ' <<<"$out") || { echo "no wrk result"; return 1; }
     read -r _ reqs secs p50 p99 non2xx errors <<<"$line"
@@ -178,35 +187,76 @@ run_wrk() {
 
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 
-# run_rounds "NAME|URL|AUTH|PID"...: ROUNDS rounds, each measuring every
-# case once in turn (a warm-up before each case's first); one row per case
-# with the medians of its rounds. Interleaving keeps a drift of the machine
-# (another tenant, a frequency change) from landing on one case only.
+# bracketed "BASE REQ/S..." "CASE REQ/S...": the case's ratio in each round
+# to the mean of the baseline slices around it; prints "median min max n".
+bracketed() {
+    awk -v b="$1" -v c="$2" 'BEGIN {
+        nb = split(b, B, " "); nc = split(c, C, " "); n = 0
+        for (i = 1; i <= nc && i < nb; i++) Q[++n] = C[i] / ((B[i] + B[i + 1]) / 2)
+        for (i = 2; i <= n; i++) {
+            v = Q[i]
+            for (j = i - 1; j >= 1 && Q[j] > v; j--) Q[j + 1] = Q[j]
+            Q[j + 1] = v
+        }
+        if (n == 0) { print "- - - 0"; exit }
+        med = (n % 2) ? Q[(n + 1) / 2] : (Q[n / 2] + Q[n / 2 + 1]) / 2
+        printf "%.3f %.2f %.2f %d\n", med, Q[1], Q[n], n
+    }'
+}
+
+# run_rounds BASE "NAME|URL|AUTH|PID"...: BASE is the baseline's spec (same
+# form, or empty). ROUNDS rounds of SLICE seconds per case (see the top of
+# this file); a warm-up before each one's first slice. One row per case:
+# the medians of its slices, and the median of its bracketed ratios.
 run_rounds() {
+    local base=$1
+    shift
     local -A R=() P5=() P9=() BAD=()
-    local r spec name url auth pid m rps p50 p99
+    local -a cases=("$@") order
+    local r i spec name url auth pid list
+    # slice SPEC WARM: one measurement, into R/P5/P9 (or BAD).
+    slice() {
+        local name url auth pid m rps p50 p99
+        IFS='|' read -r name url auth pid <<<"$1"
+        [[ -z ${BAD[$name]:-} ]] || return 0
+        if m=$(measure "$url" "$auth" "$2" "$SLICE"); then
+            read -r rps p50 p99 <<<"$m"
+            R[$name]+=" $rps" P5[$name]+=" $p50" P9[$name]+=" $p99"
+        else
+            BAD[$name]=$m
+        fi
+    }
     for ((r = 1; r <= ROUNDS; r++)); do
-        for spec in "$@"; do
-            IFS='|' read -r name url auth pid <<<"$spec"
-            [[ -z ${BAD[$name]:-} ]] || continue
-            if m=$(measure "$url" "$auth" $((r == 1))); then
-                read -r rps p50 p99 <<<"$m"
-                R[$name]+=" $rps" P5[$name]+=" $p50" P9[$name]+=" $p99"
-            else
-                BAD[$name]=$m
-            fi
+        [[ -z $base ]] || slice "$base" $((r == 1))
+        order=()
+        for ((i = 0; i < ${#cases[@]}; i++)); do
+            order+=("${cases[$((r % 2 ? i : ${#cases[@]} - 1 - i))]}")
         done
+        for spec in "${order[@]}"; do slice "$spec" $((r == 1)); done
     done
-    for spec in "$@"; do
+    [[ -z $base ]] || slice "$base" 0
+    local base_name="" base_list=""
+    if [[ -n $base ]]; then
+        IFS='|' read -r base_name _ _ pid <<<"$base"
+        base_list=${R[$base_name]:-}
+    fi
+    for spec in ${base:+"$base"} "${cases[@]}"; do
         IFS='|' read -r name url auth pid <<<"$spec"
         if [[ -n ${BAD[$name]:-} ]]; then
             fail_row "$name" "${BAD[$name]}"
             continue
         fi
-        local list=${R[$name]# }
+        list=${R[$name]# }
+        local med="" note
+        note="median of $(wc -w <<<"$list") slices of ${SLICE}s"
+        if [[ $name != "$base_name" && -n $base_list && -z ${BAD[$base_name]:-} ]]; then
+            local lo hi n
+            read -r med lo hi n < <(bracketed "$base_list" "$list")
+            note+="; ratio to the baseline around it: median of $n, range $lo-$hi"
+        fi
         # shellcheck disable=SC2086 # word splitting of the lists is meant
         row "$name" "$(median ${R[$name]})" "$(median ${P5[$name]})" "$(median ${P9[$name]})" \
-            "$(peak_rss_kib "$pid")" "median of ${list// /, } req/s"
+            "$(peak_rss_kib "$pid")" "$note" "$med"
     done
 }
 
@@ -327,12 +377,13 @@ if start_regauth "$TMP/regauth.yml"; then
     else
         fail_row "regauth htpasswd (cached)" "no push granted to ci"
     fi
+    base_spec=""
     if [[ -n $BASE_PID ]]; then
-        specs+=("$BASE_NAME|$BASE_URL$AUTH_URL||$BASE_PID")
+        base_spec="$BASE_NAME|$BASE_URL$AUTH_URL||$BASE_PID"
     else
         fail_row "$BASE_NAME" "baseline did not start"
     fi
-    ((${#specs[@]} == 0)) || run_rounds "${specs[@]}"
+    ((${#specs[@]} == 0)) || run_rounds "$base_spec" "${specs[@]}"
     # BURST clients at once (on wrk's CPU) for a user whose credentials are
     # not cached yet: coalesced, one bcrypt, every client must get 200.
     "${WRK_PIN[@]}" bash -c 'seq "$1" | xargs -P "$1" -I{} curl -s -o /dev/null \
@@ -522,7 +573,8 @@ for i in "${!NAMES[@]}"; do
     [[ ${NAMES[$i]} == baseline* && ${RPS[$i]} != - ]] && base_rps=${RPS[$i]} base_p99=${P99[$i]}
 done
 echo
-echo "Load benchmark: wrk -t1 -c$CONNS, ${DURATION}s per case (after ${WARMUP}s warm-up), loopback; $PINNING"
+echo "Load benchmark: wrk -t1 -c$CONNS on loopback; $PINNING; the first three cases in $ROUNDS interleaved"
+echo "rounds of ${SLICE}s per case, the others ${DURATION}s each (all after a ${WARMUP}s warm-up)"
 echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//') x $(nproc); load average before: $LOAD_BEFORE, after: $LOAD_AFTER"
 printf '%-34s %9s %9s %9s %12s %10s  %s\n' case 'req/s' 'p50 ms' 'p99 ms' 'vs baseline' 'peak RSS' ''
 for i in "${!NAMES[@]}"; do
@@ -531,7 +583,11 @@ for i in "${!NAMES[@]}"; do
         continue
     fi
     ratio=-
-    [[ -n $base_rps ]] && ratio=$(awk -v a="${RPS[$i]}" -v b="$base_rps" 'BEGIN {printf "%.2f", a / b}')
+    if [[ -n ${RATIO[$i]} ]]; then
+        ratio=$(awk -v r="${RATIO[$i]}" 'BEGIN {printf "%.2f", r}')
+    elif [[ -n $base_rps ]]; then
+        ratio=$(awk -v a="${RPS[$i]}" -v b="$base_rps" 'BEGIN {printf "%.2f", a / b}')
+    fi
     printf '%-34s %9s %9s %9s %12s %7.1f MiB  %s\n' "${NAMES[$i]}" "${RPS[$i]}" \
         "$(ms "${P50[$i]}")" "$(ms "${P99[$i]}")" "$ratio" "$(awk -v k="${RSS[$i]}" 'BEGIN {print k / 1024}')" "${NOTES[$i]}"
 done
@@ -615,9 +671,10 @@ for want in "regauth anonymous" "regauth htpasswd (cached)"; do
         [[ ${NAMES[$i]} == "$want" && ${RPS[$i]} != - ]] || continue
         found=1
         if [[ -z $base_rps ]]; then ok=0; text+="$want: no baseline; "; continue; fi
+        # The bracketed ratio when the case ran in rounds with the baseline.
         read -r r f good < <(awk -v a="${RPS[$i]}" -v b="$base_rps" -v p="${P99[$i]}" -v q="$base_p99" \
-            -v mr="$MIN_RATIO" -v mf="$MAX_P99_FACTOR" \
-            'BEGIN {r = a / b; f = p / q; printf "%.2f %.2f %d\n", r, f, (r >= mr && f <= mf)}')
+            -v br="${RATIO[$i]}" -v mr="$MIN_RATIO" -v mf="$MAX_P99_FACTOR" \
+            'BEGIN {r = (br != "") ? br : a / b; f = p / q; printf "%.2f %.2f %d\n", r, f, (r >= mr && f <= mf)}')
         ((good)) || ok=0
         text+="$want: ${RPS[$i]} req/s = $r x baseline (>= $MIN_RATIO), p99 $(ms "${P99[$i]}") ms = $f x baseline's $(ms "$base_p99") ms (<= $MAX_P99_FACTOR); "
     done
