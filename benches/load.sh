@@ -346,7 +346,7 @@ AUTH_URL="/auth?service=$SERVICE&scope=repository:team/app:pull,push"
 BIG_URL="/auth?service=$SERVICE&scope=repository:team$((TEAMS - 1))/app:pull,push"
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-echo "load.sh: wrk -t1 -c$CONNS -d${DURATION}s per case; $PINNING; load average $LOAD_BEFORE" >&2
+echo "load.sh: wrk -t1 -c$CONNS; item 1 in $ROUNDS rounds of ${SLICE}s, other cases ${DURATION}s; $PINNING; load average $LOAD_BEFORE" >&2
 
 # --- Item 1: baseline, regauth anonymous and htpasswd (cached), small ACL,
 # measured in interleaved rounds ---
