@@ -315,11 +315,16 @@ EOF
 # a loopback TCP port nobody listens on and that this run has not handed
 # out before; runs in the caller's shell, so the ports it hands out are
 # remembered. On failure: SETUP_ERR="no free port", status 1.
+# Ports come from below the ephemeral range: a port in it can be the local
+# end of some client's connection, which no listening-socket check sees
+# and which makes a server's bind fail ("address already in use").
 free_ports() {
-	local _name _p _i
+	local _name _p _i _lo=10000 _hi=32768
+	read -r _hi _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+	((_hi - _lo >= 1000)) || _lo=20000 _hi=60000
 	for _name in "$@"; do
 		for ((_i = 0; _i < 200; _i++)); do
-			_p=$((20000 + RANDOM % 40000))
+			_p=$((_lo + (RANDOM * 32768 + RANDOM) % (_hi - _lo)))
 			[[ "$E2E_PORTS_GIVEN" == *" $_p "* ]] && continue
 			[[ -z "$(ss -Htln "sport = :$_p")" ]] && break
 		done

@@ -195,6 +195,10 @@ EOF
 	# (e.g. the blob-info cache in /var/lib/containers/cache) are shadowed by
 	# temp dirs in this private mount namespace only.
 	shadow_dir /etc/containers "$etc"
+	# podman's CNI backend takes a lock file there (created on first use).
+	mkdir -p "$t/etc-cni-net.d"
+	cp -a /etc/cni/net.d/. "$t/etc-cni-net.d/" 2>/dev/null || true
+	shadow_dir /etc/cni/net.d "$t/etc-cni-net.d"
 	shadow_dir /var/lib/containers "$t/var-lib-containers"
 	shadow_dir /var/tmp "$t/var-tmp"
 
