@@ -263,6 +263,8 @@ async fn finish(
     respond(result, &st.metrics, start)
 }
 
+/// The service's answer to a prepared request, its audit line, and a
+/// failed login counted by the throttle.
 async fn issue(rt: &Runtime, st: &AppState, p: &Prepared) -> Result<Issued, ApiError> {
     let Prepared { req, ip, method } = p;
     let (ip, method) = (*ip, *method);
