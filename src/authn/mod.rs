@@ -172,33 +172,30 @@ impl Chain {
 
     /// Authenticates `creds` (`None` = anonymous request).
     pub async fn authenticate(&self, creds: Option<&Credentials>) -> Result<Verdict, AuthnError> {
-        match creds {
-            Some(c) if !c.user.is_empty() => match self.cached(c) {
-                Some(v) => Ok(v),
-                // The slow path gets a future of its own on the heap: its
-                // state (the LDAP client's futures, the pool's) is several
-                // KiB, and inline it would make every request's future
-                // that large, cache hits included (an 8 KiB allocation and
-                // copy each).
-                None => Box::pin(self.verify_uncached(c)).await,
-            },
-            _ => Ok(self.anonymous()),
+        match self.at_once(creds) {
+            Ok(v) => Ok(v),
+            // The slow path gets a future of its own on the heap: its state
+            // (the LDAP client's futures, the pool's) is several KiB, and
+            // inline it would make every request's future that large, cache
+            // hits included (an 8 KiB allocation and copy each).
+            Err(c) => Box::pin(self.verify_with_backends(c)).await,
         }
     }
 
     /// The verdict when it needs no backend: anonymous requests (no
-    /// credentials or an empty user name) and cache hits. `None`: ask
-    /// [`Authn::authenticate`].
-    pub fn at_once(&self, creds: Option<&Credentials>) -> Option<Verdict> {
+    /// credentials or an empty user name) and cache hits. `Err`: the
+    /// credentials a backend has to verify ([`Chain::verify_with_backends`]).
+    pub fn at_once<'c>(&self, creds: Option<&'c Credentials>) -> Result<Verdict, &'c Credentials> {
         match creds {
-            Some(c) if !c.user.is_empty() => self.cached(c),
-            _ => Some(self.anonymous()),
+            Some(c) if !c.user.is_empty() => self.cached(c).ok_or(c),
+            _ => Ok(self.anonymous()),
         }
     }
 
-    /// A verification by the backends: coalesced with concurrent ones for
-    /// the same credentials, cached when it succeeds.
-    async fn verify_uncached(&self, creds: &Credentials) -> Result<Verdict, AuthnError> {
+    /// A verification by the backends, for credentials [`Chain::at_once`]
+    /// could not answer: coalesced with concurrent ones for the same
+    /// credentials, cached when it succeeds.
+    pub async fn verify_with_backends(&self, creds: &Credentials) -> Result<Verdict, AuthnError> {
         // Concurrent requests with the same credentials wait for the first
         // verification instead of each running bcrypt.
         let _pass = self

@@ -266,8 +266,7 @@ async fn finish(
 /// The service's answer to a prepared request, its audit line, and a
 /// failed login counted by the throttle.
 async fn issue(rt: &Runtime, st: &AppState, p: &Prepared) -> Result<Issued, ApiError> {
-    let Prepared { req, ip, method } = p;
-    let (ip, method) = (*ip, *method);
+    let (req, ip, method) = (&p.req, p.ip, p.method);
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());

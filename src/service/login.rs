@@ -52,13 +52,13 @@ async fn password(
     // Anonymous requests and cache hits are answered at once; only a
     // verification by a backend awaits, in a future of its own.
     let verdict = match rt.authn.at_once(creds) {
-        Some(v) => {
+        Ok(v) => {
             if v.cached {
                 metrics.cache_lookup(true);
             }
             v
         }
-        None => Box::pin(authenticate(rt, metrics, creds)).await?,
+        Err(c) => Box::pin(verify(rt, metrics, c)).await?,
     };
     tracing::debug!(
         account = creds.map_or("", |c| c.user.as_str()),
@@ -131,20 +131,20 @@ async fn refresh(
     })
 }
 
-/// Runs the chain and records cache and per-backend metrics.
-async fn authenticate(
+/// Verifies credentials the cache could not answer with the backends, and
+/// records cache and per-backend metrics.
+async fn verify(
     rt: &Runtime,
     metrics: &Metrics,
-    creds: Option<&Credentials>,
+    creds: &Credentials,
 ) -> Result<Verdict, ServiceError> {
     let start = Instant::now();
-    let result = rt.authn.authenticate(creds).await;
+    let result = rt.authn.verify_with_backends(creds).await;
     let timed_backend = match &result {
-        Ok(v) if creds.is_some_and(|c| !c.user.is_empty()) => {
+        Ok(v) => {
             metrics.cache_lookup(v.cached);
             (!v.cached).then_some(v.backend)
         }
-        Ok(_) => None,
         Err(AuthnError::Unavailable { backend, .. }) => {
             metrics
                 .authn_errors
