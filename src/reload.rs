@@ -7,10 +7,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use axum_server::tls_rustls::RustlsConfig;
-
 use crate::config::{Config, ConfigError};
 use crate::http::AppState;
+use crate::server::TlsHandle;
 use crate::service::Runtime;
 
 /// What identifies a file's content cheaply: its resolved path (symlink
@@ -45,7 +44,7 @@ fn fingerprint(config: &Config) -> Vec<(PathBuf, Stamp)> {
 
 /// Loads the configuration again and swaps it in if valid. The listen
 /// address and path prefix are fixed at start: a change is logged.
-pub fn reload(state: &AppState, tls: Option<&RustlsConfig>) -> Result<(), ConfigError> {
+pub fn reload(state: &AppState, tls: Option<&TlsHandle>) -> Result<(), ConfigError> {
     let current = state.runtime.load_full();
     let path = current.config.path.clone();
     match Config::load(&path) {
@@ -57,7 +56,7 @@ pub fn reload(state: &AppState, tls: Option<&RustlsConfig>) -> Result<(), Config
                 );
             }
             match (tls, &config.server.tls_config) {
-                (Some(live), Some(new)) => live.reload_from_config(new.0.clone()),
+                (Some(live), Some(new)) => live.reload(new),
                 (None, None) => {}
                 _ => tracing::warn!("turning TLS on or off takes effect at the next restart"),
             }
@@ -78,7 +77,7 @@ pub fn reload(state: &AppState, tls: Option<&RustlsConfig>) -> Result<(), Config
 
 /// Watches for SIGHUP and file changes (polled every `interval`) until the
 /// task is dropped.
-pub async fn watch(state: AppState, interval: Duration, tls: Option<RustlsConfig>) {
+pub async fn watch(state: AppState, interval: Duration, tls: Option<TlsHandle>) {
     let mut seen = fingerprint(&state.runtime.load().config);
     #[cfg(unix)]
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();

@@ -1,5 +1,5 @@
 //! Starting the server from a config path: load, bind, serve (HTTP or
-//! HTTPS), watch for reloads, stop gracefully on SIGTERM/SIGINT. Used by the
+//! HTTPS, one stack), watch for reloads, stop gracefully on SIGTERM/SIGINT. Used by the
 //! binary; tests call [`crate::server::serve`].
 
 use std::net::SocketAddr;
@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::config::Config;
 use crate::http::{app, AppState};
+use crate::server::{ServeOptions, TlsHandle};
 use crate::service::Runtime;
 
 /// How often watched files are checked for changes.
@@ -35,16 +36,15 @@ pub fn serve(config_path: &Path, listen: Option<SocketAddr>) -> i32 {
     rt.block_on(async move {
         let addr = listen.unwrap_or(config.server.addr);
         let listener = match tokio::net::TcpListener::bind(addr).await {
-            Ok(l) => l,
+            Ok(l) => crate::server::Listener::from(l),
             Err(e) => {
                 tracing::error!("cannot listen on {addr}: {e}");
                 return 1;
             }
         };
-        let local = listener.local_addr().map_or(addr.to_string(), |a| a.to_string());
-        let tls = config.server.tls_config.clone();
+        let tls = config.server.tls_config.as_ref().map(TlsHandle::new);
         tracing::info!(
-            addr = %local,
+            addr = %listener.describe(),
             scheme = if tls.is_some() { "https" } else { "http" },
             prefix = %config.server.path_prefix,
             alg = config.signer.alg().as_str(),
@@ -54,23 +54,18 @@ pub fn serve(config_path: &Path, listen: Option<SocketAddr>) -> i32 {
         if tls.is_none() {
             tracing::warn!("serving plain HTTP: set server.certificate/server.key or terminate TLS in front of regauth");
         }
+        let options = ServeOptions {
+            tls: tls.clone(),
+            h2c: config.server.h2c,
+            max_connections: config.server.max_connections,
+        };
         let state = AppState::new(Runtime::new(config));
         let app = app(state.clone());
-        let result = match tls {
-            None => {
-                let watcher = tokio::spawn(crate::reload::watch(state, WATCH_INTERVAL, None));
-                let r = crate::server::serve(listener, app, crate::server::shutdown_signal()).await;
-                watcher.abort();
-                r
-            }
-            Some(tls) => {
-                let tls = axum_server::tls_rustls::RustlsConfig::from_config(tls.0);
-                let watcher = tokio::spawn(crate::reload::watch(state, WATCH_INTERVAL, Some(tls.clone())));
-                let r = crate::server::serve_tls(listener, app, tls, crate::server::shutdown_signal()).await;
-                watcher.abort();
-                r
-            }
-        };
+        let watcher = tokio::spawn(crate::reload::watch(state, WATCH_INTERVAL, tls));
+        let result =
+            crate::server::serve_with(listener, app, options, crate::server::shutdown_signal())
+                .await;
+        watcher.abort();
         match result {
             Ok(()) => 0,
             Err(e) => {

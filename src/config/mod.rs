@@ -38,6 +38,10 @@ pub struct ServerSettings {
     pub tls_config: Option<tls::TlsConfig>,
     pub real_ip_header: Option<String>,
     pub real_ip_pos: i64,
+    /// Cleartext HTTP/2 (prior knowledge) on a plain listener.
+    pub h2c: bool,
+    /// Most connections open at once (the server's default when `None`).
+    pub max_connections: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -312,6 +316,11 @@ fn server_settings(s: raw::RawServer) -> Result<ServerSettings, String> {
         tls_config,
         real_ip_header: s.real_ip_header.filter(|h| !h.is_empty()),
         real_ip_pos: s.real_ip_pos.unwrap_or(0),
+        h2c: s.h2c,
+        max_connections: match s.max_connections {
+            Some(0) => return Err("server.max_connections: must be at least 1".into()),
+            n => n,
+        },
     })
 }
 

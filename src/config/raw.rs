@@ -152,6 +152,12 @@ pub struct RawServer {
     pub real_ip_header: Option<String>,
     #[serde(default)]
     pub real_ip_pos: Option<i64>,
+    /// Serve cleartext HTTP/2 with prior knowledge on a plain listener.
+    #[serde(default)]
+    pub h2c: bool,
+    /// Most connections open at once.
+    #[serde(default)]
+    pub max_connections: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]

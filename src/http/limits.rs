@@ -1,9 +1,19 @@
 //! Request limits, applied once around the whole router by [`Limits`]: the
 //! request target (414) and header block (431) sizes, a cap on requests in
-//! flight (more wait for a slot), and a timeout on each request, waiting
-//! included (408). [`around`] also marks credential headers sensitive, so
-//! that they print as `Sensitive` in any `Debug` output. The body limit is
-//! applied where a body is read (`to_bytes` with [`MAX_BODY`]: 413).
+//! flight (more wait for a slot), a smaller cap per client address so that
+//! one address cannot take every slot (its further requests wait for one of
+//! its own slots), and a timeout on each request, waiting included (408).
+//! The probes (`/healthz`, `/readyz`, `/metrics`, the JWKS) take no slot:
+//! a liveness probe is answered however busy the token endpoint is.
+//! [`around`] also marks credential headers sensitive, so that they print
+//! as `Sensitive` in any `Debug` output. The body limits are applied where
+//! a body is read (`to_bytes` with [`MAX_BODY`]: 413; all of it within
+//! [`BODY_READ_TIMEOUT`]: 408).
+//!
+//! The per-client cap counts the connection's peer address. Behind a proxy
+//! every request shares the proxy's address, so the proxy's own limits
+//! (nginx `limit_conn`, HAProxy `maxconn`) are what separates its clients;
+//! the cap then bounds what the proxy as a whole can hold.
 //!
 //! One hand-written service rather than a stack of tower layers: every token
 //! request passes here, and a layered stack costs a clone and a boxed
@@ -16,17 +26,19 @@
 //! 100 headers → 431, request target ≤ 65 534 bytes → 414, closing the
 //! connection without a body).
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::extract::Request;
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower::{Service, ServiceExt};
 use tower_http::sensitive_headers::SetSensitiveRequestHeaders;
 
@@ -38,6 +50,11 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 pub const MAX_BODY: usize = 64 * 1024;
 /// Most requests served at once; more wait (up to the request timeout).
 pub const MAX_IN_FLIGHT: usize = 512;
+/// Most requests served at once for one client address; more from that
+/// address wait for one of its slots.
+pub const MAX_IN_FLIGHT_PER_CLIENT: usize = 64;
+/// Longest time the whole request body (a POST form) may take to arrive.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest time a request may take, body reading and waiting included.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -89,21 +106,121 @@ pub fn around<S>(inner: S) -> Limits<SetSensitiveRequestHeaders<S>> {
 pub struct Limits<S> {
     inner: S,
     slots: Arc<Semaphore>,
+    clients: Arc<ClientSlots>,
     timeout: Duration,
 }
 
 impl<S> Limits<S> {
     pub fn new(inner: S) -> Limits<S> {
-        Limits::with(inner, MAX_IN_FLIGHT, REQUEST_TIMEOUT)
+        Limits::with(
+            inner,
+            MAX_IN_FLIGHT,
+            MAX_IN_FLIGHT_PER_CLIENT,
+            REQUEST_TIMEOUT,
+        )
     }
 
     /// With other in-flight and time limits (tests).
-    pub fn with(inner: S, max_in_flight: usize, timeout: Duration) -> Limits<S> {
+    pub fn with(inner: S, max_in_flight: usize, per_client: usize, timeout: Duration) -> Limits<S> {
         Limits {
             inner,
             slots: Arc::new(Semaphore::new(max_in_flight)),
+            clients: Arc::new(ClientSlots {
+                per_client,
+                map: Mutex::new(HashMap::new()),
+            }),
             timeout,
         }
+    }
+}
+
+/// The paths answered without an in-flight slot.
+fn is_probe(path: &str) -> bool {
+    matches!(
+        path,
+        "/healthz" | "/readyz" | "/metrics" | "/.well-known/jwks.json"
+    )
+}
+
+/// Each client address's own in-flight slots. An address's semaphore lives
+/// in the map only while one of its requests is in flight.
+struct ClientSlots {
+    per_client: usize,
+    map: Mutex<HashMap<IpAddr, Arc<Semaphore>>>,
+}
+
+/// One of a client address's slots; gives the address's entry back when
+/// it was the last.
+struct ClientSlot {
+    permit: Option<OwnedSemaphorePermit>,
+    ip: IpAddr,
+    owner: Arc<ClientSlots>,
+}
+
+impl ClientSlots {
+    /// The semaphore of `ip`, created when absent.
+    fn semaphore(&self, ip: IpAddr) -> Arc<Semaphore> {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        Arc::clone(
+            map.entry(ip)
+                .or_insert_with(|| Arc::new(Semaphore::new(self.per_client))),
+        )
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let Some(permit) = self.permit.take() else {
+            return;
+        };
+        let sem = Arc::clone(permit.semaphore());
+        drop(permit);
+        let mut map = self.owner.map.lock().unwrap_or_else(|p| p.into_inner());
+        // Only the map and `sem` hold it, and every slot is free: nobody
+        // else is in flight or waiting, so the entry can go.
+        if Arc::strong_count(&sem) == 2 && sem.available_permits() == self.owner.per_client {
+            map.remove(&self.ip);
+        }
+    }
+}
+
+impl ClientSlots {
+    /// A slot for `ip` if one is free now.
+    fn try_take(self: &Arc<Self>, ip: IpAddr) -> Option<ClientSlot> {
+        let permit = self.semaphore(ip).try_acquire_owned().ok()?;
+        Some(ClientSlot {
+            permit: Some(permit),
+            ip,
+            owner: Arc::clone(self),
+        })
+    }
+
+    /// A slot for `ip`, waiting for one.
+    async fn take(self: Arc<Self>, ip: IpAddr) -> ClientSlot {
+        let sem = self.semaphore(ip);
+        // `slot` exists before the wait so that a cancelled wait still
+        // gives the address's entry back.
+        let mut slot = ClientSlot {
+            permit: None,
+            ip,
+            owner: Arc::clone(&self),
+        };
+        let permit = sem.acquire_owned().await.expect("never closed");
+        slot.permit = Some(permit);
+        slot
+    }
+}
+
+/// The client address a request is counted under: the connection's peer,
+/// IPv4-mapped addresses as IPv4.
+fn client_of(req: &Request) -> IpAddr {
+    let ip = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
     }
 }
 
@@ -127,18 +244,32 @@ where
         }
         let inner = self.inner.clone();
         let timeout = self.timeout;
-        match Arc::clone(&self.slots).try_acquire_owned() {
-            // The usual case, a free slot: the future holds only the
+        if is_probe(req.uri().path()) {
+            return Box::pin(async move {
+                tokio::time::timeout(timeout, inner.oneshot(req))
+                    .await
+                    .unwrap_or_else(|_| Ok(too_long()))
+            });
+        }
+        let ip = client_of(&req);
+        let free = self.clients.try_take(ip).and_then(|client| {
+            let slot = Arc::clone(&self.slots).try_acquire_owned().ok()?;
+            Some((client, slot))
+        });
+        match free {
+            // The usual case, free slots: the future holds only the
             // request's own work, no wait for a slot.
-            Ok(slot) => Box::pin(async move {
+            Some(slots) => Box::pin(async move {
                 let answer = tokio::time::timeout(timeout, inner.oneshot(req)).await;
-                drop(slot);
+                drop(slots);
                 answer.unwrap_or_else(|_| Ok(too_long()))
             }),
-            Err(_) => {
+            None => {
                 let slots = Arc::clone(&self.slots);
+                let clients = Arc::clone(&self.clients);
                 Box::pin(async move {
                     let work = async move {
+                        let _client = clients.take(ip).await;
                         let _slot = slots
                             .acquire_owned()
                             .await
@@ -168,8 +299,13 @@ mod tests {
     type TestApp = Limits<SetSensitiveRequestHeaders<Router>>;
 
     fn app(max_in_flight: usize, timeout: Duration) -> TestApp {
+        app_per_client(max_in_flight, max_in_flight, timeout)
+    }
+
+    fn app_per_client(max_in_flight: usize, per_client: usize, timeout: Duration) -> TestApp {
         let router = Router::new()
             .route("/ok", get(|| async { "ok" }))
+            .route("/healthz", get(|| async { "ok" }))
             .route(
                 "/slow",
                 get(|| async {
@@ -182,7 +318,7 @@ mod tests {
                 get(|req: Request| async move { format!("{:?}", req.headers()) }),
             );
         let sensitive = around(router).inner;
-        Limits::with(sensitive, max_in_flight, timeout)
+        Limits::with(sensitive, max_in_flight, per_client, timeout)
     }
 
     async fn send(app: &TestApp, req: Request) -> (StatusCode, String) {
@@ -284,5 +420,61 @@ mod tests {
             "{:?}",
             start.elapsed()
         );
+    }
+
+    fn from(uri: &str, peer: &str) -> Request {
+        let mut req = get_req(uri, &[]);
+        let peer: SocketAddr = peer.parse().unwrap();
+        req.extensions_mut().insert(ConnectInfo(peer));
+        req
+    }
+
+    #[tokio::test]
+    async fn a_probe_is_answered_while_every_slot_is_taken() {
+        let app = app(1, Duration::from_secs(5));
+        let busy = {
+            let app = app.clone();
+            tokio::spawn(async move { send(&app, get_req("/slow", &[])).await.0 })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let start = tokio::time::Instant::now();
+        assert_eq!(send(&app, get_req("/healthz", &[])).await.0, StatusCode::OK);
+        // The slow request holds the only slot for 300 ms.
+        assert!(
+            start.elapsed() < Duration::from_millis(200),
+            "{:?}",
+            start.elapsed()
+        );
+        assert_eq!(busy.await.unwrap(), StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn one_address_cannot_take_every_slot() {
+        // Two slots, one per address: `a`'s second request waits for `a`'s
+        // first, while `b` is served at once.
+        let app = app_per_client(2, 1, Duration::from_secs(5));
+        let mut held = Vec::new();
+        for _ in 0..2 {
+            let app = app.clone();
+            held.push(tokio::spawn(async move {
+                send(&app, from("/slow", "127.0.0.2:1000")).await.0
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let start = tokio::time::Instant::now();
+        assert_eq!(
+            send(&app, from("/ok", "[::ffff:127.0.0.1]:1000")).await.0,
+            StatusCode::OK
+        );
+        assert!(
+            start.elapsed() < Duration::from_millis(200),
+            "{:?}",
+            start.elapsed()
+        );
+        for h in held {
+            assert_eq!(h.await.unwrap(), StatusCode::OK);
+        }
+        // Every address gave its entry back.
+        assert!(app.clients.map.lock().unwrap().is_empty());
     }
 }

@@ -113,9 +113,19 @@ async fn token_post(
     let start = Instant::now();
     let rt = st.runtime.load_full();
     let (parts, body) = req.into_parts();
-    let body = match axum::body::to_bytes(body, limits::MAX_BODY).await {
-        Ok(b) => b,
-        Err(e) => return body_error(&e),
+    let read = axum::body::to_bytes(body, limits::MAX_BODY);
+    let body = match tokio::time::timeout(limits::BODY_READ_TIMEOUT, read).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(e)) => return body_error(&e),
+        Err(_) => {
+            return limits::refuse(
+                StatusCode::REQUEST_TIMEOUT,
+                &format!(
+                    "request body not received within {} s",
+                    limits::BODY_READ_TIMEOUT.as_secs()
+                ),
+            )
+        }
     };
     let prepared =
         read_post(&body).and_then(|asked| prepare(&rt, &st, peer, &parts.headers, asked));

@@ -1,6 +1,7 @@
 //! The integration-test binary: the server on 127.0.0.1:0 driven over HTTP,
 //! configuration loading, key fixtures and golden files.
 
+mod attack;
 mod bad_input;
 mod config_load;
 mod endpoint;
