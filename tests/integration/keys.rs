@@ -108,3 +108,28 @@ fn encrypted_keys_need_their_passphrase() {
     let err = PrivateKey::from_pem(&legacy).unwrap_err().to_string();
     assert!(err.contains("openssl pkcs8 -topk8"), "{err}");
 }
+
+/// The refresh-token key derived from each fixture key, as a fingerprint
+/// of a fixed record: a refresh token issued before a change of the
+/// cryptography code must verify after it.
+#[test]
+fn refresh_keys_match_the_golden_file() {
+    let golden = std::fs::read_to_string(fixture("../golden/refresh_keys.txt")).unwrap();
+    let mut n = 0;
+    for line in golden.lines() {
+        let [file, want] = line.split(' ').collect::<Vec<_>>()[..] else {
+            panic!("bad golden line {line}")
+        };
+        let pem = std::fs::read_to_string(fixture(&format!("keys/{file}"))).unwrap();
+        let key = PrivateKey::from_pem(&pem).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let got = regauth::token::refresh::RefreshKey::derive(&key.secret_material())
+            .fingerprint("backend", "user", b"record");
+        if std::env::var_os("REGAUTH_PRINT_GOLDEN").is_some() {
+            println!("{file} {got}");
+            continue;
+        }
+        assert_eq!(got, want, "{file}");
+        n += 1;
+    }
+    assert!(n >= 8, "golden file lists every fixture");
+}
