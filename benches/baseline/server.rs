@@ -1,6 +1,6 @@
 //! The load benchmark's baseline, its practical ceiling: an axum server that
 //! only parses the token request's query and signs an ES256 token with a
-//! key parsed once, with the crates regauth uses (axum, tokio, ring,
+//! key parsed once, with the crates regauth uses (axum, tokio, aws-lc-rs,
 //! serde_json). No authentication, no ACL, no logging, no metrics: the
 //! least any token server must do per request.
 //!
@@ -10,14 +10,14 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
 use axum::Router;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use ring::rand::SystemRandom;
-use ring::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use serde_json::json;
 
 struct Baseline {
@@ -87,7 +87,7 @@ fn main() {
             .expect("a PEM key")
     };
     let rng = SystemRandom::new();
-    let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &der, &rng)
+    let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &der)
         .expect("a PKCS#8 P-256 key");
     let header_b64 = URL_SAFE_NO_PAD.encode(br#"{"typ":"JWT","alg":"ES256"}"#);
     let state = Arc::new(Baseline {

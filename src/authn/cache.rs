@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use ring::hmac;
+use aws_lc_rs::hmac;
 
 use crate::core::Labels;
 use crate::secret::Secret;
@@ -46,8 +46,8 @@ struct Entry {
 }
 
 pub struct CredCache {
-    /// HMAC-SHA256 key (random per process; ring hashes its inner and
-    /// outer blocks once).
+    /// HMAC-SHA256 key (random per process; its inner and outer blocks
+    /// are hashed once).
     key: hmac::Key,
     ttl: Duration,
     max_entries: usize,

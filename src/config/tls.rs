@@ -31,7 +31,7 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<TlsConfig, String> {
     }
     let key = PrivateKeyDer::from_pem_file(key)
         .map_err(|e| format!("server.key ({}): {e}", key.display()))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS: {e}"))?

@@ -78,8 +78,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
-
 use crate::config::ThrottleSettings;
 use crate::metrics::Metrics;
 use crate::service::Login;
@@ -124,9 +122,12 @@ struct AccountKey([u8; 16]);
 
 impl AccountKey {
     fn new(account: &str) -> AccountKey {
-        let d = Sha256::digest(account.to_lowercase().as_bytes());
+        let d = aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA256,
+            account.to_lowercase().as_bytes(),
+        );
         let mut k = [0u8; 16];
-        k.copy_from_slice(&d[..16]);
+        k.copy_from_slice(&d.as_ref()[..16]);
         AccountKey(k)
     }
 }

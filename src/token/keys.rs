@@ -1,10 +1,18 @@
-//! Signing keys: PEM loading (PKCS#8, PKCS#1, SEC1), algorithm choice, key IDs
-//! (libtrust and RFC 7638 thumbprint) and public JWKs.
+//! Signing keys: PEM loading (PKCS#8, PKCS#1, SEC1, encrypted PKCS#8),
+//! algorithm choice, signing, key IDs (libtrust and RFC 7638 thumbprint)
+//! and public JWKs.
+//!
+//! Keys are parsed and signed by aws-lc-rs, the provider rustls also uses
+//! here: one cryptography stack. It signs ES256 faster than ring on this
+//! class of machine (BENCHMARKS.md) and covers every algorithm regauth
+//! signs with, P-521 included. What no provider offers stays with small
+//! parsing crates: `pkcs8` decrypts PBES2-encrypted keys, `der` reads PEM
+//! blocks, `x509-cert` reads a certificate's public key.
 
+use aws_lc_rs::encoding::{AsBigEndian, AsDer, EcPrivateKeyBin, PublicKeyX509Der};
+use aws_lc_rs::signature::{self, KeyPair};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use sha2::{Digest, Sha256};
-use spki::EncodePublicKey;
 
 /// JWS algorithm of a key; fixed by the key type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,13 +52,13 @@ impl std::str::FromStr for Alg {
     }
 }
 
-/// A private key, parsed once. Signing never re-parses it.
+/// A private key, parsed once into aws-lc-rs's form: signing never
+/// re-parses it.
 pub enum PrivateKey {
-    Rsa(Box<rsa::pkcs1v15::SigningKey<Sha256>>),
-    P256(p256::ecdsa::SigningKey),
-    P384(p384::ecdsa::SigningKey),
-    P521(p521::ecdsa::SigningKey),
-    Ed25519(ed25519_dalek::SigningKey),
+    Rsa(Box<signature::RsaKeyPair>),
+    /// P-256, P-384 or P-521, with the algorithm it signs with.
+    Ec(signature::EcdsaKeyPair, Alg),
+    Ed25519(signature::Ed25519KeyPair),
 }
 
 impl std::fmt::Debug for PrivateKey {
@@ -77,8 +85,8 @@ pub enum KeyError {
         "unsupported or malformed private key (expected RSA, EC P-256/P-384/P-521 or Ed25519)"
     )]
     Unsupported,
-    #[error("RSA key too small ({0} bits; at least 2048 required)")]
-    RsaTooSmall(usize),
+    #[error("RSA key too small (at least 2048 bits required)")]
+    RsaTooSmall,
     #[error("certificate: {0}")]
     Cert(String),
     #[error("certificate does not hold the public key of the signing key")]
@@ -111,13 +119,8 @@ impl PrivateKey {
             der::pem::decode_vec(block.1.as_bytes()).map_err(|e| KeyError::Pem(e.to_string()))?;
         match label {
             "PRIVATE KEY" => Self::from_pkcs8_der(&der),
-            "RSA PRIVATE KEY" => {
-                use rsa::pkcs1::DecodeRsaPrivateKey;
-                let k =
-                    rsa::RsaPrivateKey::from_pkcs1_der(&der).map_err(|_| KeyError::Unsupported)?;
-                Self::rsa(k)
-            }
-            "EC PRIVATE KEY" => Self::from_sec1_der(&der),
+            "RSA PRIVATE KEY" => rsa_key(signature::RsaKeyPair::from_der(&der)),
+            "EC PRIVATE KEY" => Self::from_ec_der(&der),
             "ENCRYPTED PRIVATE KEY" => {
                 let passphrase = passphrase.ok_or(KeyError::Encrypted)?;
                 let info = pkcs8::EncryptedPrivateKeyInfo::try_from(der.as_slice())
@@ -131,44 +134,28 @@ impl PrivateKey {
         }
     }
 
-    fn rsa(k: rsa::RsaPrivateKey) -> Result<Self, KeyError> {
-        use rsa::traits::PublicKeyParts;
-        let bits = k.size() * 8;
-        if bits < 2048 {
-            return Err(KeyError::RsaTooSmall(bits));
-        }
-        Ok(PrivateKey::Rsa(Box::new(rsa::pkcs1v15::SigningKey::new(k))))
-    }
-
     fn from_pkcs8_der(der: &[u8]) -> Result<Self, KeyError> {
-        use pkcs8::DecodePrivateKey;
-        if let Ok(k) = p256::SecretKey::from_pkcs8_der(der) {
-            return Ok(PrivateKey::P256(k.into()));
+        if let Ok(k) = Self::from_ec_der(der) {
+            return Ok(k);
         }
-        if let Ok(k) = p384::SecretKey::from_pkcs8_der(der) {
-            return Ok(PrivateKey::P384(k.into()));
-        }
-        if let Ok(k) = p521::SecretKey::from_pkcs8_der(der) {
-            return p521_key(&k);
-        }
-        if let Ok(k) = ed25519_dalek::SigningKey::from_pkcs8_der(der) {
+        if let Ok(k) = signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(der) {
             return Ok(PrivateKey::Ed25519(k));
         }
-        if let Ok(k) = rsa::RsaPrivateKey::from_pkcs8_der(der) {
-            return Self::rsa(k);
-        }
-        Err(KeyError::Unsupported)
+        rsa_key(signature::RsaKeyPair::from_pkcs8(der))
     }
 
-    fn from_sec1_der(der: &[u8]) -> Result<Self, KeyError> {
-        if let Ok(k) = p256::SecretKey::from_sec1_der(der) {
-            return Ok(PrivateKey::P256(k.into()));
-        }
-        if let Ok(k) = p384::SecretKey::from_sec1_der(der) {
-            return Ok(PrivateKey::P384(k.into()));
-        }
-        if let Ok(k) = p521::SecretKey::from_sec1_der(der) {
-            return p521_key(&k);
+    /// An EC key in PKCS#8 or SEC1 (RFC 5915) form, on any of the three
+    /// curves.
+    fn from_ec_der(der: &[u8]) -> Result<Self, KeyError> {
+        let curves = [
+            (&signature::ECDSA_P256_SHA256_FIXED_SIGNING, Alg::ES256),
+            (&signature::ECDSA_P384_SHA384_FIXED_SIGNING, Alg::ES384),
+            (&signature::ECDSA_P521_SHA512_FIXED_SIGNING, Alg::ES512),
+        ];
+        for (curve, alg) in curves {
+            if let Ok(k) = signature::EcdsaKeyPair::from_private_key_der(curve, der) {
+                return Ok(PrivateKey::Ec(k, alg));
+            }
         }
         Err(KeyError::Unsupported)
     }
@@ -176,9 +163,7 @@ impl PrivateKey {
     pub fn alg(&self) -> Alg {
         match self {
             PrivateKey::Rsa(_) => Alg::RS256,
-            PrivateKey::P256(_) => Alg::ES256,
-            PrivateKey::P384(_) => Alg::ES384,
-            PrivateKey::P521(_) => Alg::ES512,
+            PrivateKey::Ec(_, alg) => *alg,
             PrivateKey::Ed25519(_) => Alg::EdDSA,
         }
     }
@@ -186,22 +171,22 @@ impl PrivateKey {
     /// Signs `msg` and returns the raw JWS signature bytes (PKCS#1 v1.5 for
     /// RSA, fixed-size `r || s` for ECDSA, 64 bytes for Ed25519).
     pub fn sign(&self, msg: &[u8]) -> Vec<u8> {
-        use signature::{SignatureEncoding, Signer};
+        // aws-lc-rs draws its own randomness; the argument is for ring
+        // compatibility.
+        let rng = aws_lc_rs::rand::SystemRandom::new();
         match self {
-            PrivateKey::Rsa(k) => k.sign(msg).to_vec(),
-            PrivateKey::P256(k) => {
-                let s: p256::ecdsa::Signature = k.sign(msg);
-                s.to_bytes().to_vec()
+            PrivateKey::Rsa(k) => {
+                let mut sig = vec![0u8; k.public_modulus_len()];
+                k.sign(&signature::RSA_PKCS1_SHA256, &rng, msg, &mut sig)
+                    .expect("RSA signing with a valid key and buffer cannot fail");
+                sig
             }
-            PrivateKey::P384(k) => {
-                let s: p384::ecdsa::Signature = k.sign(msg);
-                s.to_bytes().to_vec()
-            }
-            PrivateKey::P521(k) => {
-                let s: p521::ecdsa::Signature = k.sign(msg);
-                s.to_bytes().to_vec()
-            }
-            PrivateKey::Ed25519(k) => k.sign(msg).to_bytes().to_vec(),
+            PrivateKey::Ec(k, _) => k
+                .sign(&rng, msg)
+                .expect("ECDSA signing with a valid key cannot fail")
+                .as_ref()
+                .to_vec(),
+            PrivateKey::Ed25519(k) => k.sign(msg).as_ref().to_vec(),
         }
     }
 
@@ -211,53 +196,37 @@ impl PrivateKey {
     pub fn secret_material(&self) -> Vec<u8> {
         match self {
             PrivateKey::Rsa(k) => {
-                use rsa::pkcs8::EncodePrivateKey;
-                let pk: &rsa::RsaPrivateKey = (**k).as_ref();
-                pk.to_pkcs8_der()
-                    .expect("a valid RSA key encodes")
-                    .as_bytes()
-                    .to_vec()
+                let der: aws_lc_rs::encoding::Pkcs8V1Der =
+                    k.as_der().expect("a valid RSA key encodes");
+                der.as_ref().to_vec()
             }
-            PrivateKey::P256(k) => k.to_bytes().to_vec(),
-            PrivateKey::P384(k) => k.to_bytes().to_vec(),
-            PrivateKey::P521(k) => k.to_bytes().to_vec(),
-            PrivateKey::Ed25519(k) => k.to_bytes().to_vec(),
+            PrivateKey::Ec(k, _) => {
+                let bin: EcPrivateKeyBin = k
+                    .private_key()
+                    .as_be_bytes()
+                    .expect("a valid EC key encodes");
+                bin.as_ref().to_vec()
+            }
+            PrivateKey::Ed25519(k) => {
+                let seed: aws_lc_rs::encoding::Curve25519SeedBin = k
+                    .seed()
+                    .and_then(|s| s.as_be_bytes())
+                    .expect("a valid Ed25519 key has a seed");
+                seed.as_ref().to_vec()
+            }
         }
-    }
-
-    /// The key as PKCS#8 DER (for ring), except P-521 (`None`), which ring
-    /// does not support.
-    pub fn pkcs8_der(&self) -> Option<Vec<u8>> {
-        use pkcs8::EncodePrivateKey;
-        let doc = match self {
-            PrivateKey::Rsa(k) => {
-                let pk: &rsa::RsaPrivateKey = (**k).as_ref();
-                pk.to_pkcs8_der()
-            }
-            PrivateKey::P256(k) => p256::SecretKey::from(k.as_nonzero_scalar()).to_pkcs8_der(),
-            PrivateKey::P384(k) => p384::SecretKey::from(k.as_nonzero_scalar()).to_pkcs8_der(),
-            PrivateKey::P521(_) => return None,
-            PrivateKey::Ed25519(k) => k.to_pkcs8_der(),
-        };
-        Some(doc.expect("a valid key encodes").as_bytes().to_vec())
     }
 
     /// DER SubjectPublicKeyInfo of the public half.
     pub fn public_spki_der(&self) -> Vec<u8> {
-        let doc = match self {
-            PrivateKey::Rsa(k) => {
-                let pk: &rsa::RsaPrivateKey = (**k).as_ref();
-                pk.to_public_key().to_public_key_der()
-            }
-            PrivateKey::P256(k) => k.verifying_key().to_public_key_der(),
-            PrivateKey::P384(k) => k.verifying_key().to_public_key_der(),
-            PrivateKey::P521(k) => p521::PublicKey::from_sec1_bytes(p521_point(k).as_bytes())
-                .expect("a verifying key is a valid point")
-                .to_public_key_der(),
-            PrivateKey::Ed25519(k) => k.verifying_key().to_public_key_der(),
+        let der: Result<PublicKeyX509Der, _> = match self {
+            PrivateKey::Rsa(k) => k.public_key().as_der(),
+            PrivateKey::Ec(k, _) => k.public_key().as_der(),
+            PrivateKey::Ed25519(k) => k.public_key().as_der(),
         };
-        doc.expect("encoding a valid public key cannot fail")
-            .into_vec()
+        der.expect("encoding a valid public key cannot fail")
+            .as_ref()
+            .to_vec()
     }
 
     /// The public key as a JWK with members in RFC 7638 canonical order
@@ -266,63 +235,65 @@ impl PrivateKey {
         let b = |bytes: &[u8]| serde_json::Value::String(URL_SAFE_NO_PAD.encode(bytes));
         let s = |v: &str| serde_json::Value::String(v.to_owned());
         let mut m = serde_json::Map::new();
-        let ec = |m: &mut serde_json::Map<String, serde_json::Value>, crv: &str, point: &[u8]| {
-            // Uncompressed SEC1 point: 0x04 || X || Y, coordinates already padded
-            // to the field size (leading zero bytes kept, as RFC 7518 requires).
-            let coords = &point[1..];
-            let (x, y) = coords.split_at(coords.len() / 2);
-            m.insert("crv".into(), s(crv));
-            m.insert("kty".into(), s("EC"));
-            m.insert("x".into(), b(x));
-            m.insert("y".into(), b(y));
-        };
         match self {
             PrivateKey::Rsa(k) => {
-                use rsa::traits::PublicKeyParts;
-                let pk: &rsa::RsaPrivateKey = (**k).as_ref();
-                m.insert("e".into(), b(&pk.e().to_bytes_be()));
+                let public = k.public_key();
+                m.insert(
+                    "e".into(),
+                    b(public.exponent().big_endian_without_leading_zero()),
+                );
                 m.insert("kty".into(), s("RSA"));
-                m.insert("n".into(), b(&pk.n().to_bytes_be()));
+                m.insert(
+                    "n".into(),
+                    b(public.modulus().big_endian_without_leading_zero()),
+                );
             }
-            PrivateKey::P256(k) => ec(
-                &mut m,
-                "P-256",
-                k.verifying_key().to_encoded_point(false).as_bytes(),
-            ),
-            PrivateKey::P384(k) => ec(
-                &mut m,
-                "P-384",
-                k.verifying_key().to_encoded_point(false).as_bytes(),
-            ),
-            PrivateKey::P521(k) => ec(&mut m, "P-521", p521_point(k).as_bytes()),
+            PrivateKey::Ec(k, alg) => {
+                // Uncompressed SEC1 point: 0x04 || X || Y, coordinates padded
+                // to the field size (leading zero bytes kept, as RFC 7518
+                // requires).
+                let point = k.public_key().as_ref();
+                let coords = &point[1..];
+                let (x, y) = coords.split_at(coords.len() / 2);
+                let crv = match alg {
+                    Alg::ES384 => "P-384",
+                    Alg::ES512 => "P-521",
+                    _ => "P-256",
+                };
+                m.insert("crv".into(), s(crv));
+                m.insert("kty".into(), s("EC"));
+                m.insert("x".into(), b(x));
+                m.insert("y".into(), b(y));
+            }
             PrivateKey::Ed25519(k) => {
                 m.insert("crv".into(), s("Ed25519"));
                 m.insert("kty".into(), s("OKP"));
-                m.insert("x".into(), b(k.verifying_key().as_bytes()));
+                m.insert("x".into(), b(k.public_key().as_ref()));
             }
         }
         m
     }
 }
 
-/// Uncompressed public point of a P-521 key (p521 0.13 has no
-/// `SigningKey::verifying_key` without an unpublished feature).
-fn p521_point(k: &p521::ecdsa::SigningKey) -> p521::EncodedPoint {
-    p521::ecdsa::VerifyingKey::from(k).to_encoded_point(false)
-}
-
-fn p521_key(k: &p521::SecretKey) -> Result<PrivateKey, KeyError> {
-    p521::ecdsa::SigningKey::from_slice(&k.to_bytes())
-        .map(PrivateKey::P521)
-        .map_err(|_| KeyError::Unsupported)
+/// An RSA key as parsed, refused under 2048 bits (aws-lc refuses those at
+/// parse time: the error says so).
+fn rsa_key(
+    parsed: Result<signature::RsaKeyPair, aws_lc_rs::error::KeyRejected>,
+) -> Result<PrivateKey, KeyError> {
+    match parsed {
+        Ok(k) if k.public_modulus_len() * 8 >= 2048 => Ok(PrivateKey::Rsa(Box::new(k))),
+        Ok(_) => Err(KeyError::RsaTooSmall),
+        Err(e) if e.description_() == "TooSmall" => Err(KeyError::RsaTooSmall),
+        Err(_) => Err(KeyError::Unsupported),
+    }
 }
 
 /// The libtrust key ID distribution 2.x expects: SHA-256 of the DER
 /// SubjectPublicKeyInfo, first 240 bits, base32 (RFC 4648, no padding),
 /// in 12 groups of 4 characters joined by `:`.
 pub fn libtrust_kid(spki_der: &[u8]) -> String {
-    let digest = Sha256::digest(spki_der);
-    let b32 = data_encoding::BASE32_NOPAD.encode(&digest[..30]);
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, spki_der);
+    let b32 = data_encoding::BASE32_NOPAD.encode(&digest.as_ref()[..30]);
     let groups: Vec<&str> = (0..b32.len()).step_by(4).map(|i| &b32[i..i + 4]).collect();
     groups.join(":")
 }
@@ -333,7 +304,10 @@ pub fn thumbprint_kid(jwk: &serde_json::Map<String, serde_json::Value>) -> Strin
     // lexicographic order, and to_string emits no whitespace: exactly the
     // canonical form RFC 7638 §3 asks for.
     let canonical = serde_json::to_string(jwk).expect("a JSON map serializes");
-    URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
+    URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        canonical.as_bytes(),
+    ))
 }
 
 /// Reads the first certificate of a PEM bundle and returns its DER, after

@@ -2,7 +2,6 @@
 //! encoded once; issuing a token costs one claims serialization and one
 //! signature.
 
-pub mod fast;
 pub mod keygen;
 pub mod keys;
 pub mod refresh;
@@ -47,7 +46,6 @@ pub enum KidMode {
 #[derive(Debug)]
 pub struct Signer {
     key: PrivateKey,
-    fast: fast::FastSigner,
     kid: Option<String>,
     header_b64: String,
     jwk: serde_json::Map<String, serde_json::Value>,
@@ -70,7 +68,6 @@ impl Signer {
         kid_mode: KidMode,
         cert_der: Option<&[u8]>,
     ) -> Result<Signer, KeyError> {
-        let fast = fast::FastSigner::new(&key)?;
         let jwk = key.public_jwk();
         let kid = match kid_mode {
             KidMode::Libtrust => Some(keys::libtrust_kid(&key.public_spki_der())),
@@ -87,7 +84,6 @@ impl Signer {
             URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).expect("header serializes"));
         Ok(Signer {
             key,
-            fast,
             kid,
             header_b64,
             jwk,
@@ -131,7 +127,7 @@ impl Signer {
         out.push_str(&self.header_b64);
         out.push('.');
         URL_SAFE_NO_PAD.encode_string(&payload, &mut out);
-        let sig = self.fast.sign(&self.key, out.as_bytes());
+        let sig = self.key.sign(out.as_bytes());
         out.push('.');
         URL_SAFE_NO_PAD.encode_string(sig, &mut out);
         out

@@ -15,11 +15,10 @@
 //! and the refresh is refused. Labels are re-read at refresh, so ACL
 //! decisions always use the user's current groups.
 
+use aws_lc_rs::hmac;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 const PREFIX: &str = "rt1.";
 
@@ -65,14 +64,19 @@ impl std::fmt::Debug for RefreshKey {
 impl RefreshKey {
     /// Derives the key from secret bytes (the signing key's DER).
     pub fn derive(secret: &[u8]) -> RefreshKey {
-        let mut mac = Hmac::<Sha256>::new_from_slice(b"regauth refresh token key v1")
-            .expect("any key length");
-        mac.update(&Sha256::digest(secret));
-        RefreshKey(mac.finalize().into_bytes().into())
+        let label = hmac::Key::new(hmac::HMAC_SHA256, b"regauth refresh token key v1");
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret);
+        let mut key = [0u8; 32];
+        key.copy_from_slice(hmac::sign(&label, digest.as_ref()).as_ref());
+        RefreshKey(key)
     }
 
-    fn mac(&self) -> Hmac<Sha256> {
-        Hmac::<Sha256>::new_from_slice(&self.0).expect("any key length")
+    fn key(&self) -> hmac::Key {
+        hmac::Key::new(hmac::HMAC_SHA256, &self.0)
+    }
+
+    fn mac(&self) -> hmac::Context {
+        hmac::Context::with_key(&self.key())
     }
 
     /// The fingerprint of a credential record for `backend`/`user`.
@@ -87,7 +91,7 @@ impl RefreshKey {
             m.update(&(part.len() as u64).to_be_bytes());
             m.update(part);
         }
-        URL_SAFE_NO_PAD.encode(m.finalize().into_bytes())
+        URL_SAFE_NO_PAD.encode(m.sign())
     }
 
     pub fn issue(&self, claims: &RefreshClaims) -> String {
@@ -95,7 +99,7 @@ impl RefreshKey {
         let signed = format!("{PREFIX}{payload}");
         let mut m = self.mac();
         m.update(signed.as_bytes());
-        let tag = URL_SAFE_NO_PAD.encode(m.finalize().into_bytes());
+        let tag = URL_SAFE_NO_PAD.encode(m.sign());
         format!("{signed}.{tag}")
     }
 
@@ -112,9 +116,7 @@ impl RefreshKey {
         let tag = URL_SAFE_NO_PAD
             .decode(tag)
             .map_err(|_| RefreshError::Malformed)?;
-        let mut m = self.mac();
-        m.update(signed.as_bytes());
-        m.verify_slice(&tag).map_err(|_| RefreshError::BadMac)?;
+        hmac::verify(&self.key(), signed.as_bytes(), &tag).map_err(|_| RefreshError::BadMac)?;
         let json = URL_SAFE_NO_PAD
             .decode(payload)
             .map_err(|_| RefreshError::Malformed)?;

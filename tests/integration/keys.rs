@@ -76,18 +76,24 @@ fn pem_forms_and_algorithms() {
 
 #[test]
 fn es512_signatures_verify() {
-    // jsonwebtoken cannot verify ES512: check with the p521 crate directly.
-    use p521::ecdsa::signature::Verifier;
+    // jsonwebtoken cannot verify ES512: check against the fixture's public
+    // key file, with aws-lc-rs's verifier.
+    use aws_lc_rs::signature::{UnparsedPublicKey, ECDSA_P521_SHA512_FIXED};
     let pem = std::fs::read_to_string(fixture("keys/p521.pem")).unwrap();
     let key = PrivateKey::from_pem(&pem).unwrap();
     let sig = key.sign(b"header.payload");
     assert_eq!(sig.len(), 132);
     let pub_pem = std::fs::read_to_string(fixture("keys/p521.pub.pem")).unwrap();
-    use p521::pkcs8::DecodePublicKey;
-    let pk = p521::PublicKey::from_public_key_pem(&pub_pem).unwrap();
-    let vk = p521::ecdsa::VerifyingKey::from_sec1_bytes(&pk.to_sec1_bytes()).unwrap();
-    let sig = p521::ecdsa::Signature::from_slice(&sig).unwrap();
-    vk.verify(b"header.payload", &sig).unwrap();
+    let b64: String = pub_pem
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    let spki = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b64).unwrap();
+    UnparsedPublicKey::new(&ECDSA_P521_SHA512_FIXED, &spki)
+        .verify(b"header.payload", &sig)
+        .unwrap();
+    let wrong = UnparsedPublicKey::new(&ECDSA_P521_SHA512_FIXED, &spki).verify(b"other", &sig);
+    assert!(wrong.is_err());
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! TLS client configuration for LDAPS and StartTLS: rustls with the ring
+//! TLS client configuration for LDAPS and StartTLS: rustls with the aws-lc-rs
 //! provider chosen explicitly (no process-wide default needed), trusting
 //! `ca_certificate`, or the system roots, or — with
 //! `insecure_tls_skip_verify` — any certificate.
@@ -15,7 +15,7 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme
 /// The client configuration for `ca` (PEM file; `None` = system roots), or
 /// one that accepts any server certificate when `insecure`.
 pub fn client_config(ca: Option<&Path>, insecure: bool) -> Result<Arc<ClientConfig>, String> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS setup: {e}"))?;
