@@ -214,6 +214,23 @@ async fn a_client_that_never_finishes_its_headers_is_disconnected() {
 /// refused (anonymous) and one authenticated token request, stops it with
 /// SIGTERM (which writes the pending log batch) and returns its stderr.
 fn log_of_two_requests(format: &str, rust_log: &str) -> String {
+    log_of(format, rust_log, |url| {
+        // Anonymous: refused (no anonymous user), logged as refused.
+        let (_, code, _) = status(None, &url("scope=repository:x:pull"));
+        assert_eq!(code, "401");
+        let (ok, code, err) = status(
+            Some("alice:alice"),
+            &url("scope=repository:other:pull&scope=repository:team/app:pull,push"),
+        );
+        assert!(ok && code == "200", "{code} {err}");
+    })
+}
+
+/// Runs `regauth [--log-format FORMAT] serve` with `RUST_LOG`, calls
+/// `requests` with a function that makes the token URL for a query, stops
+/// it with SIGTERM (which writes the pending log batch) and returns its
+/// stderr.
+fn log_of(format: &str, rust_log: &str, requests: impl FnOnce(&dyn Fn(&str) -> String)) -> String {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let config = write_config(dir.path(), port, "", 4);
@@ -235,14 +252,7 @@ fn log_of_two_requests(format: &str, rust_log: &str) -> String {
         assert!(Instant::now() < deadline, "regauth did not start");
         std::thread::sleep(Duration::from_millis(50));
     }
-    // Anonymous: refused (no anonymous user), logged as refused.
-    let (_, code, _) = status(None, &url("scope=repository:x:pull"));
-    assert_eq!(code, "401");
-    let (ok, code, err) = status(
-        Some("alice:alice"),
-        &url("scope=repository:other:pull&scope=repository:team/app:pull,push"),
-    );
-    assert!(ok && code == "200", "{code} {err}");
+    requests(&url);
     let mut child = child;
     let pid = child.0.id().to_string();
     assert!(Command::new("kill")
@@ -302,4 +312,47 @@ fn audit_lines_follow_the_log_format_and_rust_log() {
     let quiet = log_of_two_requests("text", "info,regauth::audit=off");
     assert!(quiet.contains("regauth listening"), "{quiet}");
     assert!(!quiet.contains("regauth::audit"), "{quiet}");
+}
+
+#[test]
+fn the_audit_line_of_containerds_get_retry_says_so() {
+    let text = log_of("text", "info", |url| {
+        // containerd: a password POST, refused, then the same credentials
+        // as a GET with Basic.
+        let post_url = url("");
+        let (ok, code, err) = curl(&[
+            "-w",
+            "%{http_code}",
+            "-o",
+            "/dev/null",
+            "-H",
+            "content-type: application/x-www-form-urlencoded",
+            "--data",
+            "grant_type=password&username=alice&password=wrong&service=r",
+            &post_url,
+        ]);
+        assert!(ok && code == "401", "{code} {err}");
+        let (_, code, _) = status(Some("alice:wrong"), &url("scope=repository:x:pull"));
+        assert_eq!(code, "401");
+        // Another wrong password as a GET is no retry.
+        let (_, code, _) = status(Some("alice:other"), &url("scope=repository:x:pull"));
+        assert_eq!(code, "401");
+    });
+    let audit: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(" INFO regauth::audit: "))
+        .collect();
+    assert_eq!(audit.len(), 3, "{text}");
+    assert!(
+        audit[0].contains(r#"method="POST" grant="password""#),
+        "{}",
+        audit[0]
+    );
+    assert!(
+        audit[1].contains(r#"method="GET" retry_of_post=true grant="password""#),
+        "{}",
+        audit[1]
+    );
+    assert!(!audit[2].contains("retry_of_post"), "{}", audit[2]);
+    assert!(!text.contains("wrong"), "a password was logged: {text}");
 }
