@@ -287,7 +287,7 @@ async fn issue(rt: &Runtime, st: &AppState, p: &Prepared) -> Result<Issued, ApiE
         (&result, p.attempt, throttle::guess(&req.login))
     {
         st.throttle
-            .record_failure(&rt.config.throttle, ip, &creds.user, attempt);
+            .record_failure(&rt.config.throttle, ip, creds, attempt);
     }
     result.map_err(|e| ApiError::from_service(e, &rt.config.token.issuer))
 }

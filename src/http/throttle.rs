@@ -158,7 +158,7 @@ impl Default for Throttle {
 /// A keyed hash of a user and password: equal for equal credentials, and
 /// useless for guessing the password without the process's key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Fingerprint([u8; 16]);
+struct Fingerprint([u8; 16]);
 
 /// A failed POST, waiting for its GET retry.
 #[derive(Debug, Clone, Copy)]
@@ -173,8 +173,8 @@ pub enum Attempt {
     /// A GET (Basic): one failure.
     Get,
     /// A `POST grant_type=password`: one failure, and a marker for a GET
-    /// retry with these credentials.
-    Post(Fingerprint),
+    /// retry with the same credentials.
+    Post,
     /// A GET repeating the credentials of a POST that failed within
     /// [`RETRY_WINDOW`]: that failure was counted already.
     Retry,
@@ -402,7 +402,7 @@ impl Throttle {
     }
 
     /// The keyed fingerprint of `creds`.
-    pub fn fingerprint(&self, creds: &Credentials) -> Fingerprint {
+    fn fingerprint(&self, creds: &Credentials) -> Fingerprint {
         let mut mac = hmac::Context::with_key(&self.key);
         // Length-prefix the user so ("a:b", "c") and ("a", "b:c") differ.
         mac.update(&(creds.user.len() as u64).to_be_bytes());
@@ -468,27 +468,27 @@ impl Throttle {
                 }
                 self.check(s, ip, account, now).map(|()| Attempt::Get)
             }
-            Method::Post => self
-                .check(s, ip, account, now)
-                .map(|()| Attempt::Post(self.fingerprint(creds))),
+            Method::Post => self.check(s, ip, account, now).map(|()| Attempt::Post),
         }
     }
 
-    /// Counts the failure of an admitted attempt at `now`.
+    /// Counts the failure of an admitted attempt at `now`. A POST's
+    /// fingerprint is computed here, so a successful login computes none.
     fn attempt_failed(
         &self,
         s: &ThrottleSettings,
         ip: IpAddr,
-        account: &str,
+        creds: &Credentials,
         attempt: Attempt,
         now: Instant,
     ) {
+        let account = creds.user.as_str();
         match attempt {
             Attempt::Retry => {}
             Attempt::Get => self.failed(s, ip, account, now),
-            Attempt::Post(fp) => {
+            Attempt::Post => {
                 self.failed(s, ip, account, now);
-                self.mark(s, ip, account, fp, now);
+                self.mark(s, ip, account, self.fingerprint(creds), now);
             }
         }
     }
@@ -535,17 +535,18 @@ impl Throttle {
             })
     }
 
-    /// After a password login admitted as `attempt` was answered 401:
-    /// counts the failure (nothing when throttling is off, or for a retry).
+    /// After a password login with `creds` admitted as `attempt` was
+    /// answered 401: counts the failure (nothing when throttling is off,
+    /// or for a retry).
     pub fn record_failure(
         &self,
         s: &ThrottleSettings,
         ip: IpAddr,
-        account: &str,
+        creds: &Credentials,
         attempt: Attempt,
     ) {
         if s.enabled() {
-            self.attempt_failed(s, ip, account, attempt, Instant::now());
+            self.attempt_failed(s, ip, creds, attempt, Instant::now());
         }
     }
 }

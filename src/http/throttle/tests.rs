@@ -139,7 +139,7 @@ fn fail(
     now: Instant,
 ) -> Result<Attempt, Refused> {
     let attempt = t.attempt(s, ip(a), c, method, now)?;
-    t.attempt_failed(s, ip(a), &c.user, attempt, now);
+    t.attempt_failed(s, ip(a), c, attempt, now);
     Ok(attempt)
 }
 
@@ -242,7 +242,7 @@ fn a_get_repeating_a_failed_post_is_counted_once() {
         assert_eq!(failures(&t, &s, "10.0.0.1", end), counted, "{what}");
         let kind = match kind.unwrap() {
             Attempt::Get => "Get",
-            Attempt::Post(_) => "Post",
+            Attempt::Post => "Post",
             Attempt::Retry => "Retry",
         };
         assert_eq!(kind, last, "{what}");
@@ -285,7 +285,7 @@ fn markers_are_bounded_and_hold_no_password() {
         let a = IpAddr::from(i.to_be_bytes());
         let c = creds("alice", "hunter2");
         let attempt = t.attempt(&s, a, &c, Method::Post, now).unwrap();
-        t.attempt_failed(&s, a, "alice", attempt, now);
+        t.attempt_failed(&s, a, &c, attempt, now);
         assert!(lock(&t.markers).len() <= 64);
     }
     let held = format!("{:?}", lock(&t.markers));
@@ -331,13 +331,13 @@ mod prop {
                     Ok(Attempt::Retry) => {
                         prop_assert!(!post);
                         prop_assert!(counted_passwords.contains(&pw));
-                        t.attempt_failed(&s, ip("10.0.0.1"), "alice", Attempt::Retry, now);
+                        t.attempt_failed(&s, ip("10.0.0.1"), &c, Attempt::Retry, now);
                     }
                     Ok(attempt) => {
                         fresh += 1;
                         prop_assert!(fresh <= limit);
                         counted_passwords.insert(pw);
-                        t.attempt_failed(&s, ip("10.0.0.1"), "alice", attempt, now);
+                        t.attempt_failed(&s, ip("10.0.0.1"), &c, attempt, now);
                     }
                     Err(_) => {}
                 }
