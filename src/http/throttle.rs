@@ -10,8 +10,8 @@
 //! requests and refresh tokens guess nothing (a refresh token is signed) and
 //! are never throttled. A 401 answer to a password attempt is one failure
 //! for the client address and one for the account name (except a GET that
-//! repeats a refused POST, see below); any other answer
-//! (200, 400, 503, ...) counts nothing. A success does not reset a counter:
+//! repeats a refused POST, see below); any other answer (200, 400, 503,
+//! ...) counts nothing. A success does not reset a counter:
 //! an attacker who owns one valid account must not be able to wipe their
 //! address's failures by logging in between guesses.
 //!
@@ -83,8 +83,8 @@
 //! new guess; each marker lets one GET through, and only a counted POST
 //! failure makes a marker, which needs an admitted POST. POST/GET/POST/GET
 //! with the same password counts each pair once; with different passwords,
-//! every attempt is counted. The number of distinct passwords tried never
-//! exceeds the number of failures counted.
+//! every attempt is counted. Every password let through as a retry had
+//! just been counted as wrong.
 //!
 //! Markers are keyed like the two tables (address, lower-cased account)
 //! and bounded by `max_tracked` in the same way; only the last failed POST
@@ -93,9 +93,8 @@
 //! # Memory
 //!
 //! Each table (and the markers) holds at most `max_tracked` keys (about
-//! 64 bytes each). When
-//! a new key does not fit, expired windows are dropped first, then the
-//! eighth of the table with the oldest windows. The state belongs to the
+//! 64 bytes each). When a new key does not fit, expired windows are
+//! dropped first, then the eighth of the table with the oldest windows. The state belongs to the
 //! server, not to a configuration generation: a reload changes the limits
 //! but keeps the counts.
 //!

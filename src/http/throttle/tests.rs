@@ -201,7 +201,7 @@ fn a_get_repeating_a_failed_post_is_counted_once() {
             "Get",
         ),
         (
-            "account names are matched without case",
+            "the account spelt otherwise: other credentials",
             &[(Post, "alice", "x", 0), (Get, "ALICE", "x", 0)],
             2,
             "Get",
@@ -263,6 +263,12 @@ fn a_retry_is_admitted_at_the_limit_and_nothing_else_is() {
         );
     }
     assert_eq!(failures(&t, &s, "10.0.0.1", t0), 2);
+    // Another address's GET is no retry of this address's POST.
+    fail(&t, &s, "10.0.0.2", Method::Post, &x, t0).unwrap();
+    assert_eq!(
+        fail(&t, &s, "10.0.0.3", Method::Get, &x, t0),
+        Ok(Attempt::Get)
+    );
     // At the limit: no new POST, no second GET, no other password.
     for (method, c) in [
         (Method::Post, &x),
