@@ -89,6 +89,17 @@ pub fn explain(a: ExplainArgs<'_>) -> i32 {
             return 1;
         }
     };
+    let scopes = match scope::parse_all(
+        a.scopes.iter().map(String::as_str),
+        crate::service::MAX_SCOPES,
+    ) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 1;
+        }
+    };
+    // After the cheap checks: the lookup may wait for LDAP.
     let (labels, origin) = if a.labels.is_empty() {
         login_labels(&crate::service::chain_for(&c), a.account)
     } else {
@@ -98,16 +109,6 @@ pub fn explain(a: ExplainArgs<'_>) -> i32 {
                 eprintln!("error: {e}");
                 return 1;
             }
-        }
-    };
-    let scopes = match scope::parse_all(
-        a.scopes.iter().map(String::as_str),
-        crate::service::MAX_SCOPES,
-    ) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return 1;
         }
     };
     let auth =
