@@ -51,7 +51,7 @@ pub enum Command {
     },
     /// Print the bcrypt hash of a password read from stdin.
     Hash {
-        /// bcrypt cost: each step doubles the time a verification takes.
+        /// bcrypt cost, 4 to 16: each step doubles the time a verification takes.
         #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(4..=16))]
         cost: u32,
     },
