@@ -397,7 +397,16 @@ fn audit(c: &mut Criterion) {
     let ip = [127, 0, 0, 1].into();
     tracing::subscriber::with_default(subscriber, || {
         c.bench_function("audit/record", |b| {
-            b.iter(|| regauth::http::audit::record(&rt, &req, ip, "GET", black_box(&result)))
+            b.iter(|| {
+                regauth::http::audit::record(
+                    &rt,
+                    &req,
+                    ip,
+                    regauth::http::throttle::Method::Get,
+                    false,
+                    black_box(&result),
+                )
+            })
         });
     });
 }

@@ -16,7 +16,7 @@ fn main() {
         Command::Serve { config, listen } => regauth::run::serve(&config, listen),
         Command::Check { config } => cli::check(&config),
         Command::Hash { cost } => cli::hash(cost),
-        Command::Keygen { out, alg, force } => cli::keygen(&out, alg, force),
+        Command::Keygen { out, alg, force } => cli::keygen(&out, alg.into(), force),
         Command::Explain {
             config,
             account,

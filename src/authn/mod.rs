@@ -89,6 +89,24 @@ impl Backend {
     }
 }
 
+/// Where a login as an account would take its labels from, found without
+/// the account's password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LabelSource {
+    /// The backend that would decide the login, and the labels a
+    /// successful login gets from it.
+    Found {
+        backend: &'static str,
+        labels: Labels,
+    },
+    /// No backend knows the account (for the empty account: none allows
+    /// anonymous requests), so a login would be refused.
+    Unknown,
+    /// The backend that would be asked next can only look the account up
+    /// with its password (LDAP with `initial_bind_as_user`).
+    NeedsPassword { backend: &'static str },
+}
+
 /// Tuning of the chain (config `auth_cache`, and the bcrypt pool).
 #[derive(Debug, Clone, Copy)]
 pub struct ChainOptions {
@@ -282,6 +300,47 @@ impl Chain {
             // Boxed for the same reason as in `authenticate`.
             Backend::Ldap(l) => Box::pin(l.lookup(user)).await,
         }
+    }
+
+    /// The labels a login as `user` would get, without verifying a
+    /// password: the backends are asked in the order a login asks them,
+    /// and the first that knows the user decides, as in a login. An LDAP
+    /// backend that cannot be reached is an error.
+    pub async fn labels_of(&self, user: &str) -> Result<LabelSource, AuthnError> {
+        if user.is_empty() {
+            return Ok(match self.anonymous() {
+                Verdict {
+                    outcome: Outcome::Authenticated(labels),
+                    backend,
+                    ..
+                } => LabelSource::Found { backend, labels },
+                _ => LabelSource::Unknown,
+            });
+        }
+        for b in &self.backends {
+            match b {
+                Backend::Table { name, table } => {
+                    if let password_table::Lookup::Hash(_, labels) = table.lookup(user) {
+                        return Ok(LabelSource::Found {
+                            backend: name,
+                            labels: labels.clone(),
+                        });
+                    }
+                }
+                Backend::Ldap(l) if l.binds_as_user() => {
+                    return Ok(LabelSource::NeedsPassword { backend: b.name() });
+                }
+                Backend::Ldap(l) => {
+                    if let Some((labels, _)) = Box::pin(l.lookup(user)).await? {
+                        return Ok(LabelSource::Found {
+                            backend: b.name(),
+                            labels,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(LabelSource::Unknown)
     }
 
     /// Whether every backend that depends on a server can reach it.

@@ -164,3 +164,88 @@ fn dummy_hash_takes_the_most_common_configured_cost() {
     assert!(!password_table::verify(&h, &Secret::new("")));
     assert!(!password_table::verify(&h, &Secret::new("pw")));
 }
+
+/// An LDAP backend at `addr` (nothing listens there in these tests).
+fn ldap(addr: &str, as_user: bool) -> Backend {
+    let bind = if as_user {
+        "bind_dn: \"uid=${account},ou=people,dc=x\"\ninitial_bind_as_user: true\n"
+    } else {
+        ""
+    };
+    let yaml = format!(
+        "addr: {addr}\nbase: dc=x\nfilter: (uid=${{account}})\nconnect_timeout: 1\ntimeout: 2\n{bind}"
+    );
+    let raw: ldap::RawLdap = serde_yaml::from_str(&yaml).unwrap();
+    Backend::Ldap(Arc::new(ldap::Ldap::from_raw(raw).unwrap()))
+}
+
+#[tokio::test]
+async fn labels_without_a_password() {
+    let g = Labels::from([("g".to_string(), vec!["a".to_string()])]);
+    let found = |backend, labels: &Labels| LabelSource::Found {
+        backend,
+        labels: labels.clone(),
+    };
+    let tables = chain(ChainOptions::default(), 4).backends().to_vec();
+    let no_anonymous = vec![tables[1].clone()];
+    let with = |mut backends: Vec<Backend>, extra: Backend| {
+        backends.push(extra);
+        Chain::new(backends, ChainOptions::default())
+    };
+    // A closed port on loopback: refused at once.
+    let down = "127.0.0.1:1";
+    let cases: Vec<(&str, Chain, &str, Result<LabelSource, ()>)> = vec![
+        (
+            "users: its labels",
+            with(tables.clone(), ldap(down, false)),
+            "alice",
+            Ok(found("users", &g)),
+        ),
+        (
+            "htpasswd: none",
+            with(tables.clone(), ldap(down, false)),
+            "bob",
+            Ok(found("htpasswd", &Labels::new())),
+        ),
+        (
+            "anonymous",
+            with(tables.clone(), ldap(down, false)),
+            "",
+            Ok(found("users", &Labels::new())),
+        ),
+        (
+            "anonymous not allowed",
+            with(no_anonymous.clone(), ldap(down, false)),
+            "",
+            Ok(LabelSource::Unknown),
+        ),
+        (
+            "unknown to the tables: LDAP asked, down",
+            with(tables.clone(), ldap(down, false)),
+            "carol",
+            Err(()),
+        ),
+        (
+            "LDAP binding as the user",
+            with(tables.clone(), ldap(down, true)),
+            "carol",
+            Ok(LabelSource::NeedsPassword { backend: "ldap" }),
+        ),
+        (
+            "unknown everywhere",
+            Chain::new(tables.clone(), ChainOptions::default()),
+            "carol",
+            Ok(LabelSource::Unknown),
+        ),
+    ];
+    for (what, chain, user, want) in cases {
+        let got = chain.labels_of(user).await;
+        match (got, want) {
+            (Ok(got), Ok(want)) => assert_eq!(got, want, "{what}"),
+            (Err(AuthnError::Unavailable { backend, .. }), Err(())) => {
+                assert_eq!(backend, "ldap", "{what}");
+            }
+            (got, want) => panic!("{what}: got {got:?}, want {want:?}"),
+        }
+    }
+}

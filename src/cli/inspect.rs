@@ -1,9 +1,23 @@
 //! `check` and `explain`: what a configuration says, without serving.
+//!
+//! `explain` loads only the configuration's policy (backends, ACL,
+//! mirrors, services: [`Config::load_policy`]), never the signing key, so
+//! it runs wherever the configuration and the files it names for those
+//! sections are readable. Without `--label`, the account's labels are
+//! those a login would get, looked up without a password in the backends
+//! a login asks, in the same order ([`Chain::labels_of`]): `users`
+//! entries carry theirs, htpasswd users have none, LDAP is searched with
+//! the service account. What cannot be looked up — LDAP down, or binding
+//! as the user — is said on the `labels:` line, and the ACL is evaluated
+//! with no labels rather than failing: the decision for an account without
+//! labels is still worth seeing.
 
 use std::path::Path;
 
 use super::load;
-use crate::core::scope;
+use crate::authn::{Chain, LabelSource};
+use crate::config::Config;
+use crate::core::{scope, Labels};
 
 pub fn check(path: &Path) -> i32 {
     let c = match load(path) {
@@ -68,12 +82,8 @@ pub struct ExplainArgs<'a> {
 }
 
 pub fn explain(a: ExplainArgs<'_>) -> i32 {
-    let c = match load(a.config) {
+    let c = match Config::load_policy(a.config) {
         Ok(c) => c,
-        Err(code) => return code,
-    };
-    let labels = match super::parse_labels(a.labels) {
-        Ok(l) => l,
         Err(e) => {
             eprintln!("error: {e}");
             return 1;
@@ -89,6 +99,18 @@ pub fn explain(a: ExplainArgs<'_>) -> i32 {
             return 1;
         }
     };
+    // After the cheap checks: the lookup may wait for LDAP.
+    let (labels, origin) = if a.labels.is_empty() {
+        login_labels(&crate::service::chain_for(&c), a.account)
+    } else {
+        match super::parse_labels(a.labels) {
+            Ok(l) => (l, "from --label".to_owned()),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return 1;
+            }
+        }
+    };
     let auth =
         match crate::service::authorize(&c, a.account, &labels, a.service, a.ip, scopes.clone()) {
             Ok(x) => x,
@@ -101,6 +123,7 @@ pub fn explain(a: ExplainArgs<'_>) -> i32 {
         "account {:?}, service {:?} -> aud {:?}",
         a.account, a.service, auth.audience
     );
+    println!("labels: {} ({origin})", show_labels(&labels));
     if let Some(m) = &auth.mirror {
         println!(
             "mirror: service {:?} rebuilds repository names under {:?}",
@@ -127,4 +150,68 @@ pub fn explain(a: ExplainArgs<'_>) -> i32 {
         }
     }
     0
+}
+
+/// The labels a login as `account` would get, and where they come from
+/// (in words, for the `labels:` line).
+fn login_labels(chain: &Chain, account: &str) -> (Labels, String) {
+    let found = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the lookup: {e}"))
+        .and_then(|rt| {
+            rt.block_on(chain.labels_of(account))
+                .map_err(|e| format!("{e}; continuing without labels"))
+        });
+    match found {
+        Ok(LabelSource::Found { backend, labels }) => (labels, format!("from {backend}")),
+        Ok(LabelSource::Unknown) if account.is_empty() => (
+            Labels::new(),
+            "anonymous requests are not allowed: a login would be refused".to_owned(),
+        ),
+        Ok(LabelSource::Unknown) => (
+            Labels::new(),
+            format!("no backend knows {account:?}: a login would be refused"),
+        ),
+        Ok(LabelSource::NeedsPassword { backend }) => (
+            Labels::new(),
+            format!("{backend} is searched as the user, which needs the password; continuing without labels (give them with --label)"),
+        ),
+        Err(why) => (Labels::new(), why),
+    }
+}
+
+/// `{group: [admins, team], team: [dev]}`.
+fn show_labels(labels: &Labels) -> String {
+    let items: Vec<String> = labels
+        .iter()
+        .map(|(k, vs)| format!("{k}: [{}]", vs.join(", ")))
+        .collect();
+    format!("{{{}}}", items.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_shown_as_yaml_flow() {
+        let l = |pairs: &[(&str, &[&str])]| -> Labels {
+            pairs
+                .iter()
+                .map(|(k, vs)| (k.to_string(), vs.iter().map(|v| v.to_string()).collect()))
+                .collect()
+        };
+        let cases: [(Labels, &str); 3] = [
+            (Labels::new(), "{}"),
+            (l(&[("group", &["team"])]), "{group: [team]}"),
+            (
+                l(&[("team", &["dev"]), ("group", &["admins", "team"])]),
+                "{group: [admins, team], team: [dev]}",
+            ),
+        ];
+        for (labels, want) in cases {
+            assert_eq!(show_labels(&labels), want);
+        }
+    }
 }

@@ -26,7 +26,9 @@ pub struct Cli {
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum LogFormat {
+    /// One human-readable line per event.
     Text,
+    /// One JSON object per line.
     Json,
 }
 
@@ -34,6 +36,7 @@ pub enum LogFormat {
 pub enum Command {
     /// Run the token server.
     Serve {
+        /// The configuration file (docker_auth's YAML format).
         #[arg(long, default_value = "/etc/regauth/config.yml")]
         config: PathBuf,
         /// Listen address, overriding server.addr.
@@ -42,46 +45,59 @@ pub enum Command {
     },
     /// Validate a configuration and summarise it; exit 1 with the error.
     Check {
+        /// The configuration file to validate.
         #[arg(long)]
         config: PathBuf,
     },
     /// Print the bcrypt hash of a password read from stdin.
     Hash {
+        /// bcrypt cost, 4 to 16: each step doubles the time a verification takes.
         #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(4..=16))]
         cost: u32,
     },
     /// Generate a signing key (token.key) and self-signed certificate (token.pem).
     Keygen {
+        /// Directory to write token.key and token.pem to (created if missing).
         #[arg(long)]
         out: PathBuf,
-        #[arg(long, default_value = "ES256")]
-        alg: Alg,
+        /// Signing algorithm of the new key.
+        #[arg(long, value_enum, default_value_t = KeygenAlg::Es256)]
+        alg: KeygenAlg,
         /// Overwrite existing files.
         #[arg(long)]
         force: bool,
     },
     /// Show what the ACL grants an account for scopes, and which rule decided.
     Explain {
+        /// The configuration file (its signing key need not be readable).
         #[arg(long)]
         config: PathBuf,
+        /// The account asking (empty: the anonymous account).
         #[arg(long, default_value = "")]
         account: String,
         /// A scope such as repository:team/app:pull,push (repeatable).
         #[arg(long, required = true)]
         scope: Vec<String>,
+        /// The `service` the client sends (a registry's, or a mirror's).
         #[arg(long, default_value = "")]
         service: String,
+        /// The client's address, for ACL `ip` rules (default: none, which
+        /// no `ip` rule matches).
         #[arg(long)]
         ip: Option<std::net::IpAddr>,
-        /// A label of the account, `name=value` (repeatable).
+        /// A label of the account, `name=value` (repeatable). When none is
+        /// given, the labels a login would get are looked up in the
+        /// configured backends.
         #[arg(long)]
         label: Vec<String>,
     },
     /// Sign a token offline with the configured key (for CI), for what the
     /// ACL grants the account, or exactly the scopes given with --no-acl.
     Mint {
+        /// The configuration file whose signing key signs the token.
         #[arg(long)]
         config: PathBuf,
+        /// The token's subject (`sub`), as the ACL sees it.
         #[arg(long)]
         account: String,
         /// A scope such as repository:team/app:pull (repeatable).
@@ -99,6 +115,7 @@ pub enum Command {
         /// Sign the requested scopes as they are, without evaluating the ACL.
         #[arg(long)]
         no_acl: bool,
+        /// What to print.
         #[arg(long, value_enum, default_value_t = MintFormat::Token)]
         format: MintFormat,
         /// Registry host[:port] for --format docker-config.
@@ -107,6 +124,7 @@ pub enum Command {
     },
     /// Print the auth snippet a registry needs to trust this server.
     RegistryConfig {
+        /// The configuration file whose signing key the registry must trust.
         #[arg(long)]
         config: PathBuf,
         /// Public URL of the token endpoint (default: from server.addr).
@@ -122,6 +140,36 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+}
+
+/// The algorithms `keygen` can make a key for. ES512 is left out: the
+/// certificate library cannot generate P-521 keys (regauth signs with one
+/// made elsewhere).
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum KeygenAlg {
+    /// ECDSA P-256 with SHA-256: small, fast, verified by every registry.
+    #[value(name = "ES256")]
+    Es256,
+    /// ECDSA P-384 with SHA-384.
+    #[value(name = "ES384")]
+    Es384,
+    /// RSA 2048 with SHA-256, for registries that only take RSA.
+    #[value(name = "RS256")]
+    Rs256,
+    /// Ed25519: only where the registry verifies EdDSA.
+    #[value(name = "EdDSA")]
+    EdDsa,
+}
+
+impl From<KeygenAlg> for Alg {
+    fn from(a: KeygenAlg) -> Alg {
+        match a {
+            KeygenAlg::Es256 => Alg::ES256,
+            KeygenAlg::Es384 => Alg::ES384,
+            KeygenAlg::Rs256 => Alg::RS256,
+            KeygenAlg::EdDsa => Alg::EdDSA,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -167,4 +215,90 @@ fn parse_labels(flags: &[String]) -> Result<Labels, String> {
         labels.entry(k.to_owned()).or_default().push(v.to_owned());
     }
     Ok(labels)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Every argument of every subcommand, as `(command path, argument)`.
+    fn all_args(cmd: &clap::Command, path: &str, out: &mut Vec<(String, clap::Arg)>) {
+        let path = format!("{path} {}", cmd.get_name()).trim().to_owned();
+        for a in cmd.get_arguments() {
+            out.push((path.clone(), a.clone()));
+        }
+        for sub in cmd.get_subcommands() {
+            all_args(sub, &path, out);
+        }
+    }
+
+    #[test]
+    fn every_argument_has_a_help_line() {
+        let mut cmd = Cli::command();
+        cmd.build();
+        let mut args = Vec::new();
+        all_args(&cmd, "", &mut args);
+        assert!(
+            args.len() > 20,
+            "the walk found only {} arguments",
+            args.len()
+        );
+        let missing: Vec<String> = args
+            .iter()
+            .filter(|(_, a)| a.get_help().is_none_or(|h| h.to_string().trim().is_empty()))
+            .map(|(p, a)| format!("{p} --{}", a.get_id()))
+            .collect();
+        assert!(missing.is_empty(), "arguments without help: {missing:?}");
+    }
+
+    #[test]
+    fn enumerated_values_show_their_choices() {
+        let mut cmd = Cli::command();
+        cmd.build();
+        let mut args = Vec::new();
+        all_args(&cmd, "", &mut args);
+        let hidden: Vec<String> = args
+            .iter()
+            .filter(|(_, a)| !a.get_possible_values().is_empty() && a.is_hide_possible_values_set())
+            .map(|(p, a)| format!("{p} --{}", a.get_id()))
+            .collect();
+        assert!(hidden.is_empty(), "choices hidden: {hidden:?}");
+        // The flags whose values are a closed set, and the choices they show.
+        let cases: [(&str, &str, &[&str]); 4] = [
+            (
+                "regauth keygen",
+                "alg",
+                &["ES256", "ES384", "RS256", "EdDSA"],
+            ),
+            ("regauth mint", "format", &["token", "docker-config"]),
+            (
+                "regauth registry-config",
+                "kind",
+                &["distribution", "distribution-v3", "zot"],
+            ),
+            ("regauth", "log_format", &["text", "json"]),
+        ];
+        for (path, id, want) in cases {
+            let (_, arg) = args
+                .iter()
+                .find(|(p, a)| p == path && a.get_id() == id)
+                .unwrap_or_else(|| panic!("{path} has no argument {id}"));
+            let got: Vec<String> = arg
+                .get_possible_values()
+                .iter()
+                .map(|v| v.get_name().to_owned())
+                .collect();
+            assert_eq!(got, want, "{path} --{id}");
+        }
+    }
+
+    #[test]
+    fn keygen_alg_names_parse_as_the_signer_reads_them() {
+        for alg in KeygenAlg::value_variants() {
+            let name = alg.to_possible_value().unwrap().get_name().to_owned();
+            let parsed: Alg = name.parse().unwrap();
+            assert_eq!(parsed, Alg::from(*alg), "{name}");
+        }
+    }
 }

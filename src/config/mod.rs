@@ -2,6 +2,15 @@
 //! read once into [`raw`] types, then checked and compiled into [`Config`]:
 //! keys parsed, ACL compiled, password files loaded. A `Config` that exists
 //! is valid; errors name the file, the YAML key and, where known, the line.
+//!
+//! The sections that decide who gets what — the authentication backends,
+//! the ACL, mirrors and services — form a [`Policy`], which
+//! [`Config::load_policy`] builds alone: it reads no signing key and no
+//! TLS file, so `regauth explain` works where the key is not readable (a
+//! developer's checkout, an operator without access to the secret). A
+//! [`Config`] is a policy plus what serving and signing need, and derefs
+//! to its policy, so `config.acl` reads as it always did and code that
+//! only evaluates the policy takes a `&Policy`.
 
 pub mod raw;
 pub mod secrets;
@@ -58,7 +67,8 @@ pub struct TokenSettings {
     pub zot_audiences: Vec<String>,
 }
 
-/// A loaded, valid configuration.
+/// A loaded, valid configuration: its [`Policy`] (reached through
+/// `Deref`) and the settings of serving and signing.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub path: PathBuf,
@@ -67,6 +77,16 @@ pub struct Config {
     pub signer: Arc<Signer>,
     /// The certificate of the signing key (PEM), when configured.
     pub cert_pem: Option<String>,
+    pub policy: Policy,
+    pub throttle: ThrottleSettings,
+    /// Every file this configuration was read from (watched for reload).
+    pub files: Vec<PathBuf>,
+}
+
+/// Who may log in and what they are granted: the authentication backends
+/// and the ACL with its mirrors and services. Holds no key.
+#[derive(Debug, Clone)]
+pub struct Policy {
     pub users: Option<Arc<PasswordTable>>,
     pub htpasswd: Option<Arc<PasswordTable>>,
     pub ldap: Option<Arc<Ldap>>,
@@ -75,40 +95,71 @@ pub struct Config {
     /// Allowed registry services; empty = any.
     pub services: Vec<String>,
     pub chain: crate::authn::ChainOptions,
-    pub throttle: ThrottleSettings,
-    /// Every file this configuration was read from (watched for reload).
-    pub files: Vec<PathBuf>,
+}
+
+impl std::ops::Deref for Config {
+    type Target = Policy;
+    fn deref(&self) -> &Policy {
+        &self.policy
+    }
 }
 
 impl Config {
     /// Reads and validates the file at `path`, and every file it names.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-            file: path.to_owned(),
-            message: format!("cannot read: {e}"),
-        })?;
-        Self::from_yaml(path, &text)
+        Self::from_yaml(path, &read_config(path)?)
     }
 
     /// Validates `text` as if read from `path` (relative paths inside it are
     /// relative to the working directory, as in docker_auth).
     pub fn from_yaml(path: &Path, text: &str) -> Result<Config, ConfigError> {
-        let fail = |message: String| ConfigError {
+        let raw = parse(path, text)?;
+        compile(path, raw).map_err(|message| ConfigError {
             file: path.to_owned(),
             message,
-        };
-        let raw: RawConfig = serde_yaml::from_str(text).map_err(|e| fail(e.to_string()))?;
-        if let Some((key, what)) = raw.unsupported_sections().first() {
-            let line = line_of_key(text, key).map_or(String::new(), |l| format!(" (line {l})"));
-            return Err(fail(format!(
-                "{key}{line}: {what} is not supported by regauth; remove the section (regauth never ignores configuration silently)"
-            )));
-        }
-        compile(path, raw).map_err(fail)
+        })
+    }
+
+    /// Reads the file at `path` and validates its policy sections only
+    /// (the YAML as a whole is still parsed strictly): no signing key,
+    /// certificate or TLS file is read.
+    pub fn load_policy(path: &Path) -> Result<Policy, ConfigError> {
+        let mut raw = parse(path, &read_config(path)?)?;
+        policy(&mut raw)
+            .map(|(p, _)| p)
+            .map_err(|message| ConfigError {
+                file: path.to_owned(),
+                message,
+            })
     }
 }
 
-fn compile(path: &Path, raw: RawConfig) -> Result<Config, String> {
+fn read_config(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: path.to_owned(),
+        message: format!("cannot read: {e}"),
+    })
+}
+
+/// The YAML, with docker_auth's sections regauth does not implement refused.
+fn parse(path: &Path, text: &str) -> Result<RawConfig, ConfigError> {
+    let fail = |message: String| ConfigError {
+        file: path.to_owned(),
+        message,
+    };
+    let raw: RawConfig = serde_yaml::from_str(text).map_err(|e| fail(e.to_string()))?;
+    if let Some((key, what)) = raw.unsupported_sections().first() {
+        let line = line_of_key(text, key).map_or(String::new(), |l| format!(" (line {l})"));
+        return Err(fail(format!(
+            "{key}{line}: {what} is not supported by regauth; remove the section (regauth never ignores configuration silently)"
+        )));
+    }
+    Ok(raw)
+}
+
+fn compile(path: &Path, mut raw: RawConfig) -> Result<Config, String> {
+    // The policy first: it takes its sections out of `raw`.
+    let (policy, policy_files) = policy(&mut raw)?;
     let server = server_settings(raw.server)?;
     let t = raw.token;
     if t.issuer.is_empty() {
@@ -145,7 +196,38 @@ fn compile(path: &Path, raw: RawConfig) -> Result<Config, String> {
     let signer = Signer::new(key, kid, if t.x5c { cert_der.as_deref() } else { None })
         .map_err(|e| format!("token.key: {e}"))?;
 
-    let users = match raw.users {
+    let mut files = vec![path.to_owned(), t.key.clone()];
+    files.extend(t.key_passphrase_file.clone());
+    files.extend(t.certificate.clone());
+    files.extend(policy_files);
+    if let Some((c, k)) = &server.tls {
+        files.extend([c.clone(), k.clone()]);
+    }
+    let throttle = throttle_settings(raw.throttle)?;
+    Ok(Config {
+        path: path.to_owned(),
+        server,
+        token: TokenSettings {
+            issuer: t.issuer,
+            ttl_secs: t.expiration,
+            kid,
+            x5c: t.x5c,
+            key_path: t.key,
+            cert_path: t.certificate,
+            refresh_ttl_secs: t.refresh_expiration,
+            zot_audiences: t.zot_audiences,
+        },
+        signer: Arc::new(signer),
+        cert_pem,
+        policy,
+        throttle,
+        files,
+    })
+}
+
+/// The policy sections, taken out of `raw`, and the files they name.
+fn policy(raw: &mut RawConfig) -> Result<(Policy, Vec<PathBuf>), String> {
+    let users = match raw.users.take() {
         Some(u) => Some(Arc::new(
             PasswordTable::from_users(u.into_iter().map(|(n, u)| (n, u.password, u.labels)))
                 .map_err(|e| format!("users: {e}"))?,
@@ -162,7 +244,7 @@ fn compile(path: &Path, raw: RawConfig) -> Result<Config, String> {
         }
         None => None,
     };
-    let ldap = match raw.ldap_auth {
+    let ldap = match raw.ldap_auth.take() {
         Some(l) => Some(Arc::new(Ldap::from_raw(l)?)),
         None => None,
     };
@@ -170,7 +252,7 @@ fn compile(path: &Path, raw: RawConfig) -> Result<Config, String> {
         return Err("no authentication configured: set users, htpasswd or ldap_auth".into());
     }
 
-    let rules = match (raw.acl, &raw.acl_file) {
+    let rules = match (raw.acl.take(), &raw.acl_file) {
         (Some(_), Some(_)) => return Err("acl and acl_file are exclusive: keep one".into()),
         (Some(r), None) => r,
         (None, Some(p)) => {
@@ -186,49 +268,29 @@ fn compile(path: &Path, raw: RawConfig) -> Result<Config, String> {
     };
     let acl = Acl::compile(rules).map_err(|e| e.to_string())?;
 
-    let mirrors = mirrors(raw.mirrors, &raw.services)?;
-    let mut files = vec![path.to_owned(), t.key.clone()];
-    files.extend(t.key_passphrase_file.clone());
-    files.extend(t.certificate.clone());
+    let services = std::mem::take(&mut raw.services);
+    let mirrors = mirrors(std::mem::take(&mut raw.mirrors), &services)?;
+    let mut files = Vec::new();
     files.extend(raw.htpasswd.clone());
     files.extend(raw.acl_file.clone());
     files.extend(ldap.iter().flat_map(|l| l.files().to_vec()));
-    if let Some((c, k)) = &server.tls {
-        files.extend([c.clone(), k.clone()]);
-    }
-    let throttle = throttle_settings(raw.throttle)?;
     let mut chain = crate::authn::ChainOptions::default();
-    if let Some(c) = raw.auth_cache {
+    if let Some(c) = raw.auth_cache.take() {
         chain.cache_ttl = c
             .ttl
             .map_or(chain.cache_ttl, std::time::Duration::from_secs);
         chain.cache_entries = c.max_entries.unwrap_or(chain.cache_entries);
     }
-    Ok(Config {
-        path: path.to_owned(),
-        server,
-        token: TokenSettings {
-            issuer: t.issuer,
-            ttl_secs: t.expiration,
-            kid,
-            x5c: t.x5c,
-            key_path: t.key,
-            cert_path: t.certificate,
-            refresh_ttl_secs: t.refresh_expiration,
-            zot_audiences: t.zot_audiences,
-        },
-        signer: Arc::new(signer),
-        cert_pem,
+    let policy = Policy {
         users,
         htpasswd,
         ldap,
         acl: Arc::new(acl),
         mirrors,
-        services: raw.services,
+        services,
         chain,
-        throttle,
-        files,
-    })
+    };
+    Ok((policy, files))
 }
 
 /// Brute-force throttling (`throttle:`; see `http::throttle`).

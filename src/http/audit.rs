@@ -7,11 +7,14 @@
 //! Written through [`crate::logging::record`]: the same layout as the
 //! other log lines, without a `tracing` event's cost on every request.
 //! `granted` entries read `<type>:<name>:[<actions>] by acl[<i>] (<comment>)`
-//! or `... by no match`.
+//! or `... by no match`. A GET that repeats the credentials of a POST
+//! refused just before (containerd's fallback, see [`super::throttle`])
+//! carries `retry_of_post=true` after `method`.
 
 use std::fmt::{self, Write};
 use std::net::IpAddr;
 
+use super::throttle::Method;
 use crate::core::acl::Acl;
 use crate::logging::record::Record;
 use crate::service::{Grant, Issued, Login, Runtime, ServiceError, TokenRequest};
@@ -20,7 +23,8 @@ pub fn record(
     rt: &Runtime,
     req: &TokenRequest,
     ip: IpAddr,
-    method: &'static str,
+    method: Method,
+    retry_of_post: bool,
     result: &Result<Issued, ServiceError>,
 ) {
     let Some(mut r) = Record::audit() else {
@@ -32,8 +36,11 @@ pub fn record(
         Login::Refresh(_) => "refresh_token",
     };
     r.str("outcome", if result.is_ok() { "issued" } else { "refused" })
-        .str("method", method)
-        .str("grant", grant)
+        .str("method", method.as_str());
+    if retry_of_post {
+        r.bool("retry_of_post", true);
+    }
+    r.str("grant", grant)
         .str("client_id", req.client_id.as_deref().unwrap_or(""))
         .bare("ip", ip);
     match result {

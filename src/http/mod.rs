@@ -101,7 +101,7 @@ fn read_get(query: &str, headers: &HeaderMap) -> Result<Asked, ApiError> {
         params,
         login,
         offline,
-        method: "GET",
+        method: throttle::Method::Get,
     })
 }
 
@@ -161,7 +161,7 @@ fn read_post(body: &[u8]) -> Result<Asked, ApiError> {
         params,
         login,
         offline,
-        method: "POST",
+        method: throttle::Method::Post,
     })
 }
 
@@ -199,7 +199,7 @@ struct Asked {
     login: Login,
     /// A refresh token was asked for.
     offline: bool,
-    method: &'static str,
+    method: throttle::Method,
 }
 
 /// A request ready for the service: who asks, from where, admitted by the
@@ -207,7 +207,9 @@ struct Asked {
 struct Prepared {
     req: TokenRequest,
     ip: IpAddr,
-    method: &'static str,
+    method: throttle::Method,
+    /// How a failure is counted; `None` when nothing is guessed.
+    attempt: Option<throttle::Attempt>,
 }
 
 /// The common, synchronous part of both methods: the client's address,
@@ -238,13 +240,16 @@ fn prepare(
         offline,
         method,
     } = asked;
-    if let Some(account) = throttle::guessed_account(&login) {
-        st.throttle
-            .admit(&rt.config.throttle, ip, account, &st.metrics)
-            .map_err(|r| ApiError::TooManyFailures {
-                retry_after: r.retry_after,
-            })?;
-    }
+    let attempt = match throttle::guess(&login) {
+        Some(creds) => Some(
+            st.throttle
+                .admit(&rt.config.throttle, ip, creds, method, &st.metrics)
+                .map_err(|r| ApiError::TooManyFailures {
+                    retry_after: r.retry_after,
+                })?,
+        ),
+        None => None,
+    };
     let req = TokenRequest {
         service: params.service.unwrap_or_default(),
         scopes: params.scopes,
@@ -254,7 +259,12 @@ fn prepare(
         offline,
         client_id: params.client_id,
     };
-    Ok(Prepared { req, ip, method })
+    Ok(Prepared {
+        req,
+        ip,
+        method,
+        attempt,
+    })
 }
 
 /// The token, the audit line, the failure count, the response.
@@ -281,11 +291,13 @@ async fn issue(rt: &Runtime, st: &AppState, p: &Prepared) -> Result<Issued, ApiE
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let result = service::issue_token(rt, &st.metrics, req, now, crate::token::new_jti()).await;
-    audit::record(rt, req, ip, method, &result);
-    if let (Err(service::ServiceError::Unauthorized), Some(account)) =
-        (&result, throttle::guessed_account(&req.login))
+    let retry = p.attempt == Some(throttle::Attempt::Retry);
+    audit::record(rt, req, ip, method, retry, &result);
+    if let (Err(service::ServiceError::Unauthorized), Some(attempt), Some(creds)) =
+        (&result, p.attempt, throttle::guess(&req.login))
     {
-        st.throttle.record_failure(&rt.config.throttle, ip, account);
+        st.throttle
+            .record_failure(&rt.config.throttle, ip, creds, attempt);
     }
     result.map_err(|e| ApiError::from_service(e, &rt.config.token.issuer))
 }

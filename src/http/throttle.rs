@@ -9,8 +9,9 @@
 //! POST with `grant_type=password` — are checked and counted. Anonymous
 //! requests and refresh tokens guess nothing (a refresh token is signed) and
 //! are never throttled. A 401 answer to a password attempt is one failure
-//! for the client address and one for the account name; any other answer
-//! (200, 400, 503, ...) counts nothing. A success does not reset a counter:
+//! for the client address and one for the account name (except a GET that
+//! repeats a refused POST, see below); any other answer (200, 400, 503,
+//! ...) counts nothing. A success does not reset a counter:
 //! an attacker who owns one valid account must not be able to wipe their
 //! address's failures by logging in between guesses.
 //!
@@ -58,11 +59,42 @@
 //! are counted whether or not the account exists: counting only existing
 //! ones would tell an attacker which exist.
 //!
+//! # containerd's GET retry
+//!
+//! containerd, holding a password, asks with `POST grant_type=password`
+//! first and repeats the same credentials as a `GET` with Basic when the
+//! POST is refused (400, 401, 404 or 405). One wrong password from
+//! containerd is therefore two 401s; counted as two, a user would reach
+//! the address limit after half the attempts the operator configured.
+//!
+//! A failed POST leaves a *marker* for its address and account: a keyed
+//! fingerprint of user and password (HMAC-SHA256 under a random key made
+//! when the server starts, truncated to 128 bits; the password itself is
+//! never stored), kept for [`RETRY_WINDOW`]. A GET with Basic credentials
+//! for the same address and account whose fingerprint equals the marker's
+//! takes the marker away and is a *retry*: it is let through even when the
+//! POST's failure reached a limit, its failure is not counted again, and
+//! its audit line says `retry_of_post=true`. Anything else — another
+//! password, another account or address, a second GET, a GET after the
+//! window — is counted as usual.
+//!
+//! What an attacker who alternates methods on purpose gains: nothing. A
+//! retry repeats a password that was just counted as wrong, so it tests no
+//! new guess; each marker lets one GET through, and only a counted POST
+//! failure makes a marker, which needs an admitted POST. POST/GET/POST/GET
+//! with the same password counts each pair once; with different passwords,
+//! every attempt is counted. Every password let through as a retry had
+//! just been counted as wrong.
+//!
+//! Markers are keyed like the two tables (address, lower-cased account)
+//! and bounded by `max_tracked` in the same way; only the last failed POST
+//! per address and account is remembered.
+//!
 //! # Memory
 //!
-//! Each table holds at most `max_tracked` keys (about 64 bytes each). When
-//! a new key does not fit, expired windows are dropped first, then the
-//! eighth of the table with the oldest windows. The state belongs to the
+//! Each table (and the markers) holds at most `max_tracked` keys (about
+//! 64 bytes each). When a new key does not fit, expired windows are
+//! dropped first, then the eighth of the table with the oldest windows. The state belongs to the
 //! server, not to a configuration generation: a reload changes the limits
 //! but keeps the counts.
 //!
@@ -78,18 +110,88 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use aws_lc_rs::hmac;
+
+use crate::authn::Credentials;
 use crate::config::ThrottleSettings;
 use crate::metrics::Metrics;
 use crate::service::Login;
 
+/// How long a failed POST's marker waits for containerd's GET retry, which
+/// follows at once.
+pub const RETRY_WINDOW: Duration = Duration::from_secs(10);
+
 /// Failure counts per address and per account (see the module doc).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Throttle {
     ips: Mutex<Tracker<IpKey>>,
     accounts: Mutex<Tracker<AccountKey>>,
     /// Addresses tracked (live or expired windows): while none is, every
     /// attempt passes without taking a lock.
     tracked_ips: AtomicUsize,
+    /// The last failed POST per address and account.
+    markers: Mutex<HashMap<(IpKey, AccountKey), Marker>>,
+    /// Markers held: while none is, a GET computes no fingerprint.
+    tracked_markers: AtomicUsize,
+    /// Key of the credential fingerprints (random per process).
+    key: hmac::Key,
+}
+
+impl Default for Throttle {
+    fn default() -> Self {
+        use rand::RngCore;
+        let mut key = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut key);
+        Throttle {
+            ips: Mutex::default(),
+            accounts: Mutex::default(),
+            tracked_ips: AtomicUsize::new(0),
+            markers: Mutex::default(),
+            tracked_markers: AtomicUsize::new(0),
+            key: hmac::Key::new(hmac::HMAC_SHA256, &key),
+        }
+    }
+}
+
+/// A keyed hash of a user and password: equal for equal credentials, and
+/// useless for guessing the password without the process's key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Fingerprint([u8; 16]);
+
+/// A failed POST, waiting for its GET retry.
+#[derive(Debug, Clone, Copy)]
+struct Marker {
+    fingerprint: Fingerprint,
+    at: Instant,
+}
+
+/// How an admitted password attempt is counted if it fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// A GET (Basic): one failure.
+    Get,
+    /// A `POST grant_type=password`: one failure, and a marker for a GET
+    /// retry with the same credentials.
+    Post,
+    /// A GET repeating the credentials of a POST that failed within
+    /// [`RETRY_WINDOW`]: that failure was counted already.
+    Retry,
+}
+
+/// The method that carried a password attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+        }
+    }
 }
 
 /// An IPv4 address, or the /64 of an IPv6 address.
@@ -172,27 +274,7 @@ impl<K: Eq + Hash + Copy> Tracker<K> {
             }
             return;
         }
-        let max_tracked = max_tracked.max(1);
-        if self.map.len() >= max_tracked {
-            self.map
-                .retain(|_, w| now.saturating_duration_since(w.start) < window);
-        }
-        if self.map.len() >= max_tracked {
-            // Still full of live windows: drop the oldest eighth at once, so
-            // that the sort is paid once per many insertions.
-            let mut starts: Vec<Instant> = self.map.values().map(|w| w.start).collect();
-            let n = (starts.len() / 8).max(1);
-            let (_, cut, _) = starts.select_nth_unstable(n - 1);
-            let cut = *cut;
-            self.map.retain(|_, w| w.start > cut);
-            // Equal starts may leave it full; make room for one.
-            while self.map.len() >= max_tracked {
-                let Some(k) = self.map.keys().next().copied() else {
-                    break;
-                };
-                self.map.remove(&k);
-            }
-        }
+        make_room(&mut self.map, max_tracked, window, now, |w| w.start);
         self.map.insert(
             k,
             Window {
@@ -204,6 +286,37 @@ impl<K: Eq + Hash + Copy> Tracker<K> {
 
     fn len(&self) -> usize {
         self.map.len()
+    }
+}
+
+/// Makes room for one more key in `map` (at most `max_tracked` keys):
+/// drops the entries older than `window` first, then the oldest eighth.
+fn make_room<K: Eq + Hash + Copy, V>(
+    map: &mut HashMap<K, V>,
+    max_tracked: usize,
+    window: Duration,
+    now: Instant,
+    start: impl Fn(&V) -> Instant,
+) {
+    let max_tracked = max_tracked.max(1);
+    if map.len() >= max_tracked {
+        map.retain(|_, v| now.saturating_duration_since(start(v)) < window);
+    }
+    if map.len() >= max_tracked {
+        // Still full of live entries: drop the oldest eighth at once, so
+        // that the sort is paid once per many insertions.
+        let mut starts: Vec<Instant> = map.values().map(&start).collect();
+        let n = (starts.len() / 8).max(1);
+        let (_, cut, _) = starts.select_nth_unstable(n - 1);
+        let cut = *cut;
+        map.retain(|_, v| start(v) > cut);
+        // Equal starts may leave it full; make room for one.
+        while map.len() >= max_tracked {
+            let Some(k) = map.keys().next().copied() else {
+                break;
+            };
+            map.remove(&k);
+        }
     }
 }
 
@@ -288,33 +401,128 @@ impl Throttle {
     pub fn tracked(&self) -> (usize, usize) {
         (lock(&self.ips).len(), lock(&self.accounts).len())
     }
+
+    /// The keyed fingerprint of `creds`.
+    fn fingerprint(&self, creds: &Credentials) -> Fingerprint {
+        let mut mac = hmac::Context::with_key(&self.key);
+        // Length-prefix the user so ("a:b", "c") and ("a", "b:c") differ.
+        mac.update(&(creds.user.len() as u64).to_be_bytes());
+        mac.update(creds.user.as_bytes());
+        mac.update(creds.password.expose().as_bytes());
+        let mut f = [0u8; 16];
+        f.copy_from_slice(&mac.sign().as_ref()[..16]);
+        Fingerprint(f)
+    }
+
+    /// Remembers a failed POST's credentials for a GET retry, replacing
+    /// the address and account's previous marker.
+    fn mark(&self, s: &ThrottleSettings, ip: IpAddr, account: &str, fp: Fingerprint, now: Instant) {
+        let key = (IpKey::from(ip), AccountKey::new(account));
+        let mut markers = lock(&self.markers);
+        if !markers.contains_key(&key) {
+            make_room(&mut markers, s.max_tracked, RETRY_WINDOW, now, |m| m.at);
+        }
+        markers.insert(
+            key,
+            Marker {
+                fingerprint: fp,
+                at: now,
+            },
+        );
+        self.tracked_markers.store(markers.len(), Ordering::Relaxed);
+    }
+
+    /// Whether a GET with credentials `fp` is the retry of a POST that
+    /// failed within [`RETRY_WINDOW`] from `ip` for `account`; if so, the
+    /// marker is used up.
+    fn take_retry(&self, ip: IpAddr, account: &str, fp: Fingerprint, now: Instant) -> bool {
+        let key = (IpKey::from(ip), AccountKey::new(account));
+        let mut markers = lock(&self.markers);
+        let hit = markers.get(&key).is_some_and(|m| {
+            m.fingerprint == fp && now.saturating_duration_since(m.at) < RETRY_WINDOW
+        });
+        if hit {
+            markers.remove(&key);
+            self.tracked_markers.store(markers.len(), Ordering::Relaxed);
+        }
+        hit
+    }
+
+    /// Admission of a password attempt at `now`: a GET that retries a
+    /// failed POST passes whatever the counts; anything else is checked
+    /// against the limits.
+    fn attempt(
+        &self,
+        s: &ThrottleSettings,
+        ip: IpAddr,
+        creds: &Credentials,
+        method: Method,
+        now: Instant,
+    ) -> Result<Attempt, Refused> {
+        let account = creds.user.as_str();
+        match method {
+            Method::Get => {
+                if self.tracked_markers.load(Ordering::Relaxed) > 0
+                    && self.take_retry(ip, account, self.fingerprint(creds), now)
+                {
+                    return Ok(Attempt::Retry);
+                }
+                self.check(s, ip, account, now).map(|()| Attempt::Get)
+            }
+            Method::Post => self.check(s, ip, account, now).map(|()| Attempt::Post),
+        }
+    }
+
+    /// Counts the failure of an admitted attempt at `now`. A POST's
+    /// fingerprint is computed here, so a successful login computes none.
+    fn attempt_failed(
+        &self,
+        s: &ThrottleSettings,
+        ip: IpAddr,
+        creds: &Credentials,
+        attempt: Attempt,
+        now: Instant,
+    ) {
+        let account = creds.user.as_str();
+        match attempt {
+            Attempt::Retry => {}
+            Attempt::Get => self.failed(s, ip, account, now),
+            Attempt::Post => {
+                self.failed(s, ip, account, now);
+                self.mark(s, ip, account, self.fingerprint(creds), now);
+            }
+        }
+    }
 }
 
-/// The account a login guesses a password for: the user of a password
-/// login (Basic, or a POST with `grant_type=password`) when not empty.
-/// Anonymous requests and refresh tokens guess nothing.
-pub fn guessed_account(login: &Login) -> Option<&str> {
+/// The credentials a login guesses: those of a password login (Basic, or
+/// a POST with `grant_type=password`) with a non-empty user. Anonymous
+/// requests and refresh tokens guess nothing.
+pub fn guess(login: &Login) -> Option<&Credentials> {
     match login {
-        Login::Password(c) if !c.user.is_empty() => Some(c.user.as_str()),
+        Login::Password(c) if !c.user.is_empty() => Some(c),
         _ => None,
     }
 }
 
 impl Throttle {
     /// Before a password is verified: refuses (counted in
-    /// `regauth_rate_limited_total` and logged) when over a limit. Always
-    /// admits when throttling is off.
+    /// `regauth_rate_limited_total` and logged) when over a limit, and
+    /// otherwise says how a failure will be counted. Always admits when
+    /// throttling is off.
     pub fn admit(
         &self,
         s: &ThrottleSettings,
         ip: IpAddr,
-        account: &str,
+        creds: &Credentials,
+        method: Method,
         metrics: &Metrics,
-    ) -> Result<(), Refused> {
+    ) -> Result<Attempt, Refused> {
         if !s.enabled() {
-            return Ok(());
+            return Ok(Attempt::Get);
         }
-        self.check(s, ip, account, Instant::now())
+        let account = creds.user.as_str();
+        self.attempt(s, ip, creds, method, Instant::now())
             .inspect_err(|refused| {
                 metrics.rate_limited.inc();
                 tracing::info!(
@@ -328,11 +536,18 @@ impl Throttle {
             })
     }
 
-    /// After a password login was answered 401: counts the failure (nothing
-    /// when throttling is off).
-    pub fn record_failure(&self, s: &ThrottleSettings, ip: IpAddr, account: &str) {
+    /// After a password login with `creds` admitted as `attempt` was
+    /// answered 401: counts the failure (nothing when throttling is off,
+    /// or for a retry).
+    pub fn record_failure(
+        &self,
+        s: &ThrottleSettings,
+        ip: IpAddr,
+        creds: &Credentials,
+        attempt: Attempt,
+    ) {
         if s.enabled() {
-            self.failed(s, ip, account, Instant::now());
+            self.attempt_failed(s, ip, creds, attempt, Instant::now());
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use super::ServiceError;
-use crate::config::Config;
+use crate::config::Policy;
 use crate::core::acl;
 use crate::core::remap;
 use crate::core::scope::{Actions, Scope};
@@ -50,13 +50,13 @@ impl Authorization {
 /// The mirror `service` names, or `None` for a registry service; an error
 /// when an allow-list of services is configured and `service` is not on it.
 pub fn check_service<'c>(
-    config: &'c Config,
+    policy: &'c Policy,
     service: &str,
 ) -> Result<Option<&'c remap::Mirror>, ServiceError> {
-    if let Some(m) = remap::find(&config.mirrors, service) {
+    if let Some(m) = remap::find(&policy.mirrors, service) {
         return Ok(Some(m));
     }
-    if config.services.is_empty() || config.services.iter().any(|s| s == service) {
+    if policy.services.is_empty() || policy.services.iter().any(|s| s == service) {
         Ok(None)
     } else {
         Err(ServiceError::BadRequest(format!(
@@ -67,14 +67,14 @@ pub fn check_service<'c>(
 
 /// Evaluates `scopes` (already parsed) for an authenticated account.
 pub fn authorize(
-    config: &Config,
+    policy: &Policy,
     account: &str,
     labels: &Labels,
     service: &str,
     ip: Option<IpAddr>,
     scopes: Vec<Scope>,
 ) -> Result<Authorization, ServiceError> {
-    let mirror = check_service(config, service)?;
+    let mirror = check_service(policy, service)?;
     let (audience, scopes) = match mirror {
         Some(m) => (m.audience.clone(), remap::rebuild_all(m, &scopes)),
         None => (service.to_owned(), scopes),
@@ -82,7 +82,7 @@ pub fn authorize(
     let grants = scopes
         .into_iter()
         .map(|s| {
-            let d = config.acl.evaluate(&acl::Request {
+            let d = policy.acl.evaluate(&acl::Request {
                 account,
                 typ: &s.typ,
                 name: &s.name,

@@ -12,7 +12,7 @@ pub use authorize::{authorize, check_service, Authorization, Grant};
 pub use login::{Identity, Login};
 
 use crate::authn::{AuthnError, Backend, Chain};
-use crate::config::Config;
+use crate::config::{Config, Policy};
 use crate::core::claims::{self, Access, ClaimInput};
 use crate::core::scope;
 use crate::metrics::Metrics;
@@ -191,8 +191,8 @@ async fn new_refresh_token(
     })))
 }
 
-/// The authentication chain a config describes.
-pub fn chain_for(config: &Config) -> Chain {
+/// The authentication chain a policy describes.
+pub fn chain_for(config: &Policy) -> Chain {
     let mut backends = Vec::new();
     if let Some(u) = &config.users {
         backends.push(Backend::Table {

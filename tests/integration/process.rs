@@ -1,5 +1,6 @@
 //! The `regauth serve` process: HTTPS with a certificate reloaded from disk,
-//! and graceful shutdown that lets an in-flight request finish.
+//! graceful shutdown that lets an in-flight request finish, audit lines;
+//! and `regauth explain` agreeing with what `serve` grants.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -26,8 +27,15 @@ fn free_port() -> u16 {
 
 /// Starts `regauth serve` and waits for its "regauth listening" log line.
 fn serve(config: &std::path::Path) -> Proc {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_regauth"))
-        .args(["serve", "--config", config.to_str().unwrap()])
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_regauth"));
+    cmd.args(["serve", "--config", config.to_str().unwrap()]);
+    serve_cmd(cmd)
+}
+
+/// Starts `cmd` (a `regauth serve`) and waits for its "regauth listening"
+/// log line.
+fn serve_cmd(mut cmd: Command) -> Proc {
+    let mut child = cmd
         .env("RUST_LOG", "info")
         .stderr(Stdio::piped())
         .spawn()
@@ -214,6 +222,23 @@ async fn a_client_that_never_finishes_its_headers_is_disconnected() {
 /// refused (anonymous) and one authenticated token request, stops it with
 /// SIGTERM (which writes the pending log batch) and returns its stderr.
 fn log_of_two_requests(format: &str, rust_log: &str) -> String {
+    log_of(format, rust_log, |url| {
+        // Anonymous: refused (no anonymous user), logged as refused.
+        let (_, code, _) = status(None, &url("scope=repository:x:pull"));
+        assert_eq!(code, "401");
+        let (ok, code, err) = status(
+            Some("alice:alice"),
+            &url("scope=repository:other:pull&scope=repository:team/app:pull,push"),
+        );
+        assert!(ok && code == "200", "{code} {err}");
+    })
+}
+
+/// Runs `regauth [--log-format FORMAT] serve` with `RUST_LOG`, calls
+/// `requests` with a function that makes the token URL for a query, stops
+/// it with SIGTERM (which writes the pending log batch) and returns its
+/// stderr.
+fn log_of(format: &str, rust_log: &str, requests: impl FnOnce(&dyn Fn(&str) -> String)) -> String {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let config = write_config(dir.path(), port, "", 4);
@@ -235,14 +260,7 @@ fn log_of_two_requests(format: &str, rust_log: &str) -> String {
         assert!(Instant::now() < deadline, "regauth did not start");
         std::thread::sleep(Duration::from_millis(50));
     }
-    // Anonymous: refused (no anonymous user), logged as refused.
-    let (_, code, _) = status(None, &url("scope=repository:x:pull"));
-    assert_eq!(code, "401");
-    let (ok, code, err) = status(
-        Some("alice:alice"),
-        &url("scope=repository:other:pull&scope=repository:team/app:pull,push"),
-    );
-    assert!(ok && code == "200", "{code} {err}");
+    requests(&url);
     let mut child = child;
     let pid = child.0.id().to_string();
     assert!(Command::new("kill")
@@ -302,4 +320,177 @@ fn audit_lines_follow_the_log_format_and_rust_log() {
     let quiet = log_of_two_requests("text", "info,regauth::audit=off");
     assert!(quiet.contains("regauth listening"), "{quiet}");
     assert!(!quiet.contains("regauth::audit"), "{quiet}");
+}
+
+#[test]
+fn the_audit_line_of_containerds_get_retry_says_so() {
+    let text = log_of("text", "info", |url| {
+        // containerd: a password POST, refused, then the same credentials
+        // as a GET with Basic.
+        let post_url = url("");
+        let (ok, code, err) = curl(&[
+            "-w",
+            "%{http_code}",
+            "-o",
+            "/dev/null",
+            "-H",
+            "content-type: application/x-www-form-urlencoded",
+            "--data",
+            "grant_type=password&username=alice&password=wrong&service=r",
+            &post_url,
+        ]);
+        assert!(ok && code == "401", "{code} {err}");
+        let (_, code, _) = status(Some("alice:wrong"), &url("scope=repository:x:pull"));
+        assert_eq!(code, "401");
+        // Another wrong password as a GET is no retry.
+        let (_, code, _) = status(Some("alice:other"), &url("scope=repository:x:pull"));
+        assert_eq!(code, "401");
+    });
+    let audit: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(" INFO regauth::audit: "))
+        .collect();
+    assert_eq!(audit.len(), 3, "{text}");
+    assert!(
+        audit[0].contains(r#"method="POST" grant="password""#),
+        "{}",
+        audit[0]
+    );
+    assert!(
+        audit[1].contains(r#"method="GET" retry_of_post=true grant="password""#),
+        "{}",
+        audit[1]
+    );
+    assert!(!audit[2].contains("retry_of_post"), "{}", audit[2]);
+    assert!(!text.contains("wrong"), "a password was logged: {text}");
+}
+
+/// `type:name` -> granted actions (sorted), from `regauth explain`'s
+/// output: each scope line is followed by its `  granted: [...]` line.
+fn explained(out: &str) -> std::collections::BTreeMap<String, Vec<String>> {
+    let mut grants = std::collections::BTreeMap::new();
+    let mut lines = out.lines().peekable();
+    while let Some(line) = lines.next() {
+        let Some(granted) = lines
+            .peek()
+            .and_then(|next| next.strip_prefix("  granted: ["))
+        else {
+            continue;
+        };
+        let (scope, _) = line.rsplit_once(':').unwrap();
+        let mut actions: Vec<String> = granted
+            .trim_end_matches(']')
+            .split(',')
+            .filter(|a| !a.is_empty())
+            .map(str::to_owned)
+            .collect();
+        actions.sort();
+        grants.insert(scope.to_owned(), actions);
+    }
+    grants
+}
+
+/// `type:name` -> actions (sorted), from a token's `access` claim.
+fn token_access(body: &str) -> std::collections::BTreeMap<String, Vec<String>> {
+    use base64::Engine;
+    let v: serde_json::Value = serde_json::from_str(body).unwrap();
+    let token = v["token"].as_str().unwrap();
+    let payload = token.split('.').nth(1).unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    claims["access"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            let mut actions: Vec<String> = a["actions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_str().unwrap().to_owned())
+                .collect();
+            actions.sort();
+            (
+                format!(
+                    "{}:{}",
+                    a["type"].as_str().unwrap(),
+                    a["name"].as_str().unwrap()
+                ),
+                actions,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn explain_shows_what_serve_grants_on_the_dev_config() {
+    // The dev configuration as `make run` uses it: paths relative to the
+    // working directory, the ACL in acl.example.yaml.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        root.join("examples/dev/config.yml"),
+        dir.path().join("config.yml"),
+    )
+    .unwrap();
+    std::fs::copy(
+        root.join("acl.example.yaml"),
+        dir.path().join("acl.example.yaml"),
+    )
+    .unwrap();
+    let scopes = [
+        "repository:team/app:pull,push",
+        "repository:dev/tool:pull,push,delete",
+        "repository:other/app:pull",
+        "repository:docker.io/library/debian:pull",
+        "registry:catalog:*",
+    ];
+    let regauth = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_regauth"))
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "regauth {args:?}: {stderr}{stdout}");
+        stdout
+    };
+
+    // explain, with no signing key anywhere and no --label.
+    assert!(!dir.path().join("certs/token.key").exists());
+    let mut args = vec!["explain", "--config", "config.yml", "--account", "dev"];
+    args.extend(["--service", "registry.local"]);
+    for s in scopes {
+        args.extend(["--scope", s]);
+    }
+    let out = regauth(&args);
+    assert!(
+        out.contains("\nlabels: {group: [team]} (from users)\n"),
+        "{out}"
+    );
+    let explained = explained(&out);
+    assert_eq!(explained.len(), scopes.len(), "{out}");
+    assert_eq!(explained["repository:team/app"], ["pull", "push"], "{out}");
+
+    // serve on the same configuration, with the key `make run` makes.
+    regauth(&["keygen", "--out", "certs"]);
+    let port = free_port();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_regauth"));
+    cmd.args(["serve", "--config", "config.yml", "--listen"])
+        .arg(format!("127.0.0.1:{port}"))
+        .current_dir(dir.path());
+    let _p = serve_cmd(cmd);
+    let query: Vec<String> = scopes.iter().map(|s| format!("scope={s}")).collect();
+    let url = format!(
+        "http://127.0.0.1:{port}/auth?service=registry.local&{}",
+        query.join("&")
+    );
+    let (ok, body, err) = curl(&["-u", "dev:dev", &url]);
+    assert!(ok && body.contains("\"token\""), "{err} {body}");
+    assert_eq!(token_access(&body), explained, "{out}");
 }

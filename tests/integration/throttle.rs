@@ -2,7 +2,8 @@
 //! failed logins from one address, or for one account, are answered 429
 //! with `Retry-After` after the configured number, without a password
 //! verification, while the same account logging in from another address
-//! still succeeds.
+//! still succeeds, and containerd's GET retry of a refused POST counts
+//! as one failure with it.
 
 use std::sync::Arc;
 
@@ -167,9 +168,100 @@ async fn password_grant_posts_are_counted_too() {
         assert_eq!(post("bad").await.unwrap().status(), 401);
     }
     throttled(post("bad").await.unwrap()).await;
-    // Basic and POST share the counts.
-    throttled(login(&s, "10.0.0.5", "alice", "bad").await).await;
+    // Basic and POST share the counts (another password: the last one
+    // would be containerd's retry of the last counted POST).
+    throttled(login(&s, "10.0.0.5", "alice", "other").await).await;
     granted(login(&s, "10.0.0.6", "alice", "alice").await).await;
+}
+
+/// A server whose address limit is 4 failures.
+async fn server_with_ip_limit_4() -> Server {
+    let yaml = config_yaml(
+        "p256",
+        "",
+        &format!(
+            "{DEFAULT_ACL}throttle: {{window: 60, max_failures_per_ip: 4, max_failures_per_account: 10}}\n"
+        ),
+    )
+    .replace(
+        "  addr: \"127.0.0.1:0\"",
+        "  addr: \"127.0.0.1:0\"\n  real_ip_header: X-Forwarded-For",
+    );
+    Server::start(&yaml).await
+}
+
+/// containerd's first try with a password: the OAuth2 password grant.
+async fn containerd_post(s: &Server, ip: &str, user: &str, password: &str) -> reqwest::Response {
+    s.client
+        .post(s.url("/auth"))
+        .header("x-forwarded-for", ip)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "grant_type=password&username={user}&password={password}&service=reg&scope=repository:team/app:pull&client_id=containerd-client"
+        ))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// containerd's login as it looks on the wire: a password POST and, when
+/// refused, the same credentials as a GET with Basic. The two statuses.
+async fn containerd_login(s: &Server, ip: &str, user: &str, password: &str) -> (u16, u16) {
+    let post = containerd_post(s, ip, user, password)
+        .await
+        .status()
+        .as_u16();
+    let get = login(s, ip, user, password).await.status().as_u16();
+    (post, get)
+}
+
+#[tokio::test]
+async fn containerd_post_then_get_is_one_failure() {
+    let s = server_with_ip_limit_4().await;
+    for i in 0..3 {
+        assert_eq!(
+            containerd_login(&s, "10.0.0.7", "alice", &format!("wrong{i}")).await,
+            (401, 401),
+            "bad login {i}"
+        );
+    }
+    // Three failures of four: the address may still log in.
+    granted(containerd_post(&s, "10.0.0.7", "alice", "alice").await).await;
+    granted(login(&s, "10.0.0.7", "alice", "alice").await).await;
+    // The fourth bad login reaches the limit with its POST; its GET is
+    // still answered, 401, not 429.
+    assert_eq!(
+        containerd_login(&s, "10.0.0.7", "alice", "wrong3").await,
+        (401, 401)
+    );
+    // Now at the limit: a new attempt, either method, is refused.
+    throttled(containerd_post(&s, "10.0.0.7", "alice", "wrong4").await).await;
+    throttled(login(&s, "10.0.0.7", "alice", "wrong4").await).await;
+    // Repeating the last refused password as a GET again is no retry.
+    throttled(login(&s, "10.0.0.7", "alice", "wrong3").await).await;
+}
+
+#[tokio::test]
+async fn separate_bad_gets_each_count() {
+    let s = server_with_ip_limit_4().await;
+    for i in 0..4 {
+        let resp = login(&s, "10.0.0.8", "alice", &format!("wrong{i}")).await;
+        assert_eq!(resp.status(), 401, "bad GET {i}");
+    }
+    throttled(login(&s, "10.0.0.8", "alice", "wrong4").await).await;
+}
+
+#[tokio::test]
+async fn alternating_methods_with_new_passwords_counts_each() {
+    let s = server_with_ip_limit_4().await;
+    // POST, then GET with another password, twice: four guesses.
+    for i in 0..2 {
+        let post = containerd_post(&s, "10.0.0.9", "alice", &format!("a{i}")).await;
+        assert_eq!(post.status(), 401);
+        let get = login(&s, "10.0.0.9", "alice", &format!("b{i}")).await;
+        assert_eq!(get.status(), 401);
+    }
+    throttled(containerd_post(&s, "10.0.0.9", "alice", "c").await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

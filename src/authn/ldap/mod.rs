@@ -119,6 +119,12 @@ impl Ldap {
         &self.settings.url
     }
 
+    /// Whether the directory is searched as the user
+    /// (`initial_bind_as_user`), which needs the user's password.
+    pub fn binds_as_user(&self) -> bool {
+        matches!(self.settings.bind, BindMode::AsUser { .. })
+    }
+
     /// Verifies `user`/`password` against the directory.
     pub async fn authenticate(&self, user: &str, password: &Secret) -> Result<Outcome, AuthnError> {
         if user.is_empty() {

@@ -115,11 +115,241 @@ fn memory_is_bounded_and_the_oldest_go_first() {
     assert!(t.check(&s, newest, "", now).is_err());
 }
 
+fn creds(user: &str, password: &str) -> Credentials {
+    Credentials {
+        user: user.to_owned(),
+        password: crate::secret::Secret::new(password),
+    }
+}
+
+/// Failures counted for an address in its live window.
+fn failures(t: &Throttle, s: &ThrottleSettings, a: &str, now: Instant) -> u32 {
+    lock(&t.ips)
+        .get(&IpKey::from(ip(a)), s.window, now)
+        .map_or(0, |w| w.failures)
+}
+
+/// One failed attempt: admitted (or not) and counted as the throttle says.
+fn fail(
+    t: &Throttle,
+    s: &ThrottleSettings,
+    a: &str,
+    method: Method,
+    c: &Credentials,
+    now: Instant,
+) -> Result<Attempt, Refused> {
+    let attempt = t.attempt(s, ip(a), c, method, now)?;
+    t.attempt_failed(s, ip(a), c, attempt, now);
+    Ok(attempt)
+}
+
+#[test]
+fn a_get_repeating_a_failed_post_is_counted_once() {
+    use Method::{Get, Post};
+    // (what happens, attempts as (method, user, password, seconds after
+    // the first), failures counted at the end, the last attempt's kind)
+    type Step = (Method, &'static str, &'static str, u64);
+    let cases: [(&str, &[Step], u32, &str); 10] = [
+        (
+            "containerd: POST then GET",
+            &[(Post, "alice", "x", 0), (Get, "alice", "x", 0)],
+            1,
+            "Retry",
+        ),
+        (
+            "the GET uses the marker up",
+            &[
+                (Post, "alice", "x", 0),
+                (Get, "alice", "x", 0),
+                (Get, "alice", "x", 1),
+            ],
+            2,
+            "Get",
+        ),
+        (
+            "same password alternating: once per pair",
+            &[
+                (Post, "alice", "x", 0),
+                (Get, "alice", "x", 0),
+                (Post, "alice", "x", 1),
+                (Get, "alice", "x", 1),
+            ],
+            2,
+            "Retry",
+        ),
+        (
+            "different passwords alternating: every attempt",
+            &[
+                (Post, "alice", "a", 0),
+                (Get, "alice", "b", 0),
+                (Post, "alice", "c", 1),
+                (Get, "alice", "d", 1),
+            ],
+            4,
+            "Get",
+        ),
+        (
+            "GET first, then POST: both",
+            &[(Get, "alice", "x", 0), (Post, "alice", "x", 0)],
+            2,
+            "Post",
+        ),
+        (
+            "another account's GET",
+            &[(Post, "alice", "x", 0), (Get, "bob", "x", 0)],
+            2,
+            "Get",
+        ),
+        (
+            "the account spelt otherwise: other credentials",
+            &[(Post, "alice", "x", 0), (Get, "ALICE", "x", 0)],
+            2,
+            "Get",
+        ),
+        (
+            "only the last POST is remembered",
+            &[
+                (Post, "alice", "a", 0),
+                (Post, "alice", "b", 0),
+                (Get, "alice", "a", 0),
+            ],
+            3,
+            "Get",
+        ),
+        (
+            "a GET after the retry window",
+            &[(Post, "alice", "x", 0), (Get, "alice", "x", 10)],
+            2,
+            "Get",
+        ),
+        (
+            "a GET within the retry window",
+            &[(Post, "alice", "x", 0), (Get, "alice", "x", 9)],
+            1,
+            "Retry",
+        ),
+    ];
+    for (what, steps, counted, last) in cases {
+        let t = Throttle::new();
+        let s = settings(100, 0);
+        let t0 = Instant::now();
+        let mut kind = None;
+        for &(method, user, password, after) in steps {
+            let now = t0 + Duration::from_secs(after);
+            kind = Some(fail(&t, &s, "10.0.0.1", method, &creds(user, password), now).unwrap());
+        }
+        let end = t0 + Duration::from_secs(steps.last().unwrap().3);
+        assert_eq!(failures(&t, &s, "10.0.0.1", end), counted, "{what}");
+        let kind = match kind.unwrap() {
+            Attempt::Get => "Get",
+            Attempt::Post => "Post",
+            Attempt::Retry => "Retry",
+        };
+        assert_eq!(kind, last, "{what}");
+    }
+}
+
+#[test]
+fn a_retry_is_admitted_at_the_limit_and_nothing_else_is() {
+    let t = Throttle::new();
+    let s = settings(2, 0);
+    let t0 = Instant::now();
+    let x = creds("alice", "x");
+    for _ in 0..2 {
+        fail(&t, &s, "10.0.0.1", Method::Post, &x, t0).unwrap();
+        assert_eq!(
+            fail(&t, &s, "10.0.0.1", Method::Get, &x, t0),
+            Ok(Attempt::Retry)
+        );
+    }
+    assert_eq!(failures(&t, &s, "10.0.0.1", t0), 2);
+    // Another address's GET is no retry of this address's POST.
+    fail(&t, &s, "10.0.0.2", Method::Post, &x, t0).unwrap();
+    assert_eq!(
+        fail(&t, &s, "10.0.0.3", Method::Get, &x, t0),
+        Ok(Attempt::Get)
+    );
+    // At the limit: no new POST, no second GET, no other password.
+    for (method, c) in [
+        (Method::Post, &x),
+        (Method::Get, &x),
+        (Method::Get, &creds("alice", "y")),
+    ] {
+        let r = t.attempt(&s, ip("10.0.0.1"), c, method, t0);
+        assert_eq!(r.unwrap_err().by, Limit::Ip, "{method:?}");
+    }
+}
+
+#[test]
+fn markers_are_bounded_and_hold_no_password() {
+    let t = Throttle::new();
+    let mut s = settings(1_000_000, 0);
+    s.max_tracked = 64;
+    let t0 = Instant::now();
+    for i in 0..1_000u32 {
+        let now = t0 + Duration::from_millis(u64::from(i));
+        let a = IpAddr::from(i.to_be_bytes());
+        let c = creds("alice", "hunter2");
+        let attempt = t.attempt(&s, a, &c, Method::Post, now).unwrap();
+        t.attempt_failed(&s, a, &c, attempt, now);
+        assert!(lock(&t.markers).len() <= 64);
+    }
+    let held = format!("{:?}", lock(&t.markers));
+    assert!(!held.contains("hunter2"), "{held}");
+    // The fingerprint depends on the process's key: two servers differ.
+    let c = creds("alice", "hunter2");
+    assert_ne!(Throttle::new().fingerprint(&c), t.fingerprint(&c));
+    assert_eq!(t.fingerprint(&c), t.fingerprint(&creds("alice", "hunter2")));
+    assert_ne!(t.fingerprint(&c), t.fingerprint(&creds("alice", "hunter3")));
+    assert_ne!(
+        t.fingerprint(&creds("a:b", "c")),
+        t.fingerprint(&creds("a", "b:c"))
+    );
+}
+
 mod prop {
     use super::*;
     use proptest::prelude::*;
 
     proptest! {
+        /// An attacker mixing POSTs and GETs with a few passwords, all
+        /// within one window: at most `limit` attempts are counted and let
+        /// through as fresh guesses, and every retry let through repeats a
+        /// password already counted as wrong — so no password is ever
+        /// tried without being counted.
+        #[test]
+        fn alternating_methods_tests_no_uncounted_password(
+            ops in proptest::collection::vec((any::<bool>(), 0u8..3, 0u64..20), 1..100),
+            limit in 1u32..6,
+        ) {
+            let t = Throttle::new();
+            let s = settings(limit, 0);
+            let t0 = Instant::now();
+            let mut clock = 0u64;
+            let mut fresh = 0u32;
+            let mut counted_passwords = std::collections::HashSet::new();
+            for (post, pw, dt) in ops {
+                clock = (clock + dt).min(590);
+                let now = t0 + Duration::from_millis(clock * 100);
+                let method = if post { Method::Post } else { Method::Get };
+                let c = creds("alice", &format!("guess{pw}"));
+                match t.attempt(&s, ip("10.0.0.1"), &c, method, now) {
+                    Ok(Attempt::Retry) => {
+                        prop_assert!(!post);
+                        prop_assert!(counted_passwords.contains(&pw));
+                        t.attempt_failed(&s, ip("10.0.0.1"), &c, Attempt::Retry, now);
+                    }
+                    Ok(attempt) => {
+                        fresh += 1;
+                        prop_assert!(fresh <= limit);
+                        counted_passwords.insert(pw);
+                        t.attempt_failed(&s, ip("10.0.0.1"), &c, attempt, now);
+                    }
+                    Err(_) => {}
+                }
+            }
+        }
+
         /// Whatever the sequence of failures, an address is let through
         /// at most `limit` times per window before being refused, and
         /// refused answers always carry a retry time within the window.

@@ -161,3 +161,93 @@ async fn directory_down_then_back_without_restart() {
     assert_eq!(status(&srv, "alice", "wrong").await, 401);
     assert_eq!(srv.get("/readyz", None).await.status(), 200);
 }
+
+/// `regauth explain` for `account` on `yaml` (written to a temp file),
+/// with the three scopes of [`SCOPES`]: (exit code, stdout, stderr).
+fn explain(yaml: &str, account: &str) -> (i32, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.yml");
+    std::fs::write(&path, yaml).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_regauth"))
+        .args([
+            "explain",
+            "--config",
+            path.to_str().unwrap(),
+            "--account",
+            account,
+        ])
+        .args(["--service", "reg"])
+        .args(["--scope", "repository:dev/app:push,pull"])
+        .args(["--scope", "repository:ops/tool:pull"])
+        .args(["--scope", "repository:team/x:pull"])
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The `  granted: [...]` lines of `explain`'s output, in order.
+fn granted_lines(out: &str) -> Vec<&str> {
+    out.lines()
+        .filter_map(|l| l.strip_prefix("  granted: "))
+        .collect()
+}
+
+#[tokio::test]
+async fn explain_takes_ldap_labels_as_a_login_would() {
+    let mut s = Slapd::start();
+    // No readable signing key: explain does not need one.
+    let key = crate::support::fixture("keys/p256.pem");
+    let yaml = config(&s).replace(&key.display().to_string(), "/nonexistent/token.key");
+    assert_ne!(yaml, config(&s));
+
+    let (code, out, err) = explain(&yaml, "alice");
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("\nlabels: {groups: [devs], teams: [developers]} (from ldap)\n"),
+        "{out}"
+    );
+    // The grant a login with the password gets.
+    let srv = Server::start(&config(&s)).await;
+    assert_eq!(
+        access(&srv, "alice", "alicepw").await,
+        grants(&["pull", "push"], &[], &["pull"])
+    );
+    assert_eq!(
+        granted_lines(&out),
+        ["[pull,push]", "[]", "[pull]"],
+        "{out}"
+    );
+    // Static users beside LDAP come first, as in a login.
+    let (_, out, _) = explain(&yaml, "ci");
+    assert!(out.contains("\nlabels: {} (from users)\n"), "{out}");
+    let (_, out, _) = explain(&yaml, "nobody");
+    assert!(
+        out.contains("\nlabels: {} (no backend knows \"nobody\": a login would be refused)\n"),
+        "{out}"
+    );
+
+    // Binding as the user needs the password: said, and no labels.
+    let as_user = yaml.replace(
+        &format!("  bind_dn: \"{READER_DN}\""),
+        "  bind_dn: \"uid=${account},ou=people,dc=example,dc=org\"\n  initial_bind_as_user: true",
+    );
+    let (code, out, err) = explain(&as_user, "alice");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("ldap is searched as the user"), "{out}");
+    assert_eq!(granted_lines(&out), ["[]", "[]", "[]"], "{out}");
+
+    // The directory down: said, and the ACL evaluated without labels.
+    s.kill();
+    let (code, out, err) = explain(&yaml, "alice");
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("\nlabels: {} (ldap unavailable: ")
+            && out.contains("; continuing without labels)\n"),
+        "{out}"
+    );
+    assert_eq!(granted_lines(&out), ["[]", "[]", "[]"], "{out}");
+}
