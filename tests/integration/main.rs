@@ -16,4 +16,3 @@ mod slapd;
 mod soak;
 mod support;
 mod throttle;
-mod timing;
