@@ -28,6 +28,22 @@ pub fn check(path: &Path) -> i32 {
         c.token.kid,
         if c.token.x5c { ", x5c" } else { "" }
     );
+    let (key_name, cert_name) = c.token.signing_pair.keys();
+    let fallback = match c.token.signing_pair {
+        crate::config::SigningPair::Server => " (token.key and token.certificate are absent)",
+        crate::config::SigningPair::Token => "",
+    };
+    match &c.token.cert_path {
+        Some(cert) => println!(
+            "  signing:    {key_name} {} with {cert_name} {}{fallback}",
+            c.token.key_path.display(),
+            cert.display()
+        ),
+        None => println!(
+            "  signing:    {key_name} {}{fallback}",
+            c.token.key_path.display()
+        ),
+    }
     if let Some(u) = &c.users {
         println!(
             "  users:      {} (anonymous {})",

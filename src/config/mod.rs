@@ -46,12 +46,37 @@ pub struct TokenSettings {
     pub ttl_secs: u64,
     pub kid: KidMode,
     pub x5c: bool,
+    /// Which configured pair signs: `key_path` and `cert_path` are its files.
+    pub signing_pair: SigningPair,
     pub key_path: PathBuf,
     pub cert_path: Option<PathBuf>,
     /// Refresh token lifetime; 0 = refresh tokens disabled.
     pub refresh_ttl_secs: u64,
     /// Audiences whose tokens are shaped for zot.
     pub zot_audiences: Vec<String>,
+}
+
+/// The files tokens are signed with. docker_auth signs with the server's TLS
+/// certificate and key when `token.certificate` and `token.key` are both
+/// absent, and its own `simple.yml` relies on that; regauth does the same.
+/// `token.key` alone (without a certificate) is also accepted, since `kid`
+/// and JWKS need only the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SigningPair {
+    /// `token.key`, with `token.certificate` when set.
+    Token,
+    /// `server.key` and `server.certificate`.
+    Server,
+}
+
+impl SigningPair {
+    /// The YAML keys of the key and certificate files, for messages.
+    pub fn keys(self) -> (&'static str, &'static str) {
+        match self {
+            SigningPair::Token => ("token.key", "token.certificate"),
+            SigningPair::Server => ("server.key", "server.certificate"),
+        }
+    }
 }
 
 /// A loaded, valid configuration.
@@ -118,28 +143,39 @@ fn compile(path: &Path, raw: RawConfig) -> Result<Config, String> {
         (None, true) => KidMode::Thumbprint,
         (None, false) => KidMode::Libtrust,
     };
-    let key_pem = read(&t.key, "token.key")?;
+    let (signing_pair, key_path, cert_path) = match (t.key, t.certificate, &server.tls) {
+        (Some(key), cert, _) => (SigningPair::Token, key, cert),
+        (None, Some(_), _) => {
+            return Err("token.certificate is set without token.key: set both, or neither to sign with server.certificate and server.key".into())
+        }
+        (None, None, Some((cert, key))) => (SigningPair::Server, key.clone(), Some(cert.clone())),
+        (None, None, None) => {
+            return Err("token.key: missing; set token.key (and token.certificate), or server.certificate and server.key to sign with the TLS pair".into())
+        }
+    };
+    let (key_name, cert_name) = signing_pair.keys();
+    let key_pem = read(&key_path, key_name)?;
     let passphrase = secrets::load(
         "token.key_passphrase",
         t.key_passphrase_file.as_deref(),
         t.key_passphrase_env.as_deref(),
     )?;
     let key = PrivateKey::from_pem_with_passphrase(&key_pem, passphrase.as_ref())
-        .map_err(|e| format!("token.key ({}): {e}", t.key.display()))?;
-    let cert_pem = match &t.certificate {
-        Some(p) => Some(read(p, "token.certificate")?),
+        .map_err(|e| format!("{key_name} ({}): {e}", key_path.display()))?;
+    let cert_pem = match &cert_path {
+        Some(p) => Some(read(p, cert_name)?),
         None => None,
     };
     let spki = key.public_spki_der();
     let cert_der = match &cert_pem {
         Some(pem) => {
-            Some(keys::certificate_der(pem, &spki).map_err(|e| format!("token.certificate: {e}"))?)
+            Some(keys::certificate_der(pem, &spki).map_err(|e| format!("{cert_name}: {e}"))?)
         }
         None if t.x5c => return Err("token.x5c: true needs token.certificate".into()),
         None => None,
     };
     let signer = Signer::new(key, kid, if t.x5c { cert_der.as_deref() } else { None })
-        .map_err(|e| format!("token.key: {e}"))?;
+        .map_err(|e| format!("{key_name}: {e}"))?;
 
     let users = match raw.users {
         Some(u) => Some(Arc::new(
@@ -183,15 +219,17 @@ fn compile(path: &Path, raw: RawConfig) -> Result<Config, String> {
     let acl = Acl::compile(rules).map_err(|e| e.to_string())?;
 
     let mirrors = mirrors(raw.mirrors, &raw.services)?;
-    let mut files = vec![path.to_owned(), t.key.clone()];
+    let mut files = vec![path.to_owned(), key_path.clone()];
     files.extend(t.key_passphrase_file.clone());
-    files.extend(t.certificate.clone());
+    files.extend(cert_path.clone());
     files.extend(raw.htpasswd.clone());
     files.extend(raw.acl_file.clone());
     files.extend(ldap.iter().flat_map(|l| l.files().to_vec()));
     if let Some((c, k)) = &server.tls {
         files.extend([c.clone(), k.clone()]);
     }
+    let mut seen = std::collections::HashSet::new();
+    files.retain(|f| seen.insert(f.clone()));
     let throttle = throttle_settings(raw.throttle)?;
     let mut chain = crate::authn::ChainOptions::default();
     if let Some(c) = raw.auth_cache {
@@ -208,8 +246,9 @@ fn compile(path: &Path, raw: RawConfig) -> Result<Config, String> {
             ttl_secs: t.expiration,
             kid,
             x5c: t.x5c,
-            key_path: t.key,
-            cert_path: t.certificate,
+            signing_pair,
+            key_path,
+            cert_path,
             refresh_ttl_secs: t.refresh_expiration,
             zot_audiences: t.zot_audiences,
         },

@@ -160,9 +160,12 @@ pub struct RawToken {
     pub issuer: String,
     /// Token lifetime in seconds.
     pub expiration: u64,
+    /// Signing certificate and key; when both are absent, the server's TLS
+    /// pair signs (docker_auth's rule).
     #[serde(default)]
     pub certificate: Option<PathBuf>,
-    pub key: PathBuf,
+    #[serde(default)]
+    pub key: Option<PathBuf>,
     #[serde(default)]
     pub disable_legacy_key_id: bool,
     #[serde(default)]

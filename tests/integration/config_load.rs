@@ -76,6 +76,8 @@ fn bad_configs_table() {
         (base.replace("p256.pem", "missing.pem"), "token.key: cannot read"),
         (base.replace("keys/p256.pem", "keys/rsa1024.pem"), "RSA key too small"),
         (base.replace("keys/p256.pem", "docker_auth.yml"), "token.key"),
+        (base.replace("  key: \"", "  certificate: \""), "token.certificate is set without token.key"),
+        (base.replace("  key: \"", "  # key: \""), "token.key: missing; set token.key (and token.certificate), or server.certificate and server.key"),
         (base.replace("  addr: \"127.0.0.1:0\"", "  addr: \"nonsense\""), "server.addr"),
         (format!("{base}htpasswd: {}\n", htpasswd_md5.display()), "line 3: user \"old\": password uses MD5 (apr1) scheme"),
         (format!("{base}mirrors:\n  - {{service: docker.io, prefix: docker.io}}\n"), "mirrors[0].audience: missing"),
