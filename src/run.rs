@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::config::Config;
+use crate::config::{Config, Listen};
 use crate::http::{app, AppState};
 use crate::service::Runtime;
 
@@ -33,7 +33,17 @@ pub fn serve(config_path: &Path, listen: Option<SocketAddr>) -> i32 {
         }
     };
     rt.block_on(async move {
-        let addr = listen.unwrap_or(config.server.addr);
+        let addr = match (listen, &config.server.addr) {
+            (Some(addr), _) => addr,
+            (None, Listen::Tcp(addr)) => *addr,
+            (None, Listen::Unix(path)) => {
+                tracing::error!(
+                    "server.net: unix ({}): this build serves TCP only; set server.net: tcp or pass --listen",
+                    path.display()
+                );
+                return 1;
+            }
+        };
         let listener = match tokio::net::TcpListener::bind(addr).await {
             Ok(l) => l,
             Err(e) => {

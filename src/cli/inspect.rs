@@ -16,10 +16,44 @@ pub fn check(path: &Path) -> i32 {
     } else {
         "http"
     };
-    println!(
-        "  listen:     {scheme}://{}{}",
-        c.server.addr, c.server.path_prefix
-    );
+    match &c.server.addr {
+        crate::config::Listen::Tcp(addr) => {
+            println!("  listen:     {scheme}://{addr}{}", c.server.path_prefix)
+        }
+        crate::config::Listen::Unix(path) => println!(
+            "  listen:     {scheme} on the Unix socket {}, path prefix {:?}",
+            path.display(),
+            c.server.path_prefix
+        ),
+    }
+    if c.server.tls.is_some() {
+        let o = &c.server.tls_options;
+        let min = match (&o.raised_min_version, o.tls13_only) {
+            (_, true) => "TLS 1.3 only".to_owned(),
+            (Some(asked), false) => format!(
+                "TLS 1.2 and 1.3 (tls_min_version {asked} asked for less; rustls speaks TLS 1.2 and 1.3 only)"
+            ),
+            (None, false) => "TLS 1.2 and 1.3".to_owned(),
+        };
+        let count = |n: usize| {
+            if n == 0 {
+                "default".to_owned()
+            } else {
+                n.to_string()
+            }
+        };
+        println!(
+            "  tls:        {min}; curves {}, cipher suites {}",
+            count(o.curves.len()),
+            count(o.suites.len())
+        );
+    }
+    if c.server.hsts {
+        println!(
+            "  hsts:       Strict-Transport-Security: {}",
+            crate::http::HSTS
+        );
+    }
     println!(
         "  token:      issuer {:?}, {} s, {} key, kid {:?}{}",
         c.token.issuer,

@@ -27,15 +27,39 @@ pub struct ConfigError {
     pub message: String,
 }
 
+/// Where the server listens: `server.addr`, read according to `server.net`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listen {
+    /// `server.net: tcp` (the default): `host:port`, or `:port` for all
+    /// interfaces as in Go.
+    Tcp(SocketAddr),
+    /// `server.net: unix`: the path of a Unix domain socket.
+    Unix(PathBuf),
+}
+
+impl std::fmt::Display for Listen {
+    /// `host:port`, or `unix:PATH` (the form nginx and curl use).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Listen::Tcp(a) => write!(f, "{a}"),
+            Listen::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ServerSettings {
-    pub addr: SocketAddr,
+    pub addr: Listen,
     /// Path prefix with a leading `/` and no trailing `/` (or empty).
     pub path_prefix: String,
     /// TLS certificate and key files for serving HTTPS.
     pub tls: Option<(PathBuf, PathBuf)>,
     /// The rustls config built from them.
     pub tls_config: Option<tls::TlsConfig>,
+    /// docker_auth's `tls_*` options, as applied to `tls_config`.
+    pub tls_options: tls::TlsOptions,
+    /// `server.hsts`: responses carry `Strict-Transport-Security`.
+    pub hsts: bool,
     pub real_ip_header: Option<String>,
     pub real_ip_pos: i64,
 }
@@ -316,18 +340,29 @@ fn throttle_settings(raw: Option<raw::RawThrottle>) -> Result<ThrottleSettings, 
 }
 
 fn server_settings(s: raw::RawServer) -> Result<ServerSettings, String> {
-    // docker_auth (Go) accepts ":5001" for all interfaces.
-    let addr_text = if s.addr.starts_with(':') {
-        format!("0.0.0.0{}", s.addr)
-    } else {
-        s.addr.clone()
+    if s.letsencrypt.is_some() {
+        return Err("server.letsencrypt: obtaining certificates from Let's Encrypt is not supported by regauth; get them with an ACME client (certbot, lego, cert-manager) and set server.certificate and server.key, which are reloaded when they change".into());
+    }
+    let addr = match s.net.unwrap_or(raw::RawNet::Tcp) {
+        raw::RawNet::Tcp => {
+            // docker_auth (Go) accepts ":5001" for all interfaces.
+            let addr_text = if s.addr.starts_with(':') {
+                format!("0.0.0.0{}", s.addr)
+            } else {
+                s.addr.clone()
+            };
+            Listen::Tcp(addr_text.parse().map_err(|_| {
+                format!(
+                    "server.addr: {:?} is not host:port (e.g. \":5001\" or \"127.0.0.1:5001\"; with server.net: unix it is a socket path)",
+                    s.addr
+                )
+            })?)
+        }
+        raw::RawNet::Unix if s.addr.is_empty() => {
+            return Err("server.addr: must be the socket's path with server.net: unix".into())
+        }
+        raw::RawNet::Unix => Listen::Unix(PathBuf::from(&s.addr)),
     };
-    let addr = addr_text.parse().map_err(|_| {
-        format!(
-            "server.addr: {:?} is not host:port (e.g. \":5001\" or \"127.0.0.1:5001\")",
-            s.addr
-        )
-    })?;
     let prefix = s.path_prefix.unwrap_or_default();
     let prefix = prefix.trim_end_matches('/');
     let path_prefix = if prefix.is_empty() || prefix.starts_with('/') {
@@ -340,15 +375,34 @@ fn server_settings(s: raw::RawServer) -> Result<ServerSettings, String> {
         (None, None) => None,
         _ => return Err("server.certificate and server.key must be set together".into()),
     };
+    let tls_options = tls::TlsOptions::parse(
+        s.tls_min_version.as_deref(),
+        s.tls_curve_preferences.as_deref(),
+        s.tls_cipher_suites.as_deref(),
+    )?;
     let tls_config = match &tls {
-        Some((c, k)) => Some(tls::server_config(c, k)?),
-        None => None,
+        Some((c, k)) => Some(tls::server_config(c, k, &tls_options)?),
+        None => {
+            let set = [
+                ("tls_min_version", s.tls_min_version.is_some()),
+                ("tls_curve_preferences", s.tls_curve_preferences.is_some()),
+                ("tls_cipher_suites", s.tls_cipher_suites.is_some()),
+            ];
+            if let Some((key, _)) = set.iter().find(|(_, present)| *present) {
+                return Err(format!(
+                    "server.{key}: has no effect without server.certificate and server.key (regauth serves plain HTTP); set the TLS pair or remove it"
+                ));
+            }
+            None
+        }
     };
     Ok(ServerSettings {
         addr,
         path_prefix,
         tls,
         tls_config,
+        tls_options,
+        hsts: s.hsts,
         real_ip_header: s.real_ip_header.filter(|h| !h.is_empty()),
         real_ip_pos: s.real_ip_pos.unwrap_or(0),
     })

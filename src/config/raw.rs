@@ -142,6 +142,9 @@ impl RawConfig {
 #[serde(deny_unknown_fields)]
 pub struct RawServer {
     pub addr: String,
+    /// `tcp` (default) or `unix`, where `addr` is a socket path.
+    #[serde(default)]
+    pub net: Option<RawNet>,
     #[serde(default)]
     pub path_prefix: Option<String>,
     #[serde(default)]
@@ -152,6 +155,28 @@ pub struct RawServer {
     pub real_ip_header: Option<String>,
     #[serde(default)]
     pub real_ip_pos: Option<i64>,
+    /// Send `Strict-Transport-Security` on HTTPS responses.
+    #[serde(default)]
+    pub hsts: bool,
+    /// Go's names: `TLS10`..`TLS13`.
+    #[serde(default)]
+    pub tls_min_version: Option<String>,
+    /// Go's names: `P256`, `P384`, `P521`, `X25519`.
+    #[serde(default)]
+    pub tls_curve_preferences: Option<Vec<String>>,
+    /// Go's names, e.g. `TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256`.
+    #[serde(default)]
+    pub tls_cipher_suites: Option<Vec<String>>,
+    /// docker_auth's ACME client: parsed only to be refused with a reason.
+    #[serde(default)]
+    pub letsencrypt: Option<serde_yaml::Value>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RawNet {
+    Tcp,
+    Unix,
 }
 
 #[derive(Debug, Deserialize)]
