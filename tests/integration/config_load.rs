@@ -76,6 +76,8 @@ fn bad_configs_table() {
         (format!("{base}acl_file: acl.example.yaml\n"), "acl and acl_file are exclusive"),
         (base.replace(DEFAULT_ACL, ""), "no ACL configured"),
         (base.replace("name: \"${labels:group}/*\"", "name: \"/a(/\""), "acl[1].match.name"),
+        (base.replace("name: \"${labels:group}/*\"", "name: \"/foo?*/\""), "acl[1].match.name: invalid regex /foo?*/: invalid nested repetition operator: `?*`"),
+        (base.replace("{account: \"alice\"}", "{account: \"/(?x) alice/\"}"), "acl[0].match.account: invalid regex /(?x) alice/: invalid or unsupported Perl syntax: flag `x`"),
         (base.replace("  expiration: 300", "  expiration: 0"), "token.expiration"),
         (base.replace("p256.pem", "missing.pem"), "token.key: cannot read"),
         (base.replace("keys/p256.pem", "keys/rsa1024.pem"), "RSA key too small"),
