@@ -105,6 +105,9 @@ pub fn check(path: &Path) -> i32 {
     if !c.services.is_empty() {
         println!("  services:   {}", c.services.join(", "));
     }
+    for w in c.warnings() {
+        eprintln!("warning: {w}");
+    }
     0
 }
 

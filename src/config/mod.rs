@@ -6,6 +6,7 @@
 pub mod raw;
 pub mod secrets;
 pub mod tls;
+mod warnings;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
