@@ -144,10 +144,20 @@ impl Config {
             message,
         };
         let raw: RawConfig = serde_yaml::from_str(text).map_err(|e| fail(e.to_string()))?;
-        if let Some((key, what)) = raw.unsupported_sections().first() {
+        let unsupported = raw.unsupported_sections();
+        if let Some((key, what)) = unsupported.first() {
             let line = line_of_key(text, key).map_or(String::new(), |l| format!(" (line {l})"));
+            let mut others: Vec<&str> = unsupported[1..].iter().map(|(k, _)| *k).collect();
+            if raw.server.letsencrypt.is_some() {
+                others.push("server.letsencrypt");
+            }
+            let others = if others.is_empty() {
+                String::new()
+            } else {
+                format!("; also not supported here: {}", others.join(", "))
+            };
             return Err(fail(format!(
-                "{key}{line}: {what} is not supported by regauth; remove the section (regauth never ignores configuration silently)"
+                "{key}{line}: {what} is not supported by regauth; remove the section (regauth never ignores configuration silently){others}"
             )));
         }
         compile(path, raw).map_err(fail)

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod config_load;
+mod dropin;
 mod endpoint;
 mod fuzz_corpus;
 mod keys;
