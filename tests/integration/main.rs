@@ -17,3 +17,4 @@ mod soak;
 mod support;
 mod throttle;
 mod timing;
+mod tls_options;
