@@ -19,6 +19,9 @@
 //!   A list without any TLS 1.2 suite is refused unless the minimum is
 //!   TLS 1.3 (it would switch TLS 1.2 off unannounced), and TLS 1.2 suites
 //!   alone with minimum TLS 1.3 are refused, as docker_auth refuses them.
+//!   TLS 1.2 suites none of which suits the key of `server.key` (only
+//!   ECDHE_ECDSA suites with an RSA key) are refused too: every TLS 1.2
+//!   handshake would fail.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -199,6 +202,21 @@ pub fn server_config(cert: &Path, key: &Path, options: &TlsOptions) -> Result<Tl
     }
     let key = PrivateKeyDer::from_pem_file(key)
         .map_err(|e| format!("server.key ({}): {e}", key.display()))?;
+    let tls12: Vec<&SupportedCipherSuite> = options
+        .suites
+        .iter()
+        .filter(|s| matches!(s, SupportedCipherSuite::Tls12(_)))
+        .collect();
+    if !tls12.is_empty() {
+        let alg = rustls::crypto::ring::sign::any_supported_type(&key)
+            .map_err(|e| format!("server.key: {e}"))?
+            .algorithm();
+        if !tls12.iter().any(|s| s.usable_for_signature_algorithm(alg)) {
+            return Err(format!(
+                "server.tls_cipher_suites: no TLS 1.2 suite listed can be used with the {alg:?} key of server.key (ECDHE_RSA suites need an RSA key, ECDHE_ECDSA suites an EC or Ed25519 key)"
+            ));
+        }
+    }
     let mut provider = rustls::crypto::ring::default_provider();
     if !options.suites.is_empty() {
         provider.cipher_suites = options.suites.clone();

@@ -92,6 +92,7 @@ fn bad_configs_table() {
         (base.replace("  addr: \"127.0.0.1:0\"", &format!("  addr: \"127.0.0.1:0\"\n{TLS_PAIR}  tls_curve_preferences: [P256, P521]")), "server.tls_curve_preferences: \"P521\" is not supported"),
         (base.replace("  addr: \"127.0.0.1:0\"", &format!("  addr: \"127.0.0.1:0\"\n{TLS_PAIR}  tls_cipher_suites: [TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA]")), "server.tls_cipher_suites: \"TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA\" is not supported"),
         (base.replace("  addr: \"127.0.0.1:0\"", &format!("  addr: \"127.0.0.1:0\"\n{TLS_PAIR}  tls_min_version: TLS9")), "server.tls_min_version: \"TLS9\" is not one of"),
+        (base.replace("  addr: \"127.0.0.1:0\"", &format!("  addr: \"127.0.0.1:0\"\n{TLS_PAIR}  tls_cipher_suites: [TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256]")), "server.tls_cipher_suites: no TLS 1.2 suite listed can be used with the ECDSA key of server.key"),
         (format!("{base}htpasswd: {}\n", htpasswd_md5.display()), "line 3: user \"old\": password uses MD5 (apr1) scheme"),
         (format!("{base}mirrors:\n  - {{service: docker.io, prefix: docker.io}}\n"), "mirrors[0].audience: missing"),
         (format!("{base}mirrors:\n  - {{service: docker.io, prefix: \"\", audience: r}}\n"), "mirrors[0].prefix: must not be empty"),
