@@ -31,7 +31,8 @@ use regex_syntax::ast::{self, Ast, ClassSet, ClassSetItem, GroupKind, Repetition
 const MAX_REPEAT: u32 = 1000;
 
 /// `Ok` when Go's `regexp.Compile` accepts `translated` (the body of a
-/// `/regex/` pattern as rewritten by `pattern::translate_for_check`);
+/// `/regex/` pattern as rewritten by `pattern::translate` without the
+/// ASCII word-boundary groups);
 /// otherwise Go's reason. A pattern the `regex` crate cannot parse is left
 /// for it to report.
 pub(super) fn check(translated: &str) -> Result<(), String> {
