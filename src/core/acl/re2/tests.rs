@@ -175,3 +175,10 @@ fn errors_quote_go() {
         assert_eq!(e, format!("invalid regex /{p}/: {want}"));
     }
 }
+
+proptest::proptest! {
+    #[test]
+    fn check_never_panics(p in "[a()*+?{},0-9|\\\\pPuxQEb<>\\[\\]^:=-]{0,16}") {
+        let _ = Pattern::compile(&format!("/{p}/"), true);
+    }
+}
