@@ -6,9 +6,9 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::config::Config;
+use crate::config::{Config, Listen};
 use crate::http::{app, AppState};
-use crate::server::{ServeOptions, TlsHandle};
+use crate::server::{Listener, ServeOptions, TlsHandle};
 use crate::service::Runtime;
 
 /// How often watched files are checked for changes.
@@ -34,11 +34,18 @@ pub fn serve(config_path: &Path, listen: Option<SocketAddr>) -> i32 {
         }
     };
     rt.block_on(async move {
-        let addr = listen.unwrap_or(config.server.addr);
-        let listener = match tokio::net::TcpListener::bind(addr).await {
-            Ok(l) => crate::server::Listener::from(l),
+        let bound = match (listen, &config.server.addr) {
+            (None, Listen::Unix(path)) => Listener::bind_unix(path)
+                .map_err(|e| format!("cannot listen on unix:{}: {e}", path.display())),
+            (Some(addr), _) | (None, &Listen::Tcp(addr)) => tokio::net::TcpListener::bind(addr)
+                .await
+                .map(Listener::from)
+                .map_err(|e| format!("cannot listen on {addr}: {e}")),
+        };
+        let listener = match bound {
+            Ok(l) => l,
             Err(e) => {
-                tracing::error!("cannot listen on {addr}: {e}");
+                tracing::error!("{e}");
                 return 1;
             }
         };

@@ -30,10 +30,44 @@ pub fn check(path: &Path) -> i32 {
     } else {
         "http"
     };
-    println!(
-        "  listen:     {scheme}://{}{}",
-        c.server.addr, c.server.path_prefix
-    );
+    match &c.server.addr {
+        crate::config::Listen::Tcp(addr) => {
+            println!("  listen:     {scheme}://{addr}{}", c.server.path_prefix)
+        }
+        crate::config::Listen::Unix(path) => println!(
+            "  listen:     {scheme} on the Unix socket {}, path prefix {:?}",
+            path.display(),
+            c.server.path_prefix
+        ),
+    }
+    if c.server.tls.is_some() {
+        let o = &c.server.tls_options;
+        let min = match (&o.raised_min_version, o.tls13_only) {
+            (_, true) => "TLS 1.3 only".to_owned(),
+            (Some(asked), false) => format!(
+                "TLS 1.2 and 1.3 (tls_min_version {asked} asked for less; rustls speaks TLS 1.2 and 1.3 only)"
+            ),
+            (None, false) => "TLS 1.2 and 1.3".to_owned(),
+        };
+        let count = |n: usize| {
+            if n == 0 {
+                "default".to_owned()
+            } else {
+                n.to_string()
+            }
+        };
+        println!(
+            "  tls:        {min}; curves {}, cipher suites {}",
+            count(o.curves.len()),
+            count(o.suites.len())
+        );
+    }
+    if c.server.hsts {
+        println!(
+            "  hsts:       Strict-Transport-Security: {}",
+            crate::http::HSTS
+        );
+    }
     println!(
         "  token:      issuer {:?}, {} s, {} key, kid {:?}{}",
         c.token.issuer,
@@ -42,6 +76,22 @@ pub fn check(path: &Path) -> i32 {
         c.token.kid,
         if c.token.x5c { ", x5c" } else { "" }
     );
+    let (key_name, cert_name) = c.token.signing_pair.keys();
+    let fallback = match c.token.signing_pair {
+        crate::config::SigningPair::Server => " (token.key and token.certificate are absent)",
+        crate::config::SigningPair::Token => "",
+    };
+    match &c.token.cert_path {
+        Some(cert) => println!(
+            "  signing:    {key_name} {} with {cert_name} {}{fallback}",
+            c.token.key_path.display(),
+            cert.display()
+        ),
+        None => println!(
+            "  signing:    {key_name} {}{fallback}",
+            c.token.key_path.display()
+        ),
+    }
     if let Some(u) = &c.users {
         println!(
             "  users:      {} (anonymous {})",
@@ -68,6 +118,9 @@ pub fn check(path: &Path) -> i32 {
     }
     if !c.services.is_empty() {
         println!("  services:   {}", c.services.join(", "));
+    }
+    for w in c.warnings() {
+        eprintln!("warning: {w}");
     }
     0
 }

@@ -15,6 +15,7 @@
 pub mod raw;
 pub mod secrets;
 pub mod tls;
+mod warnings;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -36,15 +37,39 @@ pub struct ConfigError {
     pub message: String,
 }
 
+/// Where the server listens: `server.addr`, read according to `server.net`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listen {
+    /// `server.net: tcp` (the default): `host:port`, or `:port` for all
+    /// interfaces as in Go.
+    Tcp(SocketAddr),
+    /// `server.net: unix`: the path of a Unix domain socket.
+    Unix(PathBuf),
+}
+
+impl std::fmt::Display for Listen {
+    /// `host:port`, or `unix:PATH` (the form nginx and curl use).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Listen::Tcp(a) => write!(f, "{a}"),
+            Listen::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ServerSettings {
-    pub addr: SocketAddr,
+    pub addr: Listen,
     /// Path prefix with a leading `/` and no trailing `/` (or empty).
     pub path_prefix: String,
     /// TLS certificate and key files for serving HTTPS.
     pub tls: Option<(PathBuf, PathBuf)>,
     /// The rustls config built from them.
     pub tls_config: Option<tls::TlsConfig>,
+    /// docker_auth's `tls_*` options, as applied to `tls_config`.
+    pub tls_options: tls::TlsOptions,
+    /// `server.hsts`: responses carry `Strict-Transport-Security`.
+    pub hsts: bool,
     pub real_ip_header: Option<String>,
     pub real_ip_pos: i64,
     /// Cleartext HTTP/2 (prior knowledge) on a plain listener.
@@ -59,12 +84,37 @@ pub struct TokenSettings {
     pub ttl_secs: u64,
     pub kid: KidMode,
     pub x5c: bool,
+    /// Which configured pair signs: `key_path` and `cert_path` are its files.
+    pub signing_pair: SigningPair,
     pub key_path: PathBuf,
     pub cert_path: Option<PathBuf>,
     /// Refresh token lifetime; 0 = refresh tokens disabled.
     pub refresh_ttl_secs: u64,
     /// Audiences whose tokens are shaped for zot.
     pub zot_audiences: Vec<String>,
+}
+
+/// The files tokens are signed with. docker_auth signs with the server's TLS
+/// certificate and key when `token.certificate` and `token.key` are both
+/// absent, and its own `simple.yml` relies on that; regauth does the same.
+/// `token.key` alone (without a certificate) is also accepted, since `kid`
+/// and JWKS need only the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SigningPair {
+    /// `token.key`, with `token.certificate` when set.
+    Token,
+    /// `server.key` and `server.certificate`.
+    Server,
+}
+
+impl SigningPair {
+    /// The YAML keys of the key and certificate files, for messages.
+    pub fn keys(self) -> (&'static str, &'static str) {
+        match self {
+            SigningPair::Token => ("token.key", "token.certificate"),
+            SigningPair::Server => ("server.key", "server.certificate"),
+        }
+    }
 }
 
 /// A loaded, valid configuration: its [`Policy`] (reached through
@@ -148,10 +198,20 @@ fn parse(path: &Path, text: &str) -> Result<RawConfig, ConfigError> {
         message,
     };
     let raw: RawConfig = serde_yaml::from_str(text).map_err(|e| fail(e.to_string()))?;
-    if let Some((key, what)) = raw.unsupported_sections().first() {
+    let unsupported = raw.unsupported_sections();
+    if let Some((key, what)) = unsupported.first() {
         let line = line_of_key(text, key).map_or(String::new(), |l| format!(" (line {l})"));
+        let mut others: Vec<&str> = unsupported[1..].iter().map(|(k, _)| *k).collect();
+        if raw.server.letsencrypt.is_some() {
+            others.push("server.letsencrypt");
+        }
+        let others = if others.is_empty() {
+            String::new()
+        } else {
+            format!("; also not supported here: {}", others.join(", "))
+        };
         return Err(fail(format!(
-            "{key}{line}: {what} is not supported by regauth; remove the section (regauth never ignores configuration silently)"
+            "{key}{line}: {what} is not supported by regauth; remove the section (regauth never ignores configuration silently){others}"
         )));
     }
     Ok(raw)
@@ -173,36 +233,49 @@ fn compile(path: &Path, mut raw: RawConfig) -> Result<Config, String> {
         (None, true) => KidMode::Thumbprint,
         (None, false) => KidMode::Libtrust,
     };
-    let key_pem = read(&t.key, "token.key")?;
+    let (signing_pair, key_path, cert_path) = match (t.key, t.certificate, &server.tls) {
+        (Some(key), cert, _) => (SigningPair::Token, key, cert),
+        (None, Some(_), _) => {
+            return Err("token.certificate is set without token.key: set both, or neither to sign with server.certificate and server.key".into())
+        }
+        (None, None, Some((cert, key))) => (SigningPair::Server, key.clone(), Some(cert.clone())),
+        (None, None, None) => {
+            return Err("token.key: missing; set token.key (and token.certificate), or server.certificate and server.key to sign with the TLS pair".into())
+        }
+    };
+    let (key_name, cert_name) = signing_pair.keys();
+    let key_pem = read(&key_path, key_name)?;
     let passphrase = secrets::load(
         "token.key_passphrase",
         t.key_passphrase_file.as_deref(),
         t.key_passphrase_env.as_deref(),
     )?;
     let key = PrivateKey::from_pem_with_passphrase(&key_pem, passphrase.as_ref())
-        .map_err(|e| format!("token.key ({}): {e}", t.key.display()))?;
-    let cert_pem = match &t.certificate {
-        Some(p) => Some(read(p, "token.certificate")?),
+        .map_err(|e| format!("{key_name} ({}): {e}", key_path.display()))?;
+    let cert_pem = match &cert_path {
+        Some(p) => Some(read(p, cert_name)?),
         None => None,
     };
     let spki = key.public_spki_der();
     let cert_der = match &cert_pem {
         Some(pem) => {
-            Some(keys::certificate_der(pem, &spki).map_err(|e| format!("token.certificate: {e}"))?)
+            Some(keys::certificate_der(pem, &spki).map_err(|e| format!("{cert_name}: {e}"))?)
         }
         None if t.x5c => return Err("token.x5c: true needs token.certificate".into()),
         None => None,
     };
     let signer = Signer::new(key, kid, if t.x5c { cert_der.as_deref() } else { None })
-        .map_err(|e| format!("token.key: {e}"))?;
+        .map_err(|e| format!("{key_name}: {e}"))?;
 
-    let mut files = vec![path.to_owned(), t.key.clone()];
+    let mut files = vec![path.to_owned(), key_path.clone()];
     files.extend(t.key_passphrase_file.clone());
-    files.extend(t.certificate.clone());
+    files.extend(cert_path.clone());
     files.extend(policy_files);
     if let Some((c, k)) = &server.tls {
         files.extend([c.clone(), k.clone()]);
     }
+    let mut seen = std::collections::HashSet::new();
+    files.retain(|f| seen.insert(f.clone()));
     let throttle = throttle_settings(raw.throttle)?;
     Ok(Config {
         path: path.to_owned(),
@@ -212,8 +285,9 @@ fn compile(path: &Path, mut raw: RawConfig) -> Result<Config, String> {
             ttl_secs: t.expiration,
             kid,
             x5c: t.x5c,
-            key_path: t.key,
-            cert_path: t.certificate,
+            signing_pair,
+            key_path,
+            cert_path,
             refresh_ttl_secs: t.refresh_expiration,
             zot_audiences: t.zot_audiences,
         },
@@ -343,18 +417,29 @@ fn throttle_settings(raw: Option<raw::RawThrottle>) -> Result<ThrottleSettings, 
 }
 
 fn server_settings(s: raw::RawServer) -> Result<ServerSettings, String> {
-    // docker_auth (Go) accepts ":5001" for all interfaces.
-    let addr_text = if s.addr.starts_with(':') {
-        format!("0.0.0.0{}", s.addr)
-    } else {
-        s.addr.clone()
+    if s.letsencrypt.is_some() {
+        return Err("server.letsencrypt: obtaining certificates from Let's Encrypt is not supported by regauth; get them with an ACME client (certbot, lego, cert-manager) and set server.certificate and server.key, which are reloaded when they change".into());
+    }
+    let addr = match s.net.unwrap_or(raw::RawNet::Tcp) {
+        raw::RawNet::Tcp => {
+            // docker_auth (Go) accepts ":5001" for all interfaces.
+            let addr_text = if s.addr.starts_with(':') {
+                format!("0.0.0.0{}", s.addr)
+            } else {
+                s.addr.clone()
+            };
+            Listen::Tcp(addr_text.parse().map_err(|_| {
+                format!(
+                    "server.addr: {:?} is not host:port (e.g. \":5001\" or \"127.0.0.1:5001\"; with server.net: unix it is a socket path)",
+                    s.addr
+                )
+            })?)
+        }
+        raw::RawNet::Unix if s.addr.is_empty() => {
+            return Err("server.addr: must be the socket's path with server.net: unix".into())
+        }
+        raw::RawNet::Unix => Listen::Unix(PathBuf::from(&s.addr)),
     };
-    let addr = addr_text.parse().map_err(|_| {
-        format!(
-            "server.addr: {:?} is not host:port (e.g. \":5001\" or \"127.0.0.1:5001\")",
-            s.addr
-        )
-    })?;
     let prefix = s.path_prefix.unwrap_or_default();
     let prefix = prefix.trim_end_matches('/');
     let path_prefix = if prefix.is_empty() || prefix.starts_with('/') {
@@ -367,22 +452,41 @@ fn server_settings(s: raw::RawServer) -> Result<ServerSettings, String> {
         (None, None) => None,
         _ => return Err("server.certificate and server.key must be set together".into()),
     };
+    let tls_options = tls::TlsOptions::parse(
+        s.tls_min_version.as_deref(),
+        s.tls_curve_preferences.as_deref(),
+        s.tls_cipher_suites.as_deref(),
+    )?;
     let tls_config = match &tls {
-        Some((c, k)) => Some(tls::server_config(c, k)?),
-        None => None,
+        Some((c, k)) => Some(tls::server_config(c, k, &tls_options)?),
+        None => {
+            let set = [
+                ("tls_min_version", s.tls_min_version.is_some()),
+                ("tls_curve_preferences", s.tls_curve_preferences.is_some()),
+                ("tls_cipher_suites", s.tls_cipher_suites.is_some()),
+            ];
+            if let Some((key, _)) = set.iter().find(|(_, present)| *present) {
+                return Err(format!(
+                    "server.{key}: has no effect without server.certificate and server.key (regauth serves plain HTTP); set the TLS pair or remove it"
+                ));
+            }
+            None
+        }
     };
     Ok(ServerSettings {
         addr,
         path_prefix,
         tls,
         tls_config,
-        real_ip_header: s.real_ip_header.filter(|h| !h.is_empty()),
-        real_ip_pos: s.real_ip_pos.unwrap_or(0),
+        tls_options,
+        hsts: s.hsts,
         h2c: s.h2c,
         max_connections: match s.max_connections {
             Some(0) => return Err("server.max_connections: must be at least 1".into()),
             n => n,
         },
+        real_ip_header: s.real_ip_header.filter(|h| !h.is_empty()),
+        real_ip_pos: s.real_ip_pos.unwrap_or(0),
     })
 }
 

@@ -142,6 +142,9 @@ impl RawConfig {
 #[serde(deny_unknown_fields)]
 pub struct RawServer {
     pub addr: String,
+    /// `tcp` (default) or `unix`, where `addr` is a socket path.
+    #[serde(default)]
+    pub net: Option<RawNet>,
     #[serde(default)]
     pub path_prefix: Option<String>,
     #[serde(default)]
@@ -158,6 +161,28 @@ pub struct RawServer {
     /// Most connections open at once.
     #[serde(default)]
     pub max_connections: Option<usize>,
+    /// Send `Strict-Transport-Security` on HTTPS responses.
+    #[serde(default)]
+    pub hsts: bool,
+    /// Go's names: `TLS10`..`TLS13`.
+    #[serde(default)]
+    pub tls_min_version: Option<String>,
+    /// Go's names: `P256`, `P384`, `P521`, `X25519`.
+    #[serde(default)]
+    pub tls_curve_preferences: Option<Vec<String>>,
+    /// Go's names, e.g. `TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256`.
+    #[serde(default)]
+    pub tls_cipher_suites: Option<Vec<String>>,
+    /// docker_auth's ACME client: parsed only to be refused with a reason.
+    #[serde(default)]
+    pub letsencrypt: Option<serde_yaml::Value>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RawNet {
+    Tcp,
+    Unix,
 }
 
 #[derive(Debug, Deserialize)]
@@ -166,9 +191,12 @@ pub struct RawToken {
     pub issuer: String,
     /// Token lifetime in seconds.
     pub expiration: u64,
+    /// Signing certificate and key; when both are absent, the server's TLS
+    /// pair signs (docker_auth's rule).
     #[serde(default)]
     pub certificate: Option<PathBuf>,
-    pub key: PathBuf,
+    #[serde(default)]
+    pub key: Option<PathBuf>,
     #[serde(default)]
     pub disable_legacy_key_id: bool,
     #[serde(default)]

@@ -7,6 +7,7 @@ mod entry;
 mod glob;
 mod index;
 mod pattern;
+mod re2;
 #[cfg(test)]
 mod tests;
 

@@ -55,11 +55,31 @@ pub fn app(state: AppState) -> App {
     limits::around(router(state))
 }
 
+/// The `Strict-Transport-Security` value sent with `server.hsts: true`: one
+/// year, this host only (`includeSubDomains` would bind every sibling host,
+/// a decision for whoever owns the domain, not for the token server).
+pub const HSTS: &str = "max-age=31536000";
+
 /// The routes, under the configured `server.path_prefix` (read once:
-/// changing it needs a restart). No limits: see [`app`].
+/// changing it needs a restart). No limits: see [`app`]. With `server.hsts`
+/// (read per response, so a reload applies it) every routed response carries
+/// `Strict-Transport-Security`; it is sent over plain HTTP too, where clients
+/// ignore it unless a TLS-terminating proxy in front passes it on.
 pub fn router(state: AppState) -> Router {
     let prefix = state.runtime.load().config.server.path_prefix.clone();
     let token = get(token_get).post(token_post);
+    let runtime = state.runtime.clone();
+    let hsts = tower_http::set_header::SetResponseHeaderLayer::if_not_present(
+        header::STRICT_TRANSPORT_SECURITY,
+        move |_: &Response| {
+            runtime
+                .load()
+                .config
+                .server
+                .hsts
+                .then_some(HeaderValue::from_static(HSTS))
+        },
+    );
     Router::new()
         .route(&format!("{prefix}/auth"), token.clone())
         .route(&format!("{prefix}/auth/token"), token)
@@ -67,6 +87,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/.well-known/jwks.json", get(jwks))
+        .layer(hsts)
         .with_state(state)
 }
 

@@ -4,9 +4,13 @@
 use std::path::Path;
 use std::process::Command;
 
-use regauth::config::Config;
+use regauth::config::{Config, Listen};
 
 use crate::support::{config_yaml, fixture, DEFAULT_ACL};
+
+/// `server.certificate` and `server.key` lines (a P-256 pair).
+const TLS_PAIR: &str =
+    "  certificate: tests/fixtures/keys/p256.crt\n  key: tests/fixtures/keys/p256.pem\n";
 
 fn load(yaml: &str) -> Result<Config, String> {
     Config::from_yaml(Path::new("t.yml"), yaml).map_err(|e| e.to_string())
@@ -72,11 +76,23 @@ fn bad_configs_table() {
         (format!("{base}acl_file: acl.example.yaml\n"), "acl and acl_file are exclusive"),
         (base.replace(DEFAULT_ACL, ""), "no ACL configured"),
         (base.replace("name: \"${labels:group}/*\"", "name: \"/a(/\""), "acl[1].match.name"),
+        (base.replace("name: \"${labels:group}/*\"", "name: \"/foo?*/\""), "acl[1].match.name: invalid regex /foo?*/: invalid nested repetition operator: `?*`"),
+        (base.replace("{account: \"alice\"}", "{account: \"/(?x) alice/\"}"), "acl[0].match.account: invalid regex /(?x) alice/: invalid or unsupported Perl syntax: flag `x`"),
         (base.replace("  expiration: 300", "  expiration: 0"), "token.expiration"),
         (base.replace("p256.pem", "missing.pem"), "token.key: cannot read"),
         (base.replace("keys/p256.pem", "keys/rsa1024.pem"), "RSA key too small"),
         (base.replace("keys/p256.pem", "docker_auth.yml"), "token.key"),
+        (base.replace("  key: \"", "  certificate: \""), "token.certificate is set without token.key"),
+        (base.replace("  key: \"", "  # key: \""), "token.key: missing; set token.key (and token.certificate), or server.certificate and server.key"),
         (base.replace("  addr: \"127.0.0.1:0\"", "  addr: \"nonsense\""), "server.addr"),
+        (base.replace("  addr: \"127.0.0.1:0\"", "  addr: \"127.0.0.1:0\"\n  net: udp"), "server.net: unknown variant `udp`, expected `tcp` or `unix`"),
+        (base.replace("  addr: \"127.0.0.1:0\"", "  addr: \"\"\n  net: unix"), "server.addr: must be the socket's path"),
+        (base.replace("  addr: \"127.0.0.1:0\"", "  addr: \"127.0.0.1:0\"\n  letsencrypt: {email: a@example.org, cache_dir: /tmp}"), "server.letsencrypt: obtaining certificates from Let's Encrypt is not supported"),
+        (base.replace("  addr: \"127.0.0.1:0\"", "  addr: \"127.0.0.1:0\"\n  tls_min_version: TLS12"), "server.tls_min_version: has no effect without server.certificate"),
+        (base.replace("  addr: \"127.0.0.1:0\"", &format!("  addr: \"127.0.0.1:0\"\n{TLS_PAIR}  tls_curve_preferences: [P256, P521]")), "server.tls_curve_preferences: \"P521\" is not supported"),
+        (base.replace("  addr: \"127.0.0.1:0\"", &format!("  addr: \"127.0.0.1:0\"\n{TLS_PAIR}  tls_cipher_suites: [TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA]")), "server.tls_cipher_suites: \"TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA\" is not supported"),
+        (base.replace("  addr: \"127.0.0.1:0\"", &format!("  addr: \"127.0.0.1:0\"\n{TLS_PAIR}  tls_min_version: TLS9")), "server.tls_min_version: \"TLS9\" is not one of"),
+        (base.replace("  addr: \"127.0.0.1:0\"", &format!("  addr: \"127.0.0.1:0\"\n{TLS_PAIR}  tls_cipher_suites: [TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256]")), "server.tls_cipher_suites: no TLS 1.2 suite listed can be used with the ECDSA key of server.key"),
         (format!("{base}htpasswd: {}\n", htpasswd_md5.display()), "line 3: user \"old\": password uses MD5 (apr1) scheme"),
         (format!("{base}mirrors:\n  - {{service: docker.io, prefix: docker.io}}\n"), "mirrors[0].audience: missing"),
         (format!("{base}mirrors:\n  - {{service: docker.io, prefix: \"\", audience: r}}\n"), "mirrors[0].prefix: must not be empty"),
@@ -89,6 +105,37 @@ fn bad_configs_table() {
         assert!(err.contains(want), "want {want:?} in: {err}");
     }
     assert!(load(&base).is_ok());
+}
+
+#[test]
+fn docker_auth_server_keys_load() {
+    let base = config_yaml("p256", "", DEFAULT_ACL);
+    let with = |server: &str| {
+        base.replace(
+            "  addr: \"127.0.0.1:0\"",
+            &format!("  addr: \"127.0.0.1:0\"\n{server}"),
+        )
+    };
+    let unix = load(&base.replace(
+        "  addr: \"127.0.0.1:0\"",
+        "  net: unix\n  addr: /run/regauth/auth.sock",
+    ))
+    .unwrap();
+    assert_eq!(
+        unix.server.addr,
+        Listen::Unix("/run/regauth/auth.sock".into())
+    );
+    assert_eq!(unix.server.addr.to_string(), "unix:/run/regauth/auth.sock");
+    let tcp = load(&with("  net: tcp")).unwrap();
+    assert_eq!(tcp.server.addr, Listen::Tcp("127.0.0.1:0".parse().unwrap()));
+    let tls = load(&with(&format!(
+        "{TLS_PAIR}  hsts: true\n  tls_min_version: TLS10\n  tls_curve_preferences: [X25519, P256]\n  tls_cipher_suites: [TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305]"
+    )))
+    .unwrap();
+    assert!(tls.server.hsts && tls.server.tls_config.is_some());
+    let o = &tls.server.tls_options;
+    assert_eq!(o.raised_min_version.as_deref(), Some("TLS10"));
+    assert_eq!((o.curves.len(), o.suites.len()), (2, 5));
 }
 
 #[test]

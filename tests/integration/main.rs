@@ -4,6 +4,7 @@
 mod attack;
 mod bad_input;
 mod config_load;
+mod dropin;
 mod endpoint;
 mod fuzz_corpus;
 mod keys;
@@ -16,3 +17,4 @@ mod slapd;
 mod soak;
 mod support;
 mod throttle;
+mod tls_options;

@@ -284,7 +284,9 @@ fn build(p: &str) -> Result<Matcher, String> {
             Err("syntax error in pattern".into())
         };
     }
-    Regex::new(&translate_regex(&p[1..p.len() - 1]))
+    let body = &p[1..p.len() - 1];
+    super::re2::check(&translate(body, false))?;
+    Regex::new(&translate_regex(body))
         .map(Matcher::Regex)
         .map_err(|e| {
             let msg = e.to_string();
@@ -307,9 +309,17 @@ fn describe(src: &str, substituted: &str, reason: &str) -> String {
 
 /// Rewrites Go RE2 syntax for the `regex` crate where they differ: Perl
 /// classes and `\b` are ASCII-only in Go, `\Q...\E` quotes, a `{` that does
-/// not start a repetition is literal, and inside classes `[`, `&`, `~` and a
+/// not start a repetition is literal, `\<` and `\>` are literal characters
+/// (word boundaries for `regex`), and inside classes `[`, `&`, `~` and a
 /// second `-` are plain characters.
 pub(super) fn translate_regex(src: &str) -> String {
+    translate(src, true)
+}
+
+/// [`translate_regex`]; with `ascii_boundaries` false, `\b` and `\B` stay
+/// as written instead of becoming `(?-u:\b)`, so that the text [`super::re2`]
+/// checks holds only the flags the pattern's author wrote.
+fn translate(src: &str, ascii_boundaries: bool) -> String {
     let chars: Vec<char> = src.chars().collect();
     let mut out = String::with_capacity(src.len() + 16);
     let mut in_class = false;
@@ -328,8 +338,43 @@ pub(super) fn translate_regex(src: &str) -> String {
                     out.push_str(&regex::escape(&quoted));
                     i = end.map_or(chars.len(), |j| j + 2);
                 }
-                ('b' | 'B', _) if !in_class => {
+                ('b' | 'B', _) if !in_class && ascii_boundaries => {
                     out.push_str(if e == 'b' { r"(?-u:\b)" } else { r"(?-u:\B)" })
+                }
+                ('<' | '>', _) => out.push(e),
+                ('p' | 'P' | 'x', _) if chars.get(i) == Some(&'{') => {
+                    // `\p{Greek}`, `\x{41}`: the braces are not a repetition;
+                    // Go's negation `\p{^Greek}` is `regex`'s `\P{Greek}`.
+                    let end = (i..chars.len()).find(|&j| chars[j] == '}');
+                    let end = end.map_or(chars.len(), |j| j + 1);
+                    out.push('\\');
+                    if e != 'x' && chars.get(i + 1) == Some(&'^') {
+                        out.push(if e == 'p' { 'P' } else { 'p' });
+                        out.push('{');
+                        out.extend(&chars[i + 2..end]);
+                    } else {
+                        out.push(e);
+                        out.extend(&chars[i..end]);
+                    }
+                    i = end;
+                }
+                ('0'..='7', _)
+                    if e == '0' || chars.get(i).is_some_and(|c| ('0'..='7').contains(c)) =>
+                {
+                    // Go's octal escape: `\0` or `\1`-`\7` followed by an octal
+                    // digit, three digits at most (a lone `\1` is a
+                    // backreference, refused by both).
+                    let mut code = e.to_digit(8).unwrap_or(0);
+                    for _ in 0..2 {
+                        match chars.get(i).and_then(|c| c.to_digit(8)) {
+                            Some(d) => {
+                                code = code * 8 + d;
+                                i += 1;
+                            }
+                            None => break,
+                        }
+                    }
+                    out.push_str(&format!("\\x{{{code:X}}}"));
                 }
                 (_, Some((set, false))) if in_class => out.push_str(set),
                 (_, Some((set, negated))) => {
@@ -368,6 +413,14 @@ pub(super) fn translate_regex(src: &str) -> String {
             continue;
         }
         match c {
+            '(' if chars[i..].starts_with(&['?', 'P', '<'])
+                && chars.get(i + 3).is_some_and(char::is_ascii_digit) =>
+            {
+                // Go allows a capture name to start with a digit, `regex`
+                // does not; names only label groups, so one is prefixed.
+                out.push_str("(?P<_");
+                i += 3;
+            }
             '[' => {
                 in_class = true;
                 out.push('[');

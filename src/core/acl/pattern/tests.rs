@@ -36,6 +36,14 @@ const REGEXES: &[(&str, &str, bool)] = &[
     (r"^[+--]$", ",", true),
     (r"^a\.b$", "a.b", true),
     (r"(?i)^ABC$", "abc", true),
+    (r"^\<\>$", "<>", true),
+    (r"^\101\0$", "A\0", true),
+    (r"^[\101]$", "A", true),
+    (r"^\p{Greek}$", "λ", true),
+    (r"^\p{^Greek}$", "λ", false),
+    (r"^\P{^Greek}$", "λ", true),
+    (r"^\x{41}{2}$", "AA", true),
+    (r"^(?P<1a>a)$", "a", true),
 ];
 
 #[test]
