@@ -210,18 +210,12 @@ fn prepare(
     asked: Asked,
 ) -> Result<Prepared, ApiError> {
     let server = &rt.config.server;
-    let header = server
-        .real_ip_header
-        .as_deref()
-        .and_then(|h| headers.get(h))
-        .and_then(|v| v.to_str().ok());
-    let ip = client_ip::client_ip(
-        peer,
-        header,
-        server.real_ip_header.is_some(),
-        server.real_ip_pos,
-    )
-    .map_err(bad_request)?;
+    // Every line of the header, in order (see `client_ip`).
+    let lines = server.real_ip_header.as_deref().map(|h| {
+        let all = headers.get_all(h);
+        move || all.iter().map(|v| v.to_str().ok())
+    });
+    let ip = client_ip::client_ip(peer, lines, server.real_ip_pos).map_err(bad_request)?;
     let Asked {
         params,
         login,
