@@ -220,6 +220,33 @@ async fn post_password_grant_and_token_path() {
             "{form}"
         );
     }
+    // The form only under its own media type (parameters allowed).
+    let form = "grant_type=password&username=alice&password=alice&service=reg";
+    let types: &[(Option<&str>, u16)] = &[
+        (
+            Some("application/x-www-form-urlencoded; charset=UTF-8"),
+            200,
+        ),
+        (Some("APPLICATION/X-WWW-FORM-URLENCODED"), 200),
+        (None, 415),
+        (Some("application/json"), 415),
+        (Some("text/plain"), 415),
+        (Some("multipart/form-data; boundary=x"), 415),
+    ];
+    for (content_type, status) in types {
+        let mut rb = s.client.post(s.url("/auth")).body(form);
+        if let Some(t) = content_type {
+            rb = rb.header("content-type", *t);
+        }
+        let resp = rb.send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), *status, "{content_type:?}");
+        if *status == 415 {
+            assert_eq!(
+                resp.text().await.unwrap(),
+                "POST needs Content-Type: application/x-www-form-urlencoded\n"
+            );
+        }
+    }
     assert_eq!(s.get("/auth/token?service=reg", None).await.status(), 200);
     let put = s.client.put(s.url("/auth")).send().await.unwrap();
     assert_eq!(put.status(), 405);
