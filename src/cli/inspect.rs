@@ -55,6 +55,10 @@ pub fn check(path: &Path) -> i32 {
     if !c.services.is_empty() {
         println!("  services:   {}", c.services.join(", "));
     }
+    // Valid but likely not meant: warnings, exit 0.
+    for w in c.acl.warnings() {
+        eprintln!("warning: {w}");
+    }
     0
 }
 

@@ -36,6 +36,28 @@ fn check_accepts_a_docker_auth_config() {
 }
 
 #[test]
+fn check_warns_about_unanchored_regexes_and_exits_0() {
+    let acl = r#"acl:
+  - match: {account: "/.+/", name: "/team/"}
+    actions: [pull]
+  - match: {account: "/^ci$/", name: "/^(team|ci)\\//"}
+    actions: [pull, push]
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("regex.yml");
+    std::fs::write(&path, config_yaml("p256", "", acl)).unwrap();
+    let (code, out, err) = regauth(&["check", "--config", path.to_str().unwrap()]);
+    assert_eq!(code, 0, "stdout: {out}\nstderr: {err}");
+    let warnings: Vec<&str> = err.lines().filter(|l| l.starts_with("warning:")).collect();
+    assert_eq!(warnings.len(), 1, "{err}");
+    assert!(
+        warnings[0].starts_with("warning: acl[0].match.name: regex /team/ is not anchored")
+            && warnings[0].ends_with("write /^team$/"),
+        "{err}"
+    );
+}
+
+#[test]
 fn check_names_a_typo_and_its_line() {
     let text = std::fs::read_to_string(fixture("docker_auth.yml"))
         .unwrap()
