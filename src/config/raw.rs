@@ -152,6 +152,13 @@ pub struct RawServer {
     pub real_ip_header: Option<String>,
     #[serde(default)]
     pub real_ip_pos: Option<i64>,
+    /// What triggers a reload: `auto` (default: file changes and SIGHUP)
+    /// or `signal` (SIGHUP only).
+    #[serde(default)]
+    pub reload: Option<crate::config::ReloadMode>,
+    /// Files a reload may leave without entries (`acl`, `htpasswd`).
+    #[serde(default)]
+    pub reload_allow_empty: Vec<crate::config::MayEmpty>,
 }
 
 #[derive(Debug, Deserialize)]

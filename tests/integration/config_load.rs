@@ -99,6 +99,8 @@ fn bad_configs_table() {
         (base.replace("keys/p256.pem", "keys/rsa1024.pem"), "RSA key too small"),
         (base.replace("keys/p256.pem", "docker_auth.yml"), "token.key"),
         (base.replace("  addr: \"127.0.0.1:0\"", "  addr: \"nonsense\""), "server.addr"),
+        (base.replace("  addr: \"127.0.0.1:0\"", "  addr: \"127.0.0.1:0\"\n  reload: never"), "unknown variant `never`, expected `auto` or `signal`"),
+        (base.replace("  addr: \"127.0.0.1:0\"", "  addr: \"127.0.0.1:0\"\n  reload_allow_empty: [users]"), "unknown variant `users`, expected `acl` or `htpasswd`"),
         (format!("{base}htpasswd: {}\n", htpasswd_md5.display()), "line 3: user \"old\": password uses MD5 (apr1) scheme"),
         (format!("{base}mirrors:\n  - {{service: docker.io, prefix: docker.io}}\n"), "mirrors[0].audience: missing"),
         (format!("{base}mirrors:\n  - {{service: docker.io, prefix: \"\", audience: r}}\n"), "mirrors[0].prefix: must not be empty"),

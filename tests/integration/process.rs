@@ -1,8 +1,10 @@
 //! The `regauth serve` process: HTTPS with a certificate reloaded from disk,
-//! and graceful shutdown that lets an in-flight request finish.
+//! reloads refused or held back as configured, and graceful shutdown that
+//! lets an in-flight request finish.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::support::fixture;
@@ -24,8 +26,16 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// The log lines a server wrote so far.
+type Log = Arc<Mutex<Vec<String>>>;
+
 /// Starts `regauth serve` and waits for its "regauth listening" log line.
 fn serve(config: &std::path::Path) -> Proc {
+    serve_logged(config).0
+}
+
+/// [`serve`], keeping the log lines that follow "regauth listening".
+fn serve_logged(config: &std::path::Path) -> (Proc, Log) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_regauth"))
         .args(["serve", "--config", config.to_str().unwrap()])
         .env("RUST_LOG", "info")
@@ -43,8 +53,36 @@ fn serve(config: &std::path::Path) -> Proc {
         }
     }
     // Keep draining stderr so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Proc(child)
+    let log = Log::default();
+    let kept = log.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            kept.lock().unwrap().push(line);
+        }
+    });
+    (Proc(child), log)
+}
+
+/// Waits (up to 10 s) for a log line containing every one of `parts`.
+fn wait_for_line(log: &Log, parts: &[&str]) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let found = log
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|l| parts.iter().all(|p| l.contains(p)))
+            .cloned();
+        if let Some(line) = found {
+            return line;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no log line with {parts:?} in:\n{}",
+            log.lock().unwrap().join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 fn write_config(
@@ -302,4 +340,90 @@ fn audit_lines_follow_the_log_format_and_rust_log() {
     let quiet = log_of_two_requests("text", "info,regauth::audit=off");
     assert!(quiet.contains("regauth listening"), "{quiet}");
     assert!(!quiet.contains("regauth::audit"), "{quiet}");
+}
+
+/// A config on `port` whose ACL is `acl.yml` next to it (alice may pull
+/// `team/*`), with `server_extra` under `server:`.
+fn write_acl_file_config(
+    dir: &std::path::Path,
+    port: u16,
+    server_extra: &str,
+) -> std::path::PathBuf {
+    std::fs::write(
+        dir.join("acl.yml"),
+        "- match: {account: alice, name: \"team/*\"}\n  actions: [pull]\n",
+    )
+    .unwrap();
+    let path = dir.join("config.yml");
+    let yaml = format!(
+        "server:\n  addr: \"127.0.0.1:{port}\"\n{server_extra}token:\n  issuer: t\n  expiration: 60\n  key: {key}\nusers:\n  alice: {{password: \"{pw}\"}}\nacl_file: {acl}\n",
+        key = fixture("keys/p256.pem").display(),
+        pw = bcrypt::hash("alice", 4).unwrap(),
+        acl = dir.join("acl.yml").display(),
+    );
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+/// The actions alice is granted on `team/app` (pull and push asked).
+fn alice_team_app(port: u16) -> String {
+    let url = format!("http://127.0.0.1:{port}/auth?service=r&scope=repository:team/app:pull,push");
+    let (ok, body, err) = curl(&["-u", "alice:alice", &url]);
+    assert!(ok && body.contains("\"token\""), "{err} {body}");
+    let token: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let payload = token["token"].as_str().unwrap().split('.').nth(1).unwrap();
+    use base64::Engine as _;
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    claims["access"][0]["actions"].to_string()
+}
+
+#[test]
+fn an_acl_file_truncated_to_empty_keeps_the_running_acl_and_the_log_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = write_acl_file_config(dir.path(), port, "");
+    let (_p, log) = serve_logged(&config);
+    assert_eq!(alice_team_app(port), r#"["pull"]"#);
+    std::fs::File::create(dir.path().join("acl.yml")).unwrap();
+    let line = wait_for_line(
+        &log,
+        &["configuration reload failed", "the new ACL has no entries"],
+    );
+    assert!(line.contains("server.reload_allow_empty: [acl]"), "{line}");
+    assert_eq!(alice_team_app(port), r#"["pull"]"#);
+}
+
+#[test]
+fn with_reload_signal_only_sighup_reloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = write_acl_file_config(dir.path(), port, "  reload: signal\n");
+    let (p, log) = serve_logged(&config);
+    assert_eq!(alice_team_app(port), r#"["pull"]"#);
+    let (tmp, acl) = (dir.path().join("acl.yml.tmp"), dir.path().join("acl.yml"));
+    std::fs::write(
+        &tmp,
+        "- match: {account: alice, name: \"team/*\"}\n  actions: [pull, push]\n",
+    )
+    .unwrap();
+    std::fs::rename(&tmp, &acl).unwrap();
+    // Three times what a watched change takes (settle 1 s, polls 0.5 s).
+    std::thread::sleep(Duration::from_millis(4500));
+    assert_eq!(
+        alice_team_app(port),
+        r#"["pull"]"#,
+        "reloaded without SIGHUP"
+    );
+    assert!(Command::new("kill")
+        .args(["-HUP", &p.0.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    wait_for_line(&log, &["configuration reloaded"]);
+    assert_eq!(alice_team_app(port), r#"["pull","push"]"#);
 }
