@@ -280,9 +280,9 @@ async fn an_acl_file_rewritten_in_place_in_two_parts_is_never_served_half_writte
     // pause of 0.6 s, the rest.
     let cut = ACL_V2.find("    account: admin").unwrap();
     let mut f = std::fs::File::create(&acl).unwrap();
-    std::io::Write::write_all(&mut f, ACL_V2[..cut].as_bytes()).unwrap();
+    std::io::Write::write_all(&mut f, &ACL_V2.as_bytes()[..cut]).unwrap();
     tokio::time::sleep(Duration::from_millis(600)).await;
-    std::io::Write::write_all(&mut f, ACL_V2[cut..].as_bytes()).unwrap();
+    std::io::Write::write_all(&mut f, &ACL_V2.as_bytes()[cut..]).unwrap();
     drop(f);
     // The whole file is served in the end.
     wait_for(Duration::from_secs(10), "the rewritten ACL", || async {
