@@ -36,7 +36,13 @@ fn serve(config: &std::path::Path) -> Proc {
 
 /// [`serve`], keeping the log lines that follow "regauth listening".
 fn serve_logged(config: &std::path::Path) -> (Proc, Log) {
+    serve_logged_with(&[], config)
+}
+
+/// [`serve_logged`] with `options` before `serve` (`--log-format json`).
+fn serve_logged_with(options: &[&str], config: &std::path::Path) -> (Proc, Log) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_regauth"))
+        .args(options)
         .args(["serve", "--config", config.to_str().unwrap()])
         .env("RUST_LOG", "info")
         .stderr(Stdio::piped())
@@ -426,4 +432,55 @@ fn with_reload_signal_only_sighup_reloads() {
         .success());
     wait_for_line(&log, &["configuration reloaded"]);
     assert_eq!(alice_team_app(port), r#"["pull","push"]"#);
+}
+
+/// An LDAP login typed in another case: the audit line names the entry's
+/// account and the typed one beside it.
+#[test]
+fn the_audit_line_names_the_typed_account_when_the_directory_spells_it_otherwise() {
+    use crate::slapd::{Slapd, BASE, READER_DN};
+    let slapd = Slapd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = dir.path().join("config.yml");
+    let yaml = format!(
+        "server:\n  addr: \"127.0.0.1:{port}\"\ntoken:\n  issuer: t\n  expiration: 60\n  key: {key}\nldap_auth:\n  addr: \"{addr}\"\n  bind_dn: \"{READER_DN}\"\n  bind_password_file: \"{pw}\"\n  base: \"{BASE}\"\n  filter: \"(&(objectClass=inetOrgPerson)(uid=${{account}}))\"\nacl:\n  - match: {{account: alice}}\n    actions: [pull]\n",
+        key = fixture("keys/p256.pem").display(),
+        addr = slapd.addr(),
+        pw = slapd.reader_password_file().display(),
+    );
+    std::fs::write(&config, yaml).unwrap();
+    let (_p, log) = serve_logged(&config);
+    let url = format!("http://127.0.0.1:{port}/auth?service=r&scope=repository:x:pull");
+    let (ok, code, err) = status(Some("ALICE:alicepw"), &url);
+    assert!(ok && code == "200", "{code} {err}");
+    wait_for_line(
+        &log,
+        &[
+            "regauth::audit",
+            r#"account="alice" typed_account="ALICE""#,
+            r#"granted=["repository:x:[pull] by acl[0]"]"#,
+        ],
+    );
+}
+
+/// A JSON audit line for an account name holding U+202E (right-to-left
+/// override) carries the escape, never the raw character.
+#[test]
+fn json_audit_lines_escape_bidirectional_controls() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = write_config(dir.path(), port, "", 4);
+    let (_p, log) = serve_logged_with(&["--log-format", "json"], &config);
+    let url = format!("http://127.0.0.1:{port}/auth?service=r&scope=repository:x:pull");
+    let (ok, code, err) = status(Some("evil\u{202e}nimda\u{2028}:pw"), &url);
+    assert!(ok && code == "401", "{code} {err}");
+    let line = wait_for_line(&log, &["regauth::audit", "refused"]);
+    assert!(
+        line.contains(r#""account":"evil\u202enimda\u2028""#),
+        "{line}"
+    );
+    assert!(!line.contains(['\u{202e}', '\u{2028}']), "{line}");
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["fields"]["account"], "evil\u{202e}nimda\u{2028}");
 }
