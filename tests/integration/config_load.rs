@@ -58,6 +58,29 @@ fn check_warns_about_unanchored_regexes_and_exits_0() {
 }
 
 #[test]
+fn check_warns_when_ldap_logins_keep_the_typed_name() {
+    let dir = tempfile::tempdir().unwrap();
+    // (filter, warned)
+    let cases = [
+        ("(uid=${account})", false),
+        ("(|(uid=${account})(mail=${account}))", false),
+        ("(cn=*${account}*)", true),
+    ];
+    for (filter, warned) in cases {
+        let ldap = format!("ldap_auth:\n  addr: \"127.0.0.1:1\"\n  base: \"dc=x\"\n  filter: \"{filter}\"\n{DEFAULT_ACL}");
+        let path = dir.path().join("ldap.yml");
+        std::fs::write(&path, config_yaml("p256", "", &ldap)).unwrap();
+        let (code, out, err) = regauth(&["check", "--config", path.to_str().unwrap()]);
+        assert_eq!(code, 0, "{filter}: {out}\n{err}");
+        assert_eq!(
+            err.contains("warning: ldap_auth.filter: no attribute is matched exactly"),
+            warned,
+            "{filter}: {err}"
+        );
+    }
+}
+
+#[test]
 fn check_names_a_typo_and_its_line() {
     let text = std::fs::read_to_string(fixture("docker_auth.yml"))
         .unwrap()

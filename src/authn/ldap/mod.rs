@@ -118,6 +118,12 @@ impl Ldap {
         &self.settings.files
     }
 
+    /// The attributes the filter matches the account on (see [`account`]);
+    /// empty when logins keep the typed name.
+    pub fn account_attributes(&self) -> &[String] {
+        &self.settings.account_attributes
+    }
+
     /// The server, as `ldap://host:port` or `ldaps://host:port`.
     pub fn server(&self) -> &str {
         &self.settings.url
