@@ -6,9 +6,9 @@
 //!
 //! A file is read only once it has settled: the watcher polls the files'
 //! stamps (resolved path, modification time, size, inode) every
-//! `interval` (500 ms in `regauth serve`), and loads them only when the
+//! `interval` (250 ms in `regauth serve`), and loads them only when the
 //! changed stamps have stayed the same for [`SETTLE`] (1 s) across
-//! consecutive polls. A writer that rewrites a file in place in pieces is
+//! consecutive polls, measured between the polls' scheduled times. A writer that rewrites a file in place in pieces is
 //! thus not read in between unless it pauses for a second or more mid-write;
 //! the stamps are taken again after the files are read, and a read that
 //! raced with a write is thrown away. Atomic replacement (write a temporary
@@ -26,9 +26,10 @@
 //! checks.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use axum_server::tls_rustls::RustlsConfig;
+use tokio::time::Instant;
 
 use crate::config::{Config, ConfigError, MayEmpty, ReloadMode};
 use crate::http::AppState;
@@ -156,7 +157,9 @@ fn attempt(
 /// task is dropped.
 pub async fn watch(state: AppState, interval: Duration, tls: Option<RustlsConfig>) {
     let mut seen = fingerprint(&state.runtime.load().config);
-    // Changed stamps waiting to settle, and since when they are unchanged.
+    // Changed stamps waiting to settle, and the poll since which they are
+    // unchanged (scheduled times: the settle period is not lengthened by
+    // a late wake-up).
     let mut pending: Option<(Fingerprint, Instant)> = None;
     #[cfg(unix)]
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
@@ -172,27 +175,28 @@ pub async fn watch(state: AppState, interval: Duration, tls: Option<RustlsConfig
         };
         #[cfg(not(unix))]
         let hup_fired = std::future::pending::<Option<()>>();
-        let forced = tokio::select! {
-            _ = tick.tick() => false,
-            _ = hup_fired => true,
+        let polled = tokio::select! {
+            at = tick.tick() => Some(at),
+            _ = hup_fired => None,
         };
         let now = restamp(&seen);
-        if forced {
-            tracing::info!("SIGHUP: reloading configuration");
-        } else {
+        let forced = polled.is_none();
+        if let Some(at) = polled {
             if state.runtime.load().config.server.reload == ReloadMode::Signal || now == seen {
                 pending = None;
                 continue;
             }
             match &pending {
-                Some((stamps, since)) if *stamps == now && since.elapsed() >= SETTLE => {}
+                Some((stamps, since)) if *stamps == now && at - *since >= SETTLE => {}
                 Some((stamps, _)) if *stamps == now => continue,
                 _ => {
                     tracing::debug!("configuration files changed; reading them once they have not changed for {SETTLE:?}");
-                    pending = Some((now, Instant::now()));
+                    pending = Some((now, at));
                     continue;
                 }
             }
+        } else {
+            tracing::info!("SIGHUP: reloading configuration");
         }
         pending = None;
         // A file written while it was read: its stamps moved.

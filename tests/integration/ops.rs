@@ -13,7 +13,7 @@ const ACL_PULL: &str = "- match: {account: alice}\n  actions: [pull]\n  comment:
 const ACL_PUSH: &str = "- match: {account: alice}\n  actions: [pull, push]\n  comment: after\n";
 
 /// How often the tests' watchers poll, as `regauth serve`'s does.
-const INTERVAL: Duration = Duration::from_millis(500);
+const INTERVAL: Duration = Duration::from_millis(250);
 
 /// Polls `done` every 50 ms until it holds; panics after `limit`.
 async fn wait_for<F, Fut>(limit: Duration, what: &str, done: F)

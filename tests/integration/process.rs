@@ -418,7 +418,7 @@ fn with_reload_signal_only_sighup_reloads() {
     )
     .unwrap();
     std::fs::rename(&tmp, &acl).unwrap();
-    // Three times what a watched change takes (settle 1 s, polls 0.5 s).
+    // Over three times what a watched change takes (settle 1 s, polls 0.25 s).
     std::thread::sleep(Duration::from_millis(4500));
     assert_eq!(
         alice_team_app(port),
