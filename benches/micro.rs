@@ -265,7 +265,12 @@ fn authn(c: &mut Criterion) {
     let cache = CredCache::new(Duration::from_secs(600), 10_000);
     let pw = Secret::new(PASSWORD);
     let now = Instant::now();
-    cache.put("ci", &pw, "htpasswd", Labels::new(), now);
+    let hit = regauth::authn::cache::Hit {
+        backend: "htpasswd",
+        labels: Labels::new(),
+        account: None,
+    };
+    cache.put("ci", &pw, hit, now);
     g.bench_function("cache_hit", |b| {
         b.iter(|| cache.get(black_box("ci"), black_box(&pw), now).unwrap())
     });

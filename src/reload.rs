@@ -1,16 +1,42 @@
-//! Hot reload: on SIGHUP or when any file the configuration names changes
-//! (including a Kubernetes ConfigMap's `..data` symlink swap), the whole
-//! configuration is loaded and validated again; only a valid one replaces
-//! the running generation, in one atomic swap. A broken file is logged and
-//! the old configuration keeps serving.
+//! Hot reload: on SIGHUP, or when the files the configuration names
+//! change (including a Kubernetes ConfigMap's `..data` symlink swap), the
+//! whole configuration is loaded and validated again; only a valid one
+//! replaces the running generation, in one atomic swap. A refused reload
+//! is logged with its reason and the old configuration keeps serving.
+//!
+//! A file is read only once it has settled: the watcher polls the files'
+//! stamps (resolved path, modification time, size, inode) every
+//! `interval` (250 ms in `regauth serve`), and loads them only when the
+//! changed stamps have stayed the same for [`SETTLE`] (1 s) across
+//! consecutive polls, measured between the polls' scheduled times. A writer that rewrites a file in place in pieces is
+//! thus not read in between unless it pauses for a second or more mid-write;
+//! the stamps are taken again after the files are read, and a read that
+//! raced with a write is thrown away. Atomic replacement (write a temporary
+//! file in the same directory, then `rename` it over the old one) never
+//! shows a half-written file at all and is what operators should use.
+//!
+//! Two more refusals catch what a half-written file can still look like:
+//! a reload that would leave the ACL, or an `htpasswd` file, without
+//! entries while the running configuration has some, unless
+//! `server.reload_allow_empty` names it (an empty ACL denies everything,
+//! an empty htpasswd locks its users out: an emptied file is far more often
+//! a truncation than an intent). With `server.reload: signal` files are not
+//! watched and only SIGHUP reloads; SIGHUP loads at once, without the
+//! settle period (the operator says the files are ready), with the same
+//! checks.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use crate::config::{Config, ConfigError};
+use tokio::time::Instant;
+
+use crate::config::{Config, ConfigError, MayEmpty, ReloadMode};
 use crate::http::AppState;
 use crate::server::TlsHandle;
 use crate::service::Runtime;
+
+/// How long changed files must keep the same stamps before they are read.
+pub const SETTLE: Duration = Duration::from_secs(1);
 
 /// What identifies a file's content cheaply: its resolved path (symlink
 /// swaps change it), modification time, size and inode.
@@ -37,48 +63,104 @@ fn stamp(path: &Path) -> Stamp {
     }
 }
 
+type Fingerprint = Vec<(PathBuf, Stamp)>;
+
 /// Fingerprint of every file `config` depends on.
-fn fingerprint(config: &Config) -> Vec<(PathBuf, Stamp)> {
+fn fingerprint(config: &Config) -> Fingerprint {
     config.files.iter().map(|p| (p.clone(), stamp(p))).collect()
 }
 
-/// Loads the configuration again and swaps it in if valid. The listen
-/// address and path prefix are fixed at start: a change is logged.
+/// The same files' stamps now.
+fn restamp(seen: &Fingerprint) -> Fingerprint {
+    seen.iter().map(|(p, _)| (p.clone(), stamp(p))).collect()
+}
+
+/// Why `next` may not replace `running`: a list that had entries and would
+/// have none, unless `next` allows it.
+fn emptied(running: &Config, next: &Config) -> Option<String> {
+    let allowed = |what| next.server.reload_allow_empty.contains(&what);
+    let had = running.acl.len();
+    if had > 0 && next.acl.is_empty() && !allowed(MayEmpty::Acl) {
+        return Some(format!(
+            "the new ACL has no entries (the running one has {had}); an empty ACL denies everything: if that is meant, set server.reload_allow_empty: [acl]"
+        ));
+    }
+    let had = running.htpasswd.as_ref().map_or(0, |t| t.len());
+    if had > 0
+        && next.htpasswd.as_ref().is_some_and(|t| t.is_empty())
+        && !allowed(MayEmpty::Htpasswd)
+    {
+        return Some(format!(
+            "the new htpasswd file has no users (the running one has {had}): if that is meant, set server.reload_allow_empty: [htpasswd]"
+        ));
+    }
+    None
+}
+
+/// Loads the configuration again and swaps it in if valid and if it does
+/// not empty the ACL or the htpasswd file (see the module docs). The
+/// listen address and path prefix are fixed at start: a change is logged.
 pub fn reload(state: &AppState, tls: Option<&TlsHandle>) -> Result<(), ConfigError> {
+    attempt(state, tls, || false).map(|_| ())
+}
+
+/// [`reload`], except that what was read is dropped when `raced()` says
+/// the files changed while they were read: `Ok(false)`, neither a success
+/// nor a failure (they are read again once settled).
+fn attempt(
+    state: &AppState,
+    tls: Option<&TlsHandle>,
+    raced: impl Fn() -> bool,
+) -> Result<bool, ConfigError> {
     let current = state.runtime.load_full();
     let path = current.config.path.clone();
-    match Config::load(&path) {
-        Ok(config) => {
-            let old = &current.config.server;
-            if config.server.addr != old.addr || config.server.path_prefix != old.path_prefix {
-                tracing::warn!(
-                    "server.addr and server.path_prefix changes take effect at the next restart"
-                );
-            }
-            match (tls, &config.server.tls_config) {
-                (Some(live), Some(new)) => live.reload(new),
-                (None, None) => {}
-                _ => tracing::warn!("turning TLS on or off takes effect at the next restart"),
-            }
-            state
-                .runtime
-                .store(std::sync::Arc::new(Runtime::new(config)));
-            state.metrics.reload(true);
-            tracing::info!(config = %path.display(), "configuration reloaded");
-            Ok(())
-        }
+    let loaded = Config::load(&path);
+    if raced() {
+        return Ok(false);
+    }
+    let checked = loaded.and_then(|config| match emptied(&current.config, &config) {
+        Some(message) => Err(ConfigError {
+            file: path.clone(),
+            message,
+        }),
+        None => Ok(config),
+    });
+    let config = match checked {
+        Ok(config) => config,
         Err(e) => {
             state.metrics.reload(false);
             tracing::error!(error = %e, "configuration reload failed; the previous configuration keeps serving");
-            Err(e)
+            return Err(e);
         }
+    };
+    let old = &current.config.server;
+    if config.server.addr != old.addr || config.server.path_prefix != old.path_prefix {
+        tracing::warn!(
+            "server.addr and server.path_prefix changes take effect at the next restart"
+        );
     }
+    match (tls, &config.server.tls_config) {
+        (Some(live), Some(new)) => live.reload(new),
+        (None, None) => {}
+        _ => tracing::warn!("turning TLS on or off takes effect at the next restart"),
+    }
+    state
+        .runtime
+        .store(std::sync::Arc::new(Runtime::new(config)));
+    state.metrics.reload(true);
+    tracing::info!(config = %path.display(), "configuration reloaded");
+    Ok(true)
 }
 
-/// Watches for SIGHUP and file changes (polled every `interval`) until the
+/// Watches for SIGHUP and, with `server.reload: auto`, file changes
+/// (polled every `interval`, read once settled for [`SETTLE`]) until the
 /// task is dropped.
 pub async fn watch(state: AppState, interval: Duration, tls: Option<TlsHandle>) {
     let mut seen = fingerprint(&state.runtime.load().config);
+    // Changed stamps waiting to settle, and the poll since which they are
+    // unchanged (scheduled times: the settle period is not lengthened by
+    // a late wake-up).
+    let mut pending: Option<(Fingerprint, Instant)> = None;
     #[cfg(unix)]
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     let mut tick = tokio::time::interval(interval);
@@ -93,20 +175,41 @@ pub async fn watch(state: AppState, interval: Duration, tls: Option<TlsHandle>) 
         };
         #[cfg(not(unix))]
         let hup_fired = std::future::pending::<Option<()>>();
-        let forced = tokio::select! {
-            _ = tick.tick() => false,
-            _ = hup_fired => true,
+        let polled = tokio::select! {
+            at = tick.tick() => Some(at),
+            _ = hup_fired => None,
         };
-        let now: Vec<(PathBuf, Stamp)> = seen.iter().map(|(p, _)| (p.clone(), stamp(p))).collect();
-        if !forced && now == seen {
-            continue;
-        }
-        if forced {
+        let now = restamp(&seen);
+        let forced = polled.is_none();
+        if let Some(at) = polled {
+            if state.runtime.load().config.server.reload == ReloadMode::Signal || now == seen {
+                pending = None;
+                continue;
+            }
+            match &pending {
+                Some((stamps, since)) if *stamps == now && at - *since >= SETTLE => {}
+                Some((stamps, _)) if *stamps == now => continue,
+                _ => {
+                    tracing::debug!("configuration files changed; reading them once they have not changed for {SETTLE:?}");
+                    pending = Some((now, at));
+                    continue;
+                }
+            }
+        } else {
             tracing::info!("SIGHUP: reloading configuration");
         }
-        seen = match reload(&state, tls.as_ref()) {
+        pending = None;
+        // A file written while it was read: its stamps moved.
+        let raced = || !forced && restamp(&seen) != now;
+        seen = match attempt(&state, tls.as_ref(), raced) {
             // The new configuration may name other files.
-            Ok(()) => fingerprint(&state.runtime.load().config),
+            Ok(true) => fingerprint(&state.runtime.load().config),
+            Ok(false) => {
+                tracing::debug!(
+                    "configuration files changed while being read; reading them again once settled"
+                );
+                continue;
+            }
             // Wait for the next change rather than retrying a broken file.
             Err(_) => now,
         };

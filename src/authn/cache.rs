@@ -1,6 +1,9 @@
 //! Cache of successful verifications, shared by every backend: a keyed hash
 //! (HMAC-SHA256 under a per-process random key) of user and password maps to
-//! the backend that accepted them and the labels it returned. Only successes
+//! the backend that accepted them, the labels it returned and the account
+//! it knows the user by (LDAP's own spelling of a name typed in another
+//! case: the key is what was typed, so `ALICE` and `alice` are two entries
+//! that both answer `alice`, and the ACL sees `alice` either way). Only successes
 //! are cached; entries expire after a TTL; the cache is bounded and belongs
 //! to one configuration generation, so a reload starts with an empty one.
 //! Neither passwords nor their plain hashes are stored.
@@ -38,10 +41,19 @@ impl std::hash::Hasher for DigestHasher {
 
 type BuildDigestHasher = std::hash::BuildHasherDefault<DigestHasher>;
 
+/// What a cached verification answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hit {
+    pub backend: &'static str,
+    pub labels: Labels,
+    /// The backend's spelling of the account, when it differs from the
+    /// typed user name.
+    pub account: Option<String>,
+}
+
 #[derive(Debug, Clone)]
 struct Entry {
-    backend: &'static str,
-    labels: Labels,
+    hit: Hit,
     expires: Instant,
 }
 
@@ -95,12 +107,7 @@ impl CredCache {
     }
 
     /// The cached verdict for these credentials, if fresh.
-    pub fn get(
-        &self,
-        user: &str,
-        password: &Secret,
-        now: Instant,
-    ) -> Option<(&'static str, Labels)> {
+    pub fn get(&self, user: &str, password: &Secret, now: Instant) -> Option<Hit> {
         if !self.enabled() {
             return None;
         }
@@ -108,18 +115,11 @@ impl CredCache {
         let map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         map.get(&k)
             .filter(|e| e.expires > now)
-            .map(|e| (e.backend, e.labels.clone()))
+            .map(|e| e.hit.clone())
     }
 
     /// Remembers a successful verification.
-    pub fn put(
-        &self,
-        user: &str,
-        password: &Secret,
-        backend: &'static str,
-        labels: Labels,
-        now: Instant,
-    ) {
+    pub fn put(&self, user: &str, password: &Secret, hit: Hit, now: Instant) {
         if !self.enabled() {
             return;
         }
@@ -135,8 +135,7 @@ impl CredCache {
         map.insert(
             k,
             Entry {
-                backend,
-                labels,
+                hit,
                 expires: now + self.ttl,
             },
         );
@@ -155,14 +154,22 @@ impl CredCache {
 mod tests {
     use super::*;
 
+    fn hit(account: Option<&str>) -> Hit {
+        Hit {
+            backend: "users",
+            labels: Labels::new(),
+            account: account.map(str::to_owned),
+        }
+    }
+
     #[test]
     fn hits_misses_expiry_and_bound() {
         let c = CredCache::new(Duration::from_secs(60), 2);
         let t0 = Instant::now();
         let pw = Secret::new("pw");
         assert_eq!(c.get("alice", &pw, t0), None);
-        c.put("alice", &pw, "users", Labels::new(), t0);
-        assert_eq!(c.get("alice", &pw, t0).map(|x| x.0), Some("users"));
+        c.put("alice", &pw, hit(None), t0);
+        assert_eq!(c.get("alice", &pw, t0).map(|x| x.backend), Some("users"));
         assert_eq!(
             c.get("alice", &Secret::new("other"), t0),
             None,
@@ -178,30 +185,36 @@ mod tests {
             None,
             "expired"
         );
-        c.put("bob", &pw, "users", Labels::new(), t0);
-        c.put("carol", &pw, "users", Labels::new(), t0);
+        c.put("bob", &pw, hit(None), t0);
+        c.put("carol", &pw, hit(None), t0);
         assert!(c.len() <= 2, "bounded");
         assert!(c.get("carol", &pw, t0).is_some());
+    }
+
+    #[test]
+    fn a_hit_answers_the_account_stored_under_the_typed_name() {
+        let c = CredCache::new(Duration::from_secs(60), 10);
+        let (t0, pw) = (Instant::now(), Secret::new("pw"));
+        c.put("ALICE", &pw, hit(Some("alice")), t0);
+        assert_eq!(
+            c.get("ALICE", &pw, t0).and_then(|h| h.account).as_deref(),
+            Some("alice")
+        );
+        assert_eq!(c.get("alice", &pw, t0), None, "another typed name");
     }
 
     #[test]
     fn zero_ttl_disables() {
         let c = CredCache::new(Duration::ZERO, 10);
         let t0 = Instant::now();
-        c.put("a", &Secret::new("b"), "users", Labels::new(), t0);
+        c.put("a", &Secret::new("b"), hit(None), t0);
         assert!(c.is_empty());
     }
 
     #[test]
     fn debug_shows_no_key_material_or_users() {
         let c = CredCache::new(Duration::from_secs(60), 10);
-        c.put(
-            "alice",
-            &Secret::new("hunter2"),
-            "users",
-            Labels::new(),
-            Instant::now(),
-        );
+        c.put("alice", &Secret::new("hunter2"), hit(None), Instant::now());
         let dbg = format!("{c:?}");
         assert!(!dbg.contains("alice") && !dbg.contains("hunter2"));
     }

@@ -55,6 +55,10 @@ pub struct Verdict {
     pub backend: &'static str,
     /// Whether the verdict came from the credential cache.
     pub cached: bool,
+    /// The backend's own spelling of the account, when it differs from the
+    /// typed user name (LDAP: see `ldap::account`). The ACL, the token
+    /// and the audit line see this one.
+    pub account: Option<String>,
 }
 
 /// One configured password backend.
@@ -224,6 +228,7 @@ impl Chain {
             return Ok(v);
         }
         for b in &self.backends {
+            let mut account = None;
             let outcome = match b {
                 Backend::Table { table, .. } => match table.lookup(&creds.user) {
                     password_table::Lookup::NoMatch | password_table::Lookup::Anonymous(_) => {
@@ -237,17 +242,25 @@ impl Chain {
                         }
                     }
                 },
-                Backend::Ldap(l) => match l.authenticate(&creds.user, &creds.password).await? {
-                    Outcome::NoMatch => continue,
-                    outcome => outcome,
+                Backend::Ldap(l) => match l.login(&creds.user, &creds.password).await? {
+                    (Outcome::NoMatch, _) => continue,
+                    (outcome, own) => {
+                        account = own;
+                        outcome
+                    }
                 },
             };
             if let Outcome::Authenticated(labels) = &outcome {
+                // Keyed on what was typed, holding the account it names:
+                // a hit answers with the backend's spelling too.
                 self.cache.put(
                     &creds.user,
                     &creds.password,
-                    b.name(),
-                    labels.clone(),
+                    cache::Hit {
+                        backend: b.name(),
+                        labels: labels.clone(),
+                        account: account.clone(),
+                    },
                     Instant::now(),
                 );
             }
@@ -255,6 +268,7 @@ impl Chain {
                 outcome,
                 backend: b.name(),
                 cached: false,
+                account,
             });
         }
         // Same cost as a wrong password, so timing does not reveal which
@@ -265,17 +279,19 @@ impl Chain {
             outcome: Outcome::NoMatch,
             backend: "none",
             cached: false,
+            account: None,
         })
     }
 
     fn cached(&self, creds: &Credentials) -> Option<Verdict> {
-        let (backend, labels) = self
+        let hit = self
             .cache
             .get(&creds.user, &creds.password, Instant::now())?;
         Some(Verdict {
-            outcome: Outcome::Authenticated(labels),
-            backend,
+            outcome: Outcome::Authenticated(hit.labels),
+            backend: hit.backend,
             cached: true,
+            account: hit.account,
         })
     }
 
@@ -365,11 +381,13 @@ impl Chain {
                 outcome: Outcome::Authenticated(labels.clone()),
                 backend,
                 cached: false,
+                account: None,
             },
             None => Verdict {
                 outcome: Outcome::NoMatch,
                 backend: "none",
                 cached: false,
+                account: None,
             },
         }
     }

@@ -122,6 +122,16 @@ pub fn check(path: &Path) -> i32 {
     for w in c.warnings() {
         eprintln!("warning: {w}");
     }
+    // Valid but likely not meant: warnings, exit 0.
+    for w in c.acl.warnings() {
+        eprintln!("warning: {w}");
+    }
+    if c.ldap
+        .as_ref()
+        .is_some_and(|l| l.account_attributes().is_empty())
+    {
+        eprintln!("warning: ldap_auth.filter: no attribute is matched exactly against ${{account}} (as in \"(uid=${{account}})\"), so LDAP logins keep the name as typed, in whatever case the directory accepts it: match LDAP accounts case-insensitively in the ACL (\"/(?i)^alice$/\") or on labels");
+    }
     0
 }
 

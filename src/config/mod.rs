@@ -76,6 +76,33 @@ pub struct ServerSettings {
     pub h2c: bool,
     /// Most connections open at once (the server's default when `None`).
     pub max_connections: Option<usize>,
+    pub reload: ReloadMode,
+    /// What a reload may empty that had entries (see `reload`).
+    pub reload_allow_empty: Vec<MayEmpty>,
+}
+
+/// `server.reload`: what makes the running server load its configuration
+/// again.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReloadMode {
+    /// A change to any file the configuration names, once it has settled,
+    /// and SIGHUP.
+    #[default]
+    Auto,
+    /// SIGHUP only.
+    Signal,
+}
+
+/// `server.reload_allow_empty`: the lists a reload may leave empty although
+/// the running configuration has entries in them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MayEmpty {
+    /// The ACL (`acl` or `acl_file`): empty, it denies everything.
+    Acl,
+    /// The `htpasswd` file: empty, none of its users can log in.
+    Htpasswd,
 }
 
 #[derive(Debug, Clone)]
@@ -331,8 +358,13 @@ fn policy(raw: &mut RawConfig) -> Result<(Policy, Vec<PathBuf>), String> {
         (Some(r), None) => r,
         (None, Some(p)) => {
             let text = read(p, "acl_file")?;
-            serde_yaml::from_str::<Vec<RuleSpec>>(&text)
-                .map_err(|e| format!("acl_file ({}): {e}", p.display()))?
+            if text.trim().is_empty() {
+                // An empty list: YAML reads an empty document as null.
+                Vec::new()
+            } else {
+                serde_yaml::from_str::<Vec<RuleSpec>>(&text)
+                    .map_err(|e| format!("acl_file ({}): {e}", p.display()))?
+            }
         }
         (None, None) => {
             return Err(
@@ -487,6 +519,8 @@ fn server_settings(s: raw::RawServer) -> Result<ServerSettings, String> {
         },
         real_ip_header: s.real_ip_header.filter(|h| !h.is_empty()),
         real_ip_pos: s.real_ip_pos.unwrap_or(0),
+        reload: s.reload.unwrap_or_default(),
+        reload_allow_empty: s.reload_allow_empty,
     })
 }
 

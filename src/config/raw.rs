@@ -176,6 +176,13 @@ pub struct RawServer {
     /// docker_auth's ACME client: parsed only to be refused with a reason.
     #[serde(default)]
     pub letsencrypt: Option<serde_yaml::Value>,
+    /// What triggers a reload: `auto` (default: file changes and SIGHUP)
+    /// or `signal` (SIGHUP only).
+    #[serde(default)]
+    pub reload: Option<crate::config::ReloadMode>,
+    /// Files a reload may leave without entries (`acl`, `htpasswd`).
+    #[serde(default)]
+    pub reload_allow_empty: Vec<crate::config::MayEmpty>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

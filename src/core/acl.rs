@@ -161,6 +161,39 @@ impl Acl {
         self.entries.len()
     }
 
+    /// What `check` warns about, one line each: regex patterns that are not
+    /// anchored and so can match inside a path segment or a longer value
+    /// (`/team/` matches `alice/teamwork`), naming the entry and field and
+    /// the anchored form.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (i, rule) in self.rules.iter().enumerate() {
+            let m = &rule.matches;
+            let fields = [
+                ("account", &m.account),
+                ("type", &m.typ),
+                ("name", &m.name),
+                ("service", &m.service),
+            ];
+            let labels = m
+                .labels
+                .iter()
+                .map(|(l, p)| (format!("labels.{l}"), p.as_str()));
+            let all = fields
+                .into_iter()
+                .filter_map(|(f, p)| Some((f.to_owned(), p.as_deref()?)))
+                .chain(labels);
+            for (field, src) in all {
+                if let Some(anchored) = pattern::unanchored(src) {
+                    out.push(format!(
+                        "acl[{i}].match.{field}: regex {src} is not anchored, so it also matches inside a path segment or a longer value (/team/ matches \"alice/teamwork\"); if the whole value is meant, write {anchored}"
+                    ));
+                }
+            }
+        }
+        out
+    }
+
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

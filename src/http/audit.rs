@@ -1,5 +1,6 @@
 //! One audit record per token request (target `regauth::audit`): who, from
-//! where, what was asked, what was rebuilt and granted, by which rule. Never
+//! where (with `typed_account` when the backend knows the account by
+//! another spelling than the one typed, as LDAP does), what was asked, what was rebuilt and granted, by which rule. Never
 //! a password, an Authorization header or a token. Strings a client chose
 //! (account, service, scopes, client_id) are quoted and escaped, so none
 //! can forge a field or a line.
@@ -46,8 +47,14 @@ pub fn record(
     match result {
         Ok(issued) => {
             let authz = &issued.authorization;
-            r.str("account", &issued.account)
-                .str("backend", issued.backend)
+            r.str("account", &issued.account);
+            // The backend knows the account by another spelling.
+            if let Login::Password(c) = &req.login {
+                if c.user != issued.account {
+                    r.str("typed_account", &c.user);
+                }
+            }
+            r.str("backend", issued.backend)
                 .str("service", &req.service)
                 .str("audience", &authz.audience);
             if let Some(m) = &authz.mirror {

@@ -133,6 +133,12 @@ async fn token_post(
 ) -> Response {
     let start = Instant::now();
     let rt = st.runtime.load_full();
+    if !is_form(req.headers().get(header::CONTENT_TYPE)) {
+        return limits::refuse(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "POST needs Content-Type: application/x-www-form-urlencoded",
+        );
+    }
     let (parts, body) = req.into_parts();
     let read = axum::body::to_bytes(body, limits::MAX_BODY);
     let body = match tokio::time::timeout(limits::BODY_READ_TIMEOUT, read).await {
@@ -152,6 +158,20 @@ async fn token_post(
         read_post(&body).and_then(|asked| prepare(&rt, &st, peer, &parts.headers, asked));
     drop((parts, body));
     finish(st, rt, prepared, start).await
+}
+
+/// Whether a `Content-Type` names an OAuth2 form (RFC 6749 §4.3.2,
+/// distribution's `oauth.md`): `application/x-www-form-urlencoded` in any
+/// letter case, parameters (`; charset=utf-8`) allowed. A body under any
+/// other type is not read as a form: what a client meant by it is unknown.
+fn is_form(content_type: Option<&HeaderValue>) -> bool {
+    content_type
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|t| {
+            t.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
 }
 
 fn read_post(body: &[u8]) -> Result<Asked, ApiError> {
@@ -243,18 +263,12 @@ fn prepare(
     asked: Asked,
 ) -> Result<Prepared, ApiError> {
     let server = &rt.config.server;
-    let header = server
-        .real_ip_header
-        .as_deref()
-        .and_then(|h| headers.get(h))
-        .and_then(|v| v.to_str().ok());
-    let ip = client_ip::client_ip(
-        peer,
-        header,
-        server.real_ip_header.is_some(),
-        server.real_ip_pos,
-    )
-    .map_err(bad_request)?;
+    // Every line of the header, in order (see `client_ip`).
+    let lines = server.real_ip_header.as_deref().map(|h| {
+        let all = headers.get_all(h);
+        move || all.iter().map(|v| v.to_str().ok())
+    });
+    let ip = client_ip::client_ip(peer, lines, server.real_ip_pos).map_err(bad_request)?;
     let Asked {
         params,
         login,
@@ -384,6 +398,41 @@ async fn readyz(State(st): State<AppState>) -> Response {
         Err(e) => {
             tracing::warn!(%e, "not ready");
             (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {e}\n")).into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_content_types() {
+        let cases: &[(Option<&str>, bool)] = &[
+            (Some("application/x-www-form-urlencoded"), true),
+            (Some("Application/X-WWW-Form-URLEncoded"), true),
+            (
+                Some("application/x-www-form-urlencoded; charset=utf-8"),
+                true,
+            ),
+            (
+                Some(" application/x-www-form-urlencoded ;charset=UTF-8"),
+                true,
+            ),
+            (None, false),
+            (Some(""), false),
+            (Some("application/json"), false),
+            (Some("multipart/form-data; boundary=x"), false),
+            (Some("text/plain"), false),
+            (Some("application/x-www-form-urlencoded-evil"), false),
+            (
+                Some("application/x-www-form-urlencodedx; charset=utf-8"),
+                false,
+            ),
+        ];
+        for (value, want) in cases {
+            let v = value.map(|v| HeaderValue::from_str(v).unwrap());
+            assert_eq!(is_form(v.as_ref()), *want, "{value:?}");
         }
     }
 }

@@ -12,8 +12,12 @@
 //!   prints exactly what `tracing_subscriber`'s default formatter prints
 //!   without colours, at a fraction of its cost. On a terminal the default
 //!   (coloured) formatter is used.
+//!
+//! JSON lines escape the invisible characters the text format escapes
+//! ([`json`]).
 
 pub mod batch;
+pub mod json;
 pub mod record;
 pub mod text;
 
@@ -34,12 +38,12 @@ pub fn init(format: LogFormat) -> io::Result<FlushGuard> {
     let terminal = io::stderr().is_terminal();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(terminal)
-        .with_writer(writer);
+        .with_ansi(terminal);
     match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text if terminal => builder.init(),
+        LogFormat::Json => builder.with_writer(json::Escaping(writer)).json().init(),
+        LogFormat::Text if terminal => builder.with_writer(writer).init(),
         LogFormat::Text => builder
+            .with_writer(writer)
             .event_format(PlainFormat::default())
             .fmt_fields(PlainFields)
             .init(),

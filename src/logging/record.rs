@@ -114,7 +114,8 @@ impl Record {
             buf.push_str(s);
             buf.push('"');
         } else if json {
-            buf.push_str(&serde_json::Value::from(s).to_string());
+            let quoted = serde_json::Value::from(s).to_string();
+            buf.push_str(&super::json::escape_hidden(&quoted));
         } else {
             let _ = write_debug_str(buf, s);
         }
@@ -241,6 +242,29 @@ mod tests {
             "al\"ice\n"
         );
         assert_eq!(sample(false), want);
+    }
+
+    #[test]
+    fn json_escapes_what_the_text_format_escapes() {
+        let t = time::OffsetDateTime::UNIX_EPOCH;
+        let account = "admin\u{202e}nimda\u{2028}x";
+        for json in [true, false] {
+            let mut r = Record::start(json, t);
+            r.str("account", account)
+                .list("requested", &["a\u{2066}b"], |s, w| w.write_str(s));
+            let (line, _, _) = r.finish();
+            for raw in ['\u{202e}', '\u{2028}', '\u{2066}'] {
+                assert!(!line.contains(raw), "{raw:?} raw in {line}");
+            }
+            if json {
+                assert!(line.contains(r"admin\u202enimda\u2028x"), "{line}");
+                assert!(line.contains(r"a\u2066b"), "{line}");
+                let v: Value = serde_json::from_str(&line).unwrap();
+                assert_eq!(v["fields"]["account"], account);
+            } else {
+                assert!(line.contains(r"admin\u{202e}nimda\u{2028}x"), "{line}");
+            }
+        }
     }
 
     #[test]

@@ -23,6 +23,8 @@ pub enum Login {
 /// An authenticated account.
 #[derive(Debug, Clone)]
 pub struct Identity {
+    /// The account as the backend knows it (which may differ from the
+    /// typed user name in letter case, for LDAP), `""` for anonymous.
     pub account: String,
     pub labels: Labels,
     pub backend: &'static str,
@@ -74,8 +76,12 @@ async fn password(
     let Outcome::Authenticated(labels) = verdict.outcome else {
         return Err(ServiceError::Unauthorized);
     };
+    // The backend's spelling of the account when it has its own.
+    let account = verdict
+        .account
+        .unwrap_or_else(|| creds.map_or("", |c| c.user.as_str()).to_owned());
     Ok(Identity {
-        account: creds.map_or("", |c| c.user.as_str()).to_owned(),
+        account,
         labels,
         backend: verdict.backend,
     })

@@ -40,6 +40,51 @@ fn check_accepts_a_docker_auth_config() {
 }
 
 #[test]
+fn check_warns_about_unanchored_regexes_and_exits_0() {
+    let acl = r#"acl:
+  - match: {account: "/.+/", name: "/team/"}
+    actions: [pull]
+  - match: {account: "/^ci$/", name: "/^(team|ci)\\//"}
+    actions: [pull, push]
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("regex.yml");
+    std::fs::write(&path, config_yaml("p256", "", acl)).unwrap();
+    let (code, out, err) = regauth(&["check", "--config", path.to_str().unwrap()]);
+    assert_eq!(code, 0, "stdout: {out}\nstderr: {err}");
+    let warnings: Vec<&str> = err.lines().filter(|l| l.starts_with("warning:")).collect();
+    assert_eq!(warnings.len(), 1, "{err}");
+    assert!(
+        warnings[0].starts_with("warning: acl[0].match.name: regex /team/ is not anchored")
+            && warnings[0].ends_with("write /^team$/"),
+        "{err}"
+    );
+}
+
+#[test]
+fn check_warns_when_ldap_logins_keep_the_typed_name() {
+    let dir = tempfile::tempdir().unwrap();
+    // (filter, warned)
+    let cases = [
+        ("(uid=${account})", false),
+        ("(|(uid=${account})(mail=${account}))", false),
+        ("(cn=*${account}*)", true),
+    ];
+    for (filter, warned) in cases {
+        let ldap = format!("ldap_auth:\n  addr: \"127.0.0.1:1\"\n  base: \"dc=x\"\n  filter: \"{filter}\"\n{DEFAULT_ACL}");
+        let path = dir.path().join("ldap.yml");
+        std::fs::write(&path, config_yaml("p256", "", &ldap)).unwrap();
+        let (code, out, err) = regauth(&["check", "--config", path.to_str().unwrap()]);
+        assert_eq!(code, 0, "{filter}: {out}\n{err}");
+        assert_eq!(
+            err.contains("warning: ldap_auth.filter: no attribute is matched exactly"),
+            warned,
+            "{filter}: {err}"
+        );
+    }
+}
+
+#[test]
 fn check_names_a_typo_and_its_line() {
     let text = std::fs::read_to_string(fixture("docker_auth.yml"))
         .unwrap()
@@ -93,6 +138,8 @@ fn bad_configs_table() {
         (base.replace("  addr: \"127.0.0.1:0\"", &format!("  addr: \"127.0.0.1:0\"\n{TLS_PAIR}  tls_cipher_suites: [TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA]")), "server.tls_cipher_suites: \"TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA\" is not supported"),
         (base.replace("  addr: \"127.0.0.1:0\"", &format!("  addr: \"127.0.0.1:0\"\n{TLS_PAIR}  tls_min_version: TLS9")), "server.tls_min_version: \"TLS9\" is not one of"),
         (base.replace("  addr: \"127.0.0.1:0\"", &format!("  addr: \"127.0.0.1:0\"\n{TLS_PAIR}  tls_cipher_suites: [TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256]")), "server.tls_cipher_suites: no TLS 1.2 suite listed can be used with the ECDSA key of server.key"),
+        (base.replace("  addr: \"127.0.0.1:0\"", "  addr: \"127.0.0.1:0\"\n  reload: never"), "unknown variant `never`, expected `auto` or `signal`"),
+        (base.replace("  addr: \"127.0.0.1:0\"", "  addr: \"127.0.0.1:0\"\n  reload_allow_empty: [users]"), "unknown variant `users`, expected `acl` or `htpasswd`"),
         (format!("{base}htpasswd: {}\n", htpasswd_md5.display()), "line 3: user \"old\": password uses MD5 (apr1) scheme"),
         (format!("{base}mirrors:\n  - {{service: docker.io, prefix: docker.io}}\n"), "mirrors[0].audience: missing"),
         (format!("{base}mirrors:\n  - {{service: docker.io, prefix: \"\", audience: r}}\n"), "mirrors[0].prefix: must not be empty"),

@@ -220,6 +220,33 @@ async fn post_password_grant_and_token_path() {
             "{form}"
         );
     }
+    // The form only under its own media type (parameters allowed).
+    let form = "grant_type=password&username=alice&password=alice&service=reg";
+    let types: &[(Option<&str>, u16)] = &[
+        (
+            Some("application/x-www-form-urlencoded; charset=UTF-8"),
+            200,
+        ),
+        (Some("APPLICATION/X-WWW-FORM-URLENCODED"), 200),
+        (None, 415),
+        (Some("application/json"), 415),
+        (Some("text/plain"), 415),
+        (Some("multipart/form-data; boundary=x"), 415),
+    ];
+    for (content_type, status) in types {
+        let mut rb = s.client.post(s.url("/auth")).body(form);
+        if let Some(t) = content_type {
+            rb = rb.header("content-type", *t);
+        }
+        let resp = rb.send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), *status, "{content_type:?}");
+        if *status == 415 {
+            assert_eq!(
+                resp.text().await.unwrap(),
+                "POST needs Content-Type: application/x-www-form-urlencoded\n"
+            );
+        }
+    }
     assert_eq!(s.get("/auth/token?service=reg", None).await.status(), 200);
     let put = s.client.put(s.url("/auth")).send().await.unwrap();
     assert_eq!(put.status(), 405);
@@ -353,4 +380,46 @@ async fn zot_audiences_get_exact_actions_and_the_catalog_entry() {
     let (_, claims) = verify(body["token"].as_str().unwrap(), "p256", "reg");
     assert_eq!(claims["access"][0]["actions"], json!(["*"]));
     assert_eq!(claims["access"].as_array().unwrap().len(), 2);
+}
+
+/// `X-Forwarded-For` sent on two lines is one list (RFC 9110): with
+/// `real_ip_pos: -1` the last line's entry, the one a proxy such as
+/// HAProxy adds, is the address, not the first line a client forged.
+#[tokio::test]
+async fn forwarded_for_on_several_lines_is_one_list() {
+    let acl = r#"acl:
+  - match: {ip: "10.0.0.0/8", name: "internal/*"}
+    actions: ["pull"]
+    comment: "internal network"
+"#;
+    let yaml = config_yaml("p256", "", acl).replace(
+        "  addr: \"127.0.0.1:0\"",
+        "  addr: \"127.0.0.1:0\"\n  real_ip_header: X-Forwarded-For\n  real_ip_pos: -1",
+    );
+    let s = Server::start(&yaml).await;
+    // (header lines, granted actions)
+    let cases: &[(&[&str], Value)] = &[
+        (&["10.1.2.3"], json!(["pull"])),
+        (&["127.0.0.1, 10.1.2.3"], json!(["pull"])),
+        (&["127.0.0.1", "10.1.2.3"], json!(["pull"])),
+        (&["10.1.2.3", "127.0.0.1"], json!([])),
+        (&["10.1.2.3, 10.9.9.9", "127.0.0.1"], json!([])),
+    ];
+    for (lines, want) in cases {
+        let mut headers = reqwest::header::HeaderMap::new();
+        for l in *lines {
+            headers.append("x-forwarded-for", l.parse().unwrap());
+        }
+        let resp = s
+            .client
+            .get(s.url("/auth?service=reg&scope=repository:internal/app:pull"))
+            .headers(headers)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{lines:?}");
+        let body: Value = resp.json().await.unwrap();
+        let (_, claims) = verify(body["token"].as_str().unwrap(), "p256", "reg");
+        assert_eq!(access(&claims)[0]["actions"], *want, "{lines:?}");
+    }
 }

@@ -387,3 +387,41 @@ async fn server_killed_hung_and_back() {
     s.signal("CONT");
     assert!(ok(auth(&l, "alice", "alicepw").await));
 }
+
+#[tokio::test]
+async fn a_login_is_known_by_the_entrys_own_account_name() {
+    let s = Slapd::start();
+    // (filter, typed, the entry's spelling when it differs)
+    let cases: &[(&str, &str, Option<&str>)] = &[
+        (FILTER, "alice", None),
+        (FILTER, "ALICE", Some("alice")),
+        (FILTER, "aLiCe", Some("alice")),
+        (
+            "(|(uid=${account})(cn=${account}))",
+            "BOB BUILDER",
+            Some("Bob Builder"),
+        ),
+        ("(|(uid=${account})(cn=${account}))", "BOB", Some("bob")),
+        // `${account}` in a substring assertion: the typed name is kept.
+        (
+            "(&(uid=${account}*)(objectClass=inetOrgPerson))",
+            "ALICE",
+            None,
+        ),
+    ];
+    for (filter, typed, want) in cases {
+        let yaml = service_yaml(&s, "").replace(FILTER, filter);
+        let l = backend(&yaml);
+        let pw = if typed.to_lowercase().starts_with("bob") {
+            "bobpw"
+        } else {
+            "alicepw"
+        };
+        let (outcome, own) = l.login(typed, &Secret::new(pw)).await.unwrap();
+        assert!(
+            matches!(outcome, Outcome::Authenticated(_)),
+            "{filter} {typed}: {outcome:?}"
+        );
+        assert_eq!(own.as_deref(), *want, "{filter} {typed}");
+    }
+}

@@ -1,9 +1,11 @@
 //! The `regauth serve` process: HTTPS with a certificate reloaded from disk,
-//! graceful shutdown that lets an in-flight request finish, audit lines;
-//! and `regauth explain` agreeing with what `serve` grants.
+//! reloads refused or held back as configured, graceful shutdown that lets
+//! an in-flight request finish, audit lines; and `regauth explain` agreeing
+//! with what `serve` grants.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::support::fixture;
@@ -25,16 +27,35 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// The log lines a server wrote so far.
+type Log = Arc<Mutex<Vec<String>>>;
+
 /// Starts `regauth serve` and waits for its "regauth listening" log line.
 fn serve(config: &std::path::Path) -> Proc {
+    serve_logged(config).0
+}
+
+/// [`serve`], keeping the log lines that follow "regauth listening".
+fn serve_logged(config: &std::path::Path) -> (Proc, Log) {
+    serve_logged_with(&[], config)
+}
+
+/// [`serve_logged`] with `options` before `serve` (`--log-format json`).
+fn serve_logged_with(options: &[&str], config: &std::path::Path) -> (Proc, Log) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_regauth"));
-    cmd.args(["serve", "--config", config.to_str().unwrap()]);
-    serve_cmd(cmd)
+    cmd.args(options)
+        .args(["serve", "--config", config.to_str().unwrap()]);
+    serve_logged_cmd(cmd)
 }
 
 /// Starts `cmd` (a `regauth serve`) and waits for its "regauth listening"
 /// log line.
-fn serve_cmd(mut cmd: Command) -> Proc {
+fn serve_cmd(cmd: Command) -> Proc {
+    serve_logged_cmd(cmd).0
+}
+
+/// [`serve_cmd`], keeping the log lines that follow "regauth listening".
+fn serve_logged_cmd(mut cmd: Command) -> (Proc, Log) {
     let mut child = cmd
         .env("RUST_LOG", "info")
         .stderr(Stdio::piped())
@@ -51,8 +72,36 @@ fn serve_cmd(mut cmd: Command) -> Proc {
         }
     }
     // Keep draining stderr so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Proc(child)
+    let log = Log::default();
+    let kept = log.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            kept.lock().unwrap().push(line);
+        }
+    });
+    (Proc(child), log)
+}
+
+/// Waits (up to 10 s) for a log line containing every one of `parts`.
+fn wait_for_line(log: &Log, parts: &[&str]) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let found = log
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|l| parts.iter().all(|p| l.contains(p)))
+            .cloned();
+        if let Some(line) = found {
+            return line;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no log line with {parts:?} in:\n{}",
+            log.lock().unwrap().join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 fn write_config(
@@ -320,6 +369,143 @@ fn audit_lines_follow_the_log_format_and_rust_log() {
     let quiet = log_of_two_requests("text", "info,regauth::audit=off");
     assert!(quiet.contains("regauth listening"), "{quiet}");
     assert!(!quiet.contains("regauth::audit"), "{quiet}");
+}
+
+/// A config on `port` whose ACL is `acl.yml` next to it (alice may pull
+/// `team/*`), with `server_extra` under `server:`.
+fn write_acl_file_config(
+    dir: &std::path::Path,
+    port: u16,
+    server_extra: &str,
+) -> std::path::PathBuf {
+    std::fs::write(
+        dir.join("acl.yml"),
+        "- match: {account: alice, name: \"team/*\"}\n  actions: [pull]\n",
+    )
+    .unwrap();
+    let path = dir.join("config.yml");
+    let yaml = format!(
+        "server:\n  addr: \"127.0.0.1:{port}\"\n{server_extra}token:\n  issuer: t\n  expiration: 60\n  key: {key}\nusers:\n  alice: {{password: \"{pw}\"}}\nacl_file: {acl}\n",
+        key = fixture("keys/p256.pem").display(),
+        pw = bcrypt::hash("alice", 4).unwrap(),
+        acl = dir.join("acl.yml").display(),
+    );
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+/// The actions alice is granted on `team/app` (pull and push asked).
+fn alice_team_app(port: u16) -> String {
+    let url = format!("http://127.0.0.1:{port}/auth?service=r&scope=repository:team/app:pull,push");
+    let (ok, body, err) = curl(&["-u", "alice:alice", &url]);
+    assert!(ok && body.contains("\"token\""), "{err} {body}");
+    let token: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let payload = token["token"].as_str().unwrap().split('.').nth(1).unwrap();
+    use base64::Engine as _;
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    claims["access"][0]["actions"].to_string()
+}
+
+#[test]
+fn an_acl_file_truncated_to_empty_keeps_the_running_acl_and_the_log_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = write_acl_file_config(dir.path(), port, "");
+    let (_p, log) = serve_logged(&config);
+    assert_eq!(alice_team_app(port), r#"["pull"]"#);
+    std::fs::File::create(dir.path().join("acl.yml")).unwrap();
+    let line = wait_for_line(
+        &log,
+        &["configuration reload failed", "the new ACL has no entries"],
+    );
+    assert!(line.contains("server.reload_allow_empty: [acl]"), "{line}");
+    assert_eq!(alice_team_app(port), r#"["pull"]"#);
+}
+
+#[test]
+fn with_reload_signal_only_sighup_reloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = write_acl_file_config(dir.path(), port, "  reload: signal\n");
+    let (p, log) = serve_logged(&config);
+    assert_eq!(alice_team_app(port), r#"["pull"]"#);
+    let (tmp, acl) = (dir.path().join("acl.yml.tmp"), dir.path().join("acl.yml"));
+    std::fs::write(
+        &tmp,
+        "- match: {account: alice, name: \"team/*\"}\n  actions: [pull, push]\n",
+    )
+    .unwrap();
+    std::fs::rename(&tmp, &acl).unwrap();
+    // Over three times what a watched change takes (settle 1 s, polls 0.25 s).
+    std::thread::sleep(Duration::from_millis(4500));
+    assert_eq!(
+        alice_team_app(port),
+        r#"["pull"]"#,
+        "reloaded without SIGHUP"
+    );
+    assert!(Command::new("kill")
+        .args(["-HUP", &p.0.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    wait_for_line(&log, &["configuration reloaded"]);
+    assert_eq!(alice_team_app(port), r#"["pull","push"]"#);
+}
+
+/// An LDAP login typed in another case: the audit line names the entry's
+/// account and the typed one beside it.
+#[test]
+fn the_audit_line_names_the_typed_account_when_the_directory_spells_it_otherwise() {
+    use crate::slapd::{Slapd, BASE, READER_DN};
+    let slapd = Slapd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = dir.path().join("config.yml");
+    let yaml = format!(
+        "server:\n  addr: \"127.0.0.1:{port}\"\ntoken:\n  issuer: t\n  expiration: 60\n  key: {key}\nldap_auth:\n  addr: \"{addr}\"\n  bind_dn: \"{READER_DN}\"\n  bind_password_file: \"{pw}\"\n  base: \"{BASE}\"\n  filter: \"(&(objectClass=inetOrgPerson)(uid=${{account}}))\"\nacl:\n  - match: {{account: alice}}\n    actions: [pull]\n",
+        key = fixture("keys/p256.pem").display(),
+        addr = slapd.addr(),
+        pw = slapd.reader_password_file().display(),
+    );
+    std::fs::write(&config, yaml).unwrap();
+    let (_p, log) = serve_logged(&config);
+    let url = format!("http://127.0.0.1:{port}/auth?service=r&scope=repository:x:pull");
+    let (ok, code, err) = status(Some("ALICE:alicepw"), &url);
+    assert!(ok && code == "200", "{code} {err}");
+    wait_for_line(
+        &log,
+        &[
+            "regauth::audit",
+            r#"account="alice" typed_account="ALICE""#,
+            r#"granted=["repository:x:[pull] by acl[0]"]"#,
+        ],
+    );
+}
+
+/// A JSON audit line for an account name holding U+202E (right-to-left
+/// override) carries the escape, never the raw character.
+#[test]
+fn json_audit_lines_escape_bidirectional_controls() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = write_config(dir.path(), port, "", 4);
+    let (_p, log) = serve_logged_with(&["--log-format", "json"], &config);
+    let url = format!("http://127.0.0.1:{port}/auth?service=r&scope=repository:x:pull");
+    let (ok, code, err) = status(Some("evil\u{202e}nimda\u{2028}:pw"), &url);
+    assert!(ok && code == "401", "{code} {err}");
+    let line = wait_for_line(&log, &["regauth::audit", "refused"]);
+    assert!(
+        line.contains(r#""account":"evil\u202enimda\u2028""#),
+        "{line}"
+    );
+    assert!(!line.contains(['\u{202e}', '\u{2028}']), "{line}");
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["fields"]["account"], "evil\u{202e}nimda\u{2028}");
 }
 
 #[test]

@@ -95,7 +95,12 @@ async fn login_then_refresh_then_revoke_on_password_change() {
         .unwrap()
         .to_owned();
     assert_eq!(s2.post(&exchange_form(&rt2, "reg")).await.status(), 200);
-    std::fs::write(s2.dir.path().join("htpasswd"), "").unwrap();
+    // (Another user stays: a reload that empties the file is refused.)
+    std::fs::write(
+        s2.dir.path().join("htpasswd"),
+        format!("dave:{}\n", hash("dave")),
+    )
+    .unwrap();
     regauth::reload::reload(&s2.state, None).unwrap();
     assert_eq!(s2.post(&exchange_form(&rt2, "reg")).await.status(), 401);
 }

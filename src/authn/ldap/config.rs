@@ -128,6 +128,9 @@ pub struct Settings {
     pub bind: BindMode,
     pub base: String,
     pub filter: String,
+    /// The attributes `filter` matches the account on (see
+    /// [`super::account`]); empty: the typed name is kept.
+    pub account_attributes: Vec<String>,
     pub labels: Vec<LabelMap>,
     pub groups: Option<GroupSearch>,
     pub connect_timeout: Duration,
@@ -146,6 +149,7 @@ impl std::fmt::Debug for Settings {
             .field("bind", &self.bind)
             .field("base", &self.base)
             .field("filter", &self.filter)
+            .field("account_attributes", &self.account_attributes)
             .field("labels", &self.labels)
             .field("groups", &self.groups)
             .field("connect_timeout", &self.connect_timeout)
@@ -323,6 +327,7 @@ pub fn settings(raw: RawLdap) -> Result<Settings, String> {
         insecure: raw.insecure_tls_skip_verify,
         bind,
         base: raw.base.unwrap_or_default(),
+        account_attributes: super::account::attributes(&raw.filter),
         filter: raw.filter,
         labels,
         groups,

@@ -4,6 +4,9 @@
 //! found with the user's password, and take labels from its attributes —
 //! plus an optional group search that turns group entries into a label.
 //!
+//! A successful login is known by the entry's own spelling of the account
+//! (its `uid` for `(uid=${account})`), not the typed one: see [`account`].
+//!
 //! Outcomes: an empty account is `NoMatch` and an empty password `Denied`,
 //! both without contacting the server (an empty-password simple bind is an
 //! unauthenticated bind that succeeds on many servers). No entry found is
@@ -23,6 +26,7 @@
 //! (server restarted) empties the pool and the attempt is made once more on
 //! fresh connections, so service resumes without a restart.
 
+mod account;
 mod config;
 pub mod escape;
 pub mod labels;
@@ -114,6 +118,12 @@ impl Ldap {
         &self.settings.files
     }
 
+    /// The attributes the filter matches the account on (see [`account`]);
+    /// empty when logins keep the typed name.
+    pub fn account_attributes(&self) -> &[String] {
+        &self.settings.account_attributes
+    }
+
     /// The server, as `ldap://host:port` or `ldaps://host:port`.
     pub fn server(&self) -> &str {
         &self.settings.url
@@ -127,13 +137,36 @@ impl Ldap {
 
     /// Verifies `user`/`password` against the directory.
     pub async fn authenticate(&self, user: &str, password: &Secret) -> Result<Outcome, AuthnError> {
+        Ok(self.login(user, password).await?.0)
+    }
+
+    /// [`Ldap::authenticate`], with the entry's own spelling of the account
+    /// when it differs from `user` (see [`account`]).
+    pub async fn login(
+        &self,
+        user: &str,
+        password: &Secret,
+    ) -> Result<(Outcome, Option<String>), AuthnError> {
         if user.is_empty() {
-            return Ok(Outcome::NoMatch);
+            return Ok((Outcome::NoMatch, None));
         }
         if password.is_empty() {
-            return Ok(Outcome::Denied);
+            return Ok((Outcome::Denied, None));
         }
         self.run(|| self.attempt(user, password)).await
+    }
+
+    /// The entry's spelling of `user`, when it differs.
+    fn canonical(&self, user: &str, entry: &SearchEntry) -> Option<String> {
+        let own = account::canonical(
+            &self.settings.account_attributes,
+            |a| labels::values(&entry.attrs, a),
+            user,
+        );
+        if own.is_none() {
+            tracing::debug!(dn = %entry.dn, "ldap_auth: no attribute value of the entry names the account; the typed name is used");
+        }
+        own.filter(|own| *own != user).map(str::to_owned)
     }
 
     /// The user's current record, found without their password (for
@@ -213,42 +246,51 @@ impl Ldap {
         })
     }
 
-    async fn attempt(&self, user: &str, password: &Secret) -> Result<Outcome, Failure> {
+    async fn attempt(
+        &self,
+        user: &str,
+        password: &Secret,
+    ) -> Result<(Outcome, Option<String>), Failure> {
         if let BindMode::AsUser { template } = &self.settings.bind {
             // One connection, bound as the user throughout.
             let mut c = self.bind.get().await?;
             let dn = escape::fill(template, &[("account", &escape::dn_value(user))]);
             if !bind(c.ldap(), &dn, password).await? {
                 c.release();
-                return Ok(Outcome::Denied);
+                return Ok((Outcome::Denied, None));
             }
             let Some(entry) = self.find_user(c.ldap(), user, &[]).await? else {
                 c.release();
-                return Ok(Outcome::NoMatch);
+                return Ok((Outcome::NoMatch, None));
             };
             if !bind(c.ldap(), &entry.dn, password).await? {
                 c.release();
-                return Ok(Outcome::Denied);
+                return Ok((Outcome::Denied, None));
             }
-            let labels = self.labels(c.ldap(), user, &entry).await?;
+            let own = self.canonical(user, &entry);
+            let account = own.as_deref().unwrap_or(user);
+            let labels = self.labels(c.ldap(), account, &entry).await?;
             c.release();
-            return Ok(Outcome::Authenticated(labels));
+            return Ok((Outcome::Authenticated(labels), own));
         }
         let mut s = self.search.get().await?;
         let found = self.find_user(s.ldap(), user, &[]).await?;
         s.release();
         let Some(entry) = found else {
-            return Ok(Outcome::NoMatch);
+            return Ok((Outcome::NoMatch, None));
         };
         let mut b = self.bind.get().await?;
         let ok = bind(b.ldap(), &entry.dn, password).await?;
         b.release();
         if !ok {
-            return Ok(Outcome::Denied);
+            return Ok((Outcome::Denied, None));
         }
+        // The group search's `${account}` is the entry's spelling too.
+        let own = self.canonical(user, &entry);
+        let account = own.as_deref().unwrap_or(user);
         let labels = if self.settings.groups.is_some() {
             let mut s = self.search.get().await?;
-            let labels = self.labels(s.ldap(), user, &entry).await?;
+            let labels = self.labels(s.ldap(), account, &entry).await?;
             s.release();
             labels
         } else {
@@ -257,7 +299,7 @@ impl Ldap {
             labels::normalize(&mut labels);
             labels
         };
-        Ok(Outcome::Authenticated(labels))
+        Ok((Outcome::Authenticated(labels), own))
     }
 
     /// The one entry `filter` finds for `user`, with the label attributes
@@ -271,6 +313,7 @@ impl Ldap {
         let s = &self.settings;
         let filter = escape::fill(&s.filter, &[("account", &escape::filter_value(user))]);
         let mut attrs: Vec<&str> = s.labels.iter().map(|l| l.attribute.as_str()).collect();
+        attrs.extend(s.account_attributes.iter().map(String::as_str));
         attrs.extend_from_slice(extra);
         if attrs.is_empty() {
             attrs.push("1.1"); // RFC 4511: no attributes, just the DN.

@@ -96,6 +96,97 @@ pub(super) fn is_regex(p: &str) -> bool {
     p.len() > 2 && p.starts_with('/') && p.ends_with('/')
 }
 
+/// For `check`: whether the regex pattern `src` (`/.../`) can only match at
+/// the edges of the value or of its path segments. Otherwise (`/team/`
+/// also matches `alice/teamwork`), the suggested anchored form.
+///
+/// Each top-level alternative must begin with `^`, `\A`, `/` (a segment
+/// boundary) or `.*`/`.+` (where the match begins then makes no
+/// difference), and end with `$`, `\z`, `/` or `.*`/`.+`. Leading flag
+/// groups such as `(?i)` are skipped. A syntactic test: it can warn about
+/// a regex whose unanchored side happens to be harmless, never the other
+/// way round for the forms it accepts.
+pub(super) fn unanchored(src: &str) -> Option<String> {
+    if !is_regex(src) {
+        return None;
+    }
+    let body = &src[1..src.len() - 1];
+    let mut rest = body;
+    while let Some(flags) = rest.strip_prefix("(?") {
+        match flags.find(')') {
+            Some(end)
+                if flags[..end]
+                    .chars()
+                    .all(|c| c.is_ascii_alphabetic() || c == '-') =>
+            {
+                rest = &flags[end + 1..];
+            }
+            _ => break,
+        }
+    }
+    let branches = top_level_branches(rest);
+    let starts = |b: &str| {
+        ["^", "\\A", "/", "\\/", ".*", ".+"]
+            .iter()
+            .any(|p| b.starts_with(p))
+    };
+    // Whether the last character of `b` is escaped.
+    let escaped_end = |b: &str| {
+        let slashes = b[..b.len() - 1]
+            .chars()
+            .rev()
+            .take_while(|c| *c == '\\')
+            .count();
+        slashes % 2 == 1
+    };
+    let ends = |b: &str| {
+        !b.is_empty()
+            && ((b.ends_with('$') && !escaped_end(b))
+                || b.ends_with("\\z")
+                || b.ends_with('/')
+                || ((b.ends_with(".*") || b.ends_with(".+")) && !escaped_end(&b[..b.len() - 1])))
+    };
+    if branches.iter().all(|b| starts(b) && ends(b)) {
+        return None;
+    }
+    let flags = &body[..body.len() - rest.len()];
+    Some(if branches.len() > 1 {
+        format!("/{flags}^({rest})$/")
+    } else {
+        let core = rest.strip_prefix('^').unwrap_or(rest);
+        let core = match core.strip_suffix('$') {
+            Some(c) if !escaped_end(core) => c,
+            _ => core,
+        };
+        format!("/{flags}^{core}$/")
+    })
+}
+
+/// The top-level alternatives of a regex body (`|` outside groups and
+/// classes, not escaped).
+fn top_level_branches(body: &str) -> Vec<&str> {
+    let (mut out, mut depth, mut class, mut start) = (Vec::new(), 0usize, false, 0);
+    let mut chars = body.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\\' => {
+                chars.next();
+            }
+            '[' if !class => class = true,
+            ']' if class => class = false,
+            '(' if !class => depth += 1,
+            ')' if !class => depth = depth.saturating_sub(1),
+            '|' if !class && depth == 0 => {
+                out.push(&body[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&body[start..]);
+    out
+}
+
 impl Pattern {
     /// Parses and validates `src`. `labels_ok` is false for `labels:` patterns,
     /// where docker_auth never substitutes `${labels:X}`.

@@ -910,3 +910,33 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn warnings_name_the_entry_and_field() {
+    let yaml = r#"
+- match: {account: "/.+/", name: "/team/"}
+  actions: [pull]
+- match: {name: "/^(team|ci)\\//", labels: {group: "/dev/"}}
+  actions: [pull]
+- match: {service: "/reg/", type: "repository"}
+  actions: [pull]
+- match: {account: "alice", name: "team/*"}
+  actions: ["*"]
+"#;
+    let rules: Vec<RuleSpec> = serde_yaml::from_str(yaml).unwrap();
+    let acl = Acl::compile(rules).unwrap();
+    let got = acl.warnings();
+    let starts: Vec<&str> = got
+        .iter()
+        .map(|w| w.split(" is not").next().unwrap())
+        .collect();
+    assert_eq!(
+        starts,
+        [
+            "acl[0].match.name: regex /team/",
+            "acl[1].match.labels.group: regex /dev/",
+            "acl[2].match.service: regex /reg/",
+        ]
+    );
+    assert!(got[0].ends_with("write /^team$/"), "{}", got[0]);
+}

@@ -251,3 +251,39 @@ async fn explain_takes_ldap_labels_as_a_login_would() {
     );
     assert_eq!(granted_lines(&out), ["[]", "[]", "[]"], "{out}");
 }
+
+/// slapd matches `uid` ignoring case, so `ALICE` logs in as alice's entry:
+/// the token, the ACL and the cache all see the entry's `alice`, and a
+/// rule that denies alice denies `ALICE` too.
+#[tokio::test]
+async fn a_name_typed_in_another_case_is_the_entrys_own() {
+    let s = Slapd::start();
+    let deny_alice = r#"acl:
+  - match: {account: "alice", name: "dev/*"}
+    actions: []
+    comment: "alice may not touch dev/*"
+  - match: {account: "ci"}"#;
+    let yaml = config(&s).replacen("acl:\n  - match: {account: \"ci\"}", deny_alice, 1);
+    assert_ne!(yaml, config(&s));
+    let srv = Server::start(&yaml).await;
+    // Twice each: a verification, then a cache hit.
+    for user in ["alice", "ALICE", "Alice", "ALICE"] {
+        let resp = srv
+            .get(&format!("/auth?{SCOPES}"), Some((user, "alicepw")))
+            .await;
+        assert_eq!(resp.status(), 200, "{user}");
+        let body: Value = resp.json().await.unwrap();
+        let (_, claims) = verify(body["token"].as_str().unwrap(), "p256", "reg");
+        assert_eq!(claims["sub"], "alice", "{user}");
+        // dev/* denied by the first rule; team/x from the label rule.
+        assert_eq!(claims["access"], grants(&[], &[], &["pull"]), "{user}");
+    }
+    // The `account` parameter is checked against what was typed.
+    let resp = srv
+        .get(
+            &format!("/auth?{SCOPES}&account=ALICE"),
+            Some(("ALICE", "alicepw")),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+}

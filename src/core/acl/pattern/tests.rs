@@ -109,3 +109,38 @@ proptest! {
         let _ = Pattern::compile(&p, true);
     }
 }
+
+#[test]
+fn unanchored_table() {
+    // (pattern, the anchored form suggested; None = no warning)
+    let cases: &[(&str, Option<&str>)] = &[
+        ("/team/", Some("/^team$/")),
+        ("/^team/", Some("/^team$/")),
+        ("/team$/", Some("/^team$/")),
+        ("/^team$/", None),
+        (r"/\Ateam\z/", None),
+        ("/(?i)team/", Some("/(?i)^team$/")),
+        ("/(?i)^team$/", None),
+        // Ends at a segment boundary, or where it ends makes no difference.
+        (r"/^team\//", None),
+        ("/^(team|ci)\\//", None),
+        ("/.+/", None),
+        ("/^.*$/", None),
+        ("/.*-prod$/", None),
+        ("/^team.*/", None),
+        (r"/^team\.*/", Some(r"/^team\.*$/")),
+        (r"/^team\$/", Some(r"/^team\$$/")),
+        // Each alternative on its own.
+        ("/^a$|^b$/", None),
+        ("/^a|b$/", Some("/^(^a|b$)$/")),
+        ("/^(a|b)$/", None),
+        ("/^[|]$/", None),
+        // Globs and literals are whole-value already.
+        ("team", None),
+        ("team/*", None),
+        ("/x", None),
+    ];
+    for (src, want) in cases {
+        assert_eq!(unanchored(src).as_deref(), *want, "{src}");
+    }
+}
