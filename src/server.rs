@@ -589,4 +589,25 @@ mod tests {
         assert!((cap as u64) <= soft.saturating_sub(FD_RESERVE as u64).max(1));
         assert_eq!(connection_cap(Some(3)), 3.min(cap));
     }
+
+    #[tokio::test]
+    async fn a_unix_socket_replaces_a_stale_one_but_never_a_live_one_or_a_file() {
+        use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("regauth.sock");
+        // Stale: bound by a process that is gone, nobody listening.
+        drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+        let live = Listener::bind_unix(&path).unwrap();
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        assert!(meta.file_type().is_socket());
+        assert_eq!(meta.permissions().mode() & 0o777, 0o660);
+        let err = Listener::bind_unix(&path).err().unwrap();
+        assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse, "{err}");
+        drop(live);
+        assert!(!path.exists(), "removed when the listener is dropped");
+        std::fs::write(&path, "not a socket").unwrap();
+        let err = Listener::bind_unix(&path).err().unwrap();
+        assert!(err.to_string().contains("is not a socket"), "{err}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "not a socket");
+    }
 }

@@ -227,6 +227,8 @@ inner() {
 	. "$E2E_DIR/tls.sh"
 	# shellcheck source=tests/e2e/secrets.sh
 	. "$E2E_DIR/secrets.sh"
+	# shellcheck source=tests/e2e/unix.sh
+	. "$E2E_DIR/unix.sh"
 	SCENARIOS+=("${DOCKER_SCENARIOS[@]}")
 
 	# Pass or fail, every process we started is stopped by its PID.
@@ -255,6 +257,8 @@ inner() {
 	docker_down
 	# regauth and the registry over HTTPS, clients verifying (tls.sh).
 	run_tls_setup
+	# regauth on a Unix socket behind nginx (unix.sh).
+	run_unix_setup
 	# Last: no secret in any regauth log of the run (secrets.sh).
 	run_secrets_check
 
