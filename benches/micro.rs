@@ -18,7 +18,7 @@ use regauth::core::claims::{self, Access, ClaimInput};
 use regauth::core::{scope, Labels};
 use regauth::metrics::Metrics;
 use regauth::secret::Secret;
-use regauth::service::{self, Login, Runtime, TokenRequest};
+use regauth::service::{self, Generation, Login, TokenRequest};
 use regauth::token::{new_jti, KidMode, PrivateKey, Signer};
 
 /// Counts heap allocations, so `http/` can report allocations per request
@@ -286,7 +286,7 @@ fn authn(c: &mut Criterion) {
 /// A configuration like the load benchmark's: anonymous allowed, one
 /// htpasswd user (bcrypt cost 10), and the `org_acl` of `acl_size` entries
 /// (written as YAML, so it goes through the real loader).
-fn runtime(dir: &Path, acl_size: usize, password: &str) -> Runtime {
+fn runtime(dir: &Path, acl_size: usize, password: &str) -> Generation {
     let htpasswd = dir.join("htpasswd");
     let hash = bcrypt::hash(password, 10).unwrap();
     std::fs::write(&htpasswd, format!("ci:{hash}\n")).unwrap();
@@ -303,7 +303,7 @@ fn runtime(dir: &Path, acl_size: usize, password: &str) -> Runtime {
     );
     let path = dir.join("config.yml");
     std::fs::write(&path, &yaml).unwrap();
-    Runtime::new(Config::load(&path).unwrap())
+    Generation::build(Config::load(&path).unwrap())
 }
 
 fn issue(c: &mut Criterion) {
@@ -403,11 +403,11 @@ fn audit(c: &mut Criterion) {
     tracing::subscriber::with_default(subscriber, || {
         c.bench_function("audit/record", |b| {
             b.iter(|| {
-                regauth::http::audit::record(
+                regauth::service::audit::record(
                     &rt,
                     &req,
                     ip,
-                    regauth::http::throttle::Method::Get,
+                    regauth::service::Method::Get,
                     false,
                     black_box(&result),
                 )
@@ -425,7 +425,7 @@ fn http(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let password = PASSWORD;
     let tokio = current_thread();
-    let app = regauth::http::app(regauth::http::AppState::new(runtime(
+    let app = regauth::http::app(regauth::service::TokenService::new(runtime(
         dir.path(),
         10,
         password,

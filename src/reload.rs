@@ -1,8 +1,13 @@
 //! Hot reload: on SIGHUP, or when the files the configuration names
 //! change (including a Kubernetes ConfigMap's `..data` symlink swap), the
-//! whole configuration is loaded and validated again; only a valid one
-//! replaces the running generation, in one atomic swap. A refused reload
-//! is logged with its reason and the old configuration keeps serving.
+//! whole configuration is loaded and validated again and the next
+//! [`Generation`] built from it, on a blocking thread (file reads, key
+//! parsing, LDAP pools and the OS certificate store never run on an async
+//! worker); only a valid one replaces the running generation, in one
+//! atomic swap, and the TLS configuration with it. A refused reload is
+//! logged with its reason and the old configuration keeps serving. Nothing
+//! here knows HTTP: the watcher swaps generations in the
+//! [`TokenService`] and certificates in the server's [`TlsHandle`].
 //!
 //! A file is read only once it has settled: the watcher polls the files'
 //! stamps (resolved path, modification time, size, inode) every
@@ -31,9 +36,8 @@ use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
 use crate::config::{Config, ConfigError, MayEmpty, ReloadMode};
-use crate::http::AppState;
 use crate::server::TlsHandle;
-use crate::service::Runtime;
+use crate::service::{Generation, TokenService};
 
 /// How long changed files must keep the same stamps before they are read.
 pub const SETTLE: Duration = Duration::from_secs(1);
@@ -100,54 +104,65 @@ fn emptied(running: &Config, next: &Config) -> Option<String> {
 /// Loads the configuration again and swaps it in if valid and if it does
 /// not empty the ACL or the htpasswd file (see the module docs). The
 /// listen address and path prefix are fixed at start: a change is logged.
-pub fn reload(state: &AppState, tls: Option<&TlsHandle>) -> Result<(), ConfigError> {
-    attempt(state, tls, || false).map(|_| ())
+pub async fn reload(service: &TokenService, tls: Option<&TlsHandle>) -> Result<(), ConfigError> {
+    attempt(service, tls, || false).await.map(|_| ())
 }
 
 /// [`reload`], except that what was read is dropped when `raced()` says
 /// the files changed while they were read: `Ok(false)`, neither a success
 /// nor a failure (they are read again once settled).
-fn attempt(
-    state: &AppState,
+async fn attempt(
+    service: &TokenService,
     tls: Option<&TlsHandle>,
     raced: impl Fn() -> bool,
 ) -> Result<bool, ConfigError> {
-    let current = state.runtime.load_full();
+    let current = service.current();
     let path = current.config.path.clone();
-    let loaded = Config::load(&path);
+    let read = path.clone();
+    let loaded = tokio::task::spawn_blocking(move || Config::load(&read).map(Generation::build))
+        .await
+        .unwrap_or_else(|e| {
+            Err(ConfigError {
+                file: path.clone(),
+                message: format!("loading stopped: {e}"),
+            })
+        });
     if raced() {
         return Ok(false);
     }
-    let checked = loaded.and_then(|config| match emptied(&current.config, &config) {
+    let checked = loaded.and_then(|next| match emptied(&current.config, &next.config) {
         Some(message) => Err(ConfigError {
             file: path.clone(),
             message,
         }),
-        None => Ok(config),
+        None => Ok(next),
     });
-    let config = match checked {
-        Ok(config) => config,
+    let next = match checked {
+        Ok(next) => next,
         Err(e) => {
-            state.metrics.reload(false);
+            service.metrics().reload(false);
             tracing::error!(error = %e, "configuration reload failed; the previous configuration keeps serving");
             return Err(e);
         }
     };
     let old = &current.config.server;
-    if config.server.addr != old.addr || config.server.path_prefix != old.path_prefix {
+    let new = &next.config.server;
+    if new.addr != old.addr
+        || new.path_prefix != old.path_prefix
+        || new.h2c != old.h2c
+        || new.max_connections != old.max_connections
+    {
         tracing::warn!(
-            "server.addr and server.path_prefix changes take effect at the next restart"
+            "server.addr, server.path_prefix, server.h2c and server.max_connections changes take effect at the next restart"
         );
     }
-    match (tls, &config.server.tls_config) {
-        (Some(live), Some(new)) => live.reload(new),
+    match (tls, &new.tls_config) {
+        (Some(live), Some(config)) => live.reload(config),
         (None, None) => {}
         _ => tracing::warn!("turning TLS on or off takes effect at the next restart"),
     }
-    state
-        .runtime
-        .store(std::sync::Arc::new(Runtime::new(config)));
-    state.metrics.reload(true);
+    service.swap(next);
+    service.metrics().reload(true);
     tracing::info!(config = %path.display(), "configuration reloaded");
     Ok(true)
 }
@@ -155,8 +170,8 @@ fn attempt(
 /// Watches for SIGHUP and, with `server.reload: auto`, file changes
 /// (polled every `interval`, read once settled for [`SETTLE`]) until the
 /// task is dropped.
-pub async fn watch(state: AppState, interval: Duration, tls: Option<TlsHandle>) {
-    let mut seen = fingerprint(&state.runtime.load().config);
+pub async fn watch(service: TokenService, interval: Duration, tls: Option<TlsHandle>) {
+    let mut seen = fingerprint(&service.current().config);
     // Changed stamps waiting to settle, and the poll since which they are
     // unchanged (scheduled times: the settle period is not lengthened by
     // a late wake-up).
@@ -182,7 +197,7 @@ pub async fn watch(state: AppState, interval: Duration, tls: Option<TlsHandle>) 
         let now = restamp(&seen);
         let forced = polled.is_none();
         if let Some(at) = polled {
-            if state.runtime.load().config.server.reload == ReloadMode::Signal || now == seen {
+            if service.current().config.server.reload == ReloadMode::Signal || now == seen {
                 pending = None;
                 continue;
             }
@@ -201,9 +216,9 @@ pub async fn watch(state: AppState, interval: Duration, tls: Option<TlsHandle>) 
         pending = None;
         // A file written while it was read: its stamps moved.
         let raced = || !forced && restamp(&seen) != now;
-        seen = match attempt(&state, tls.as_ref(), raced) {
+        seen = match attempt(&service, tls.as_ref(), raced).await {
             // The new configuration may name other files.
-            Ok(true) => fingerprint(&state.runtime.load().config),
+            Ok(true) => fingerprint(&service.current().config),
             Ok(false) => {
                 tracing::debug!(
                     "configuration files changed while being read; reading them again once settled"

@@ -7,9 +7,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::config::{Config, Listen};
-use crate::http::{app, AppState};
+use crate::http::app;
 use crate::server::{Listener, ServeOptions, TlsHandle};
-use crate::service::Runtime;
+use crate::service::{Generation, TokenService};
 
 /// How often watched files are checked for changes: a change is read
 /// after it has settled for `reload::SETTLE` (1 s), so within 1.25 s.
@@ -67,9 +67,9 @@ pub fn serve(config_path: &Path, listen: Option<SocketAddr>) -> i32 {
             h2c: config.server.h2c,
             max_connections: config.server.max_connections,
         };
-        let state = AppState::new(Runtime::new(config));
-        let app = app(state.clone());
-        let watcher = tokio::spawn(crate::reload::watch(state, WATCH_INTERVAL, tls));
+        let service = TokenService::new(Generation::build(config));
+        let app = app(service.clone());
+        let watcher = tokio::spawn(crate::reload::watch(service, WATCH_INTERVAL, tls));
         let result =
             crate::server::serve_with(listener, app, options, crate::server::shutdown_signal())
                 .await;

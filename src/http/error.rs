@@ -17,7 +17,8 @@ pub enum ApiError {
     /// 503 with `Retry-After`: too many verifications in progress.
     Busy,
     /// 429 with `Retry-After` (whole seconds, at least 1): too many failed
-    /// logins from this address or for this account ([`super::throttle`]).
+    /// logins from this address or for this account
+    /// ([`crate::service::throttle`]).
     TooManyFailures { retry_after: std::time::Duration },
 }
 
@@ -29,6 +30,9 @@ impl ApiError {
                 realm: realm.to_owned(),
             },
             ServiceError::Backend(crate::authn::AuthnError::Busy) => ApiError::Busy,
+            ServiceError::TooManyFailures { retry_after } => {
+                ApiError::TooManyFailures { retry_after }
+            }
             ServiceError::Backend(cause) => {
                 tracing::error!(%cause, "authentication backend failed");
                 ApiError::Unavailable

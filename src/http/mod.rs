@@ -1,19 +1,18 @@
-//! HTTP: the router, shared state and thin handlers. Handlers only
-//! translate between HTTP and [`crate::service`].
+//! HTTP: the router and thin handlers. A handler maps a request to a
+//! [`TokenRequest`] (parameters, credentials, the client's address) and
+//! the [`TokenService`]'s answer or [`ServiceError`] to a status, headers
+//! and body; the use case itself is [`crate::service`]'s.
 
-pub mod audit;
 mod body;
 pub mod client_ip;
 pub mod error;
 pub mod limits;
 pub mod params;
-pub mod throttle;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
-use arc_swap::ArcSwap;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Json, Response};
@@ -22,37 +21,17 @@ use axum::Router;
 
 use crate::authn::Credentials;
 use crate::metrics::{Metrics, Outcome};
-use crate::service::{self, Issued, Login, Runtime, TokenRequest};
+use crate::service::{Generation, Issued, Login, Method, TokenRequest, TokenService};
 pub use error::ApiError;
 use params::Params;
-
-/// Shared state: the current configuration generation, swapped whole on
-/// reload, the process's metrics, and the failed-login counts (kept across
-/// reloads).
-#[derive(Clone)]
-pub struct AppState {
-    pub runtime: Arc<ArcSwap<Runtime>>,
-    pub metrics: Arc<Metrics>,
-    pub throttle: Arc<throttle::Throttle>,
-}
-
-impl AppState {
-    pub fn new(runtime: Runtime) -> AppState {
-        AppState {
-            runtime: Arc::new(ArcSwap::from_pointee(runtime)),
-            metrics: Arc::new(Metrics::default()),
-            throttle: Arc::new(throttle::Throttle::new()),
-        }
-    }
-}
 
 /// The whole HTTP application: [`router`] inside [`limits::around`].
 pub type App = limits::Limits<tower_http::sensitive_headers::SetSensitiveRequestHeaders<Router>>;
 
-/// Builds the application for `state`: the routes, with the request
+/// Builds the application for `service`: the routes, with the request
 /// limits around them.
-pub fn app(state: AppState) -> App {
-    limits::around(router(state))
+pub fn app(service: TokenService) -> App {
+    limits::around(router(service))
 }
 
 /// The `Strict-Transport-Security` value sent with `server.hsts: true`: one
@@ -65,15 +44,15 @@ pub const HSTS: &str = "max-age=31536000";
 /// (read per response, so a reload applies it) every routed response carries
 /// `Strict-Transport-Security`; it is sent over plain HTTP too, where clients
 /// ignore it unless a TLS-terminating proxy in front passes it on.
-pub fn router(state: AppState) -> Router {
-    let prefix = state.runtime.load().config.server.path_prefix.clone();
+pub fn router(service: TokenService) -> Router {
+    let prefix = service.current().config.server.path_prefix.clone();
     let token = get(token_get).post(token_post);
-    let runtime = state.runtime.clone();
+    let generations = service.clone();
     let hsts = tower_http::set_header::SetResponseHeaderLayer::if_not_present(
         header::STRICT_TRANSPORT_SECURITY,
         move |_: &Response| {
-            runtime
-                .load()
+            generations
+                .current()
                 .config
                 .server
                 .hsts
@@ -88,27 +67,28 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/.well-known/jwks.json", get(jwks))
         .layer(hsts)
-        .with_state(state)
+        .with_state(service)
 }
 
 // Handlers take the request itself rather than the `HeaderMap` extractor,
 // which would copy every header on each request. Everything up to the one
-// await (reading the request, the client's address, the throttle) is done
-// synchronously by `prepare`, so the future that waits holds only the
-// finished `TokenRequest`: a request's future is allocated and copied on
-// every request, and each byte of it counts.
+// await (reading the request, the client's address, the throttle's
+// admission in `TokenService::token`) is done before the returned future
+// is first polled, so the future that waits holds only the finished
+// request: a request's future is allocated and copied on every request,
+// and each byte of it counts.
 fn token_get(
-    State(st): State<AppState>,
+    State(svc): State<TokenService>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     req: axum::extract::Request,
 ) -> impl std::future::Future<Output = Response> {
     let start = Instant::now();
-    let rt = st.runtime.load_full();
+    let gen = svc.current();
     let headers = req.headers();
     let query = req.uri().query().unwrap_or_default();
     let asked = read_get(query, headers);
-    let prepared = asked.and_then(|asked| prepare(&rt, &st, peer, headers, asked));
-    finish(st, rt, prepared, start)
+    let request = asked.and_then(|asked| token_request(&gen, peer, headers, asked));
+    answer(svc, gen, request, start)
 }
 
 fn read_get(query: &str, headers: &HeaderMap) -> Result<Asked, ApiError> {
@@ -122,17 +102,17 @@ fn read_get(query: &str, headers: &HeaderMap) -> Result<Asked, ApiError> {
         params,
         login,
         offline,
-        method: throttle::Method::Get,
+        method: Method::Get,
     })
 }
 
 async fn token_post(
-    State(st): State<AppState>,
+    State(svc): State<TokenService>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     req: axum::extract::Request,
 ) -> Response {
     let start = Instant::now();
-    let rt = st.runtime.load_full();
+    let gen = svc.current();
     if !is_form(req.headers().get(header::CONTENT_TYPE)) {
         return limits::refuse(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -154,10 +134,10 @@ async fn token_post(
             )
         }
     };
-    let prepared =
-        read_post(&body).and_then(|asked| prepare(&rt, &st, peer, &parts.headers, asked));
+    let request =
+        read_post(&body).and_then(|asked| token_request(&gen, peer, &parts.headers, asked));
     drop((parts, body));
-    finish(st, rt, prepared, start).await
+    answer(svc, gen, request, start).await
 }
 
 /// Whether a `Content-Type` names an OAuth2 form (RFC 6749 §4.3.2,
@@ -202,7 +182,7 @@ fn read_post(body: &[u8]) -> Result<Asked, ApiError> {
         params,
         login,
         offline,
-        method: throttle::Method::Post,
+        method: Method::Post,
     })
 }
 
@@ -240,29 +220,18 @@ struct Asked {
     login: Login,
     /// A refresh token was asked for.
     offline: bool,
-    method: throttle::Method,
+    method: Method,
 }
 
-/// A request ready for the service: who asks, from where, admitted by the
-/// brute-force [`throttle`].
-struct Prepared {
-    req: TokenRequest,
-    ip: IpAddr,
-    method: throttle::Method,
-    /// How a failure is counted; `None` when nothing is guessed.
-    attempt: Option<throttle::Attempt>,
-}
-
-/// The common, synchronous part of both methods: the client's address,
-/// the [`TokenRequest`], the throttle's admission.
-fn prepare(
-    rt: &Runtime,
-    st: &AppState,
+/// The common, synchronous part of both methods: the client's address and
+/// the [`TokenRequest`].
+fn token_request(
+    gen: &Generation,
     peer: SocketAddr,
     headers: &HeaderMap,
     asked: Asked,
-) -> Result<Prepared, ApiError> {
-    let server = &rt.config.server;
+) -> Result<TokenRequest, ApiError> {
+    let server = &gen.config.server;
     // Every line of the header, in order (see `client_ip`).
     let lines = server.real_ip_header.as_deref().map(|h| {
         let all = headers.get_all(h);
@@ -275,17 +244,7 @@ fn prepare(
         offline,
         method,
     } = asked;
-    let attempt = match throttle::guess(&login) {
-        Some(creds) => Some(
-            st.throttle
-                .admit(&rt.config.throttle, ip, creds, method, &st.metrics)
-                .map_err(|r| ApiError::TooManyFailures {
-                    retry_after: r.retry_after,
-                })?,
-        ),
-        None => None,
-    };
-    let req = TokenRequest {
+    Ok(TokenRequest {
         service: params.service.unwrap_or_default(),
         scopes: params.scopes,
         account: params.account,
@@ -293,48 +252,28 @@ fn prepare(
         ip: Some(ip),
         offline,
         client_id: params.client_id,
-    };
-    Ok(Prepared {
-        req,
-        ip,
         method,
-        attempt,
     })
 }
 
-/// The token, the audit line, the failure count, the response.
-async fn finish(
-    st: AppState,
-    rt: Arc<Runtime>,
-    prepared: Result<Prepared, ApiError>,
+/// The service's answer to a request, as a response. The service's future
+/// is created (and the throttle consulted) before this one is first polled.
+fn answer(
+    svc: TokenService,
+    gen: Arc<Generation>,
+    request: Result<TokenRequest, ApiError>,
     start: Instant,
-) -> Response {
-    // `ref`: the request stays where it is rather than being copied into
-    // `issue`'s future.
-    let result = match prepared {
-        Ok(ref p) => issue(&rt, &st, p).await,
-        Err(e) => Err(e),
-    };
-    respond(result, &st.metrics, start)
-}
-
-/// The service's answer to a prepared request, its audit line, and a
-/// failed login counted by the throttle.
-async fn issue(rt: &Runtime, st: &AppState, p: &Prepared) -> Result<Issued, ApiError> {
-    let (req, ip, method) = (&p.req, p.ip, p.method);
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let result = service::issue_token(rt, &st.metrics, req, now, crate::token::new_jti()).await;
-    let retry = p.attempt == Some(throttle::Attempt::Retry);
-    audit::record(rt, req, ip, method, retry, &result);
-    if let (Err(service::ServiceError::Unauthorized), Some(attempt), Some(creds)) =
-        (&result, p.attempt, throttle::guess(&req.login))
-    {
-        st.throttle
-            .record_failure(&rt.config.throttle, ip, creds, attempt);
+) -> impl std::future::Future<Output = Response> {
+    let pending = request.map(|r| svc.token(&gen, r));
+    async move {
+        let result = match pending {
+            Ok(issuing) => issuing
+                .await
+                .map_err(|e| ApiError::from_service(e, &gen.config.token.issuer)),
+            Err(e) => Err(e),
+        };
+        respond(result, svc.metrics(), start)
     }
-    result.map_err(|e| ApiError::from_service(e, &rt.config.token.issuer))
 }
 
 fn outcome(result: &Result<Issued, ApiError>) -> Outcome {
@@ -373,27 +312,26 @@ fn respond(result: Result<Issued, ApiError>, metrics: &Metrics, start: Instant) 
 }
 
 /// The public signing key as a JWK Set, with the `kid` tokens carry.
-async fn jwks(State(st): State<AppState>) -> Response {
-    let rt = st.runtime.load_full();
-    Json(rt.config.signer.jwks()).into_response()
+async fn jwks(State(svc): State<TokenService>) -> Response {
+    Json(svc.current().config.signer.jwks()).into_response()
 }
 
-async fn metrics(State(st): State<AppState>) -> Response {
+async fn metrics(State(svc): State<TokenService>) -> Response {
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        st.metrics.render(),
+        svc.metrics().render(),
     )
         .into_response()
 }
 
 /// Ready when a configuration is loaded and every backend that can be
 /// down (LDAP) answers.
-async fn readyz(State(st): State<AppState>) -> Response {
-    let rt = st.runtime.load_full();
-    match rt.authn.ready().await {
+async fn readyz(State(svc): State<TokenService>) -> Response {
+    let gen = svc.current();
+    match gen.authn.ready().await {
         Ok(()) => (StatusCode::OK, "ready\n").into_response(),
         Err(e) => {
             tracing::warn!(%e, "not ready");

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use super::{Runtime, ServiceError};
+use super::{Generation, ServiceError};
 use crate::authn::{AuthnError, Credentials, Outcome, Verdict};
 use crate::core::Labels;
 use crate::metrics::{BackendLabel, Metrics};
@@ -31,7 +31,7 @@ pub struct Identity {
 }
 
 pub(super) async fn identify(
-    rt: &Runtime,
+    rt: &Generation,
     metrics: &Metrics,
     login: &Login,
     service: &str,
@@ -47,7 +47,7 @@ pub(super) async fn identify(
 }
 
 async fn password(
-    rt: &Runtime,
+    rt: &Generation,
     metrics: &Metrics,
     creds: Option<&Credentials>,
 ) -> Result<Identity, ServiceError> {
@@ -88,7 +88,7 @@ async fn password(
 }
 
 async fn refresh(
-    rt: &Runtime,
+    rt: &Generation,
     token: &Secret,
     service: &str,
     now: u64,
@@ -140,7 +140,7 @@ async fn refresh(
 /// Verifies credentials the cache could not answer with the backends, and
 /// records cache and per-backend metrics.
 async fn verify(
-    rt: &Runtime,
+    rt: &Generation,
     metrics: &Metrics,
     creds: &Credentials,
 ) -> Result<Verdict, ServiceError> {

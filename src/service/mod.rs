@@ -1,15 +1,30 @@
-//! Issuing a token, without HTTP types: parse scopes -> identify the
-//! client (password or refresh token) -> remap for mirrors -> evaluate the
-//! ACL -> sign. Time and the token ID are arguments so the whole path is
-//! testable byte for byte.
+//! The token use case, whole and without HTTP types. [`TokenService`]
+//! takes a [`TokenRequest`] through the brute-force [`throttle`]'s
+//! admission, then [`issue_token`]: parse scopes -> identify the client
+//! (password or refresh token) -> remap for mirrors -> evaluate the ACL ->
+//! sign; then writes the [`audit`] record and counts a failed login. The
+//! clock and the token ID are taken at this edge and passed into
+//! [`issue_token`], so the path below is testable byte for byte.
+//!
+//! Each request runs against one [`Generation`]: everything a reload
+//! replaces at once, built from a validated configuration by
+//! [`Generation::build`] and swapped whole by [`TokenService::swap`].
 
+pub mod audit;
 mod authorize;
 mod login;
+pub mod throttle;
 
-use std::net::IpAddr;
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
 
 pub use authorize::{authorize, check_service, Authorization, Grant};
 pub use login::{Identity, Login};
+pub use throttle::Method;
 
 use crate::authn::{AuthnError, Backend, Chain};
 use crate::config::{Config, Policy};
@@ -30,11 +45,16 @@ pub struct TokenRequest {
     /// The `account` parameter, when sent.
     pub account: Option<String>,
     pub login: Login,
+    /// The client's address, for ACL `ip` rules, the throttle and the
+    /// audit record.
     pub ip: Option<IpAddr>,
     /// `offline_token=true` / `access_type=offline`: a refresh token is wanted.
     pub offline: bool,
     /// The client's `client_id` (for the audit log only).
     pub client_id: Option<String>,
+    /// How it came: containerd's GET retry of a refused POST is one guess
+    /// for the throttle.
+    pub method: Method,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,23 +80,29 @@ pub enum ServiceError {
     Unauthorized,
     #[error(transparent)]
     Backend(#[from] AuthnError),
+    /// Too many failed logins from this address or for this account
+    /// ([`throttle`]); `retry_after` is when the window ends.
+    #[error("too many failed logins")]
+    TooManyFailures { retry_after: std::time::Duration },
 }
 
-/// Everything one configuration generation needs to serve requests. The
-/// server holds it behind an atomic swap so a reload replaces it whole.
+/// Everything one configuration generation needs to serve requests: the
+/// configuration, the authentication chain built from it, the refresh-token
+/// key. A reload builds a new one and swaps it in whole.
 #[derive(Debug)]
-pub struct Runtime {
+pub struct Generation {
     pub config: Config,
     pub authn: Chain,
     /// Set when refresh tokens are enabled.
     pub refresh_key: Option<RefreshKey>,
 }
 
-impl Runtime {
-    pub fn new(config: Config) -> Runtime {
+impl Generation {
+    /// The generation `config` describes.
+    pub fn build(config: Config) -> Generation {
         let authn = chain_for(&config);
         let refresh_key = (config.token.refresh_ttl_secs > 0).then(|| config.signer.refresh_key());
-        Runtime {
+        Generation {
             config,
             authn,
             refresh_key,
@@ -84,10 +110,87 @@ impl Runtime {
     }
 }
 
+/// The token service: the running generation (swapped whole on reload),
+/// the process's metrics and the failed-login counts (kept across
+/// reloads). Cheap to clone: everything is shared.
+#[derive(Clone)]
+pub struct TokenService {
+    generation: Arc<ArcSwap<Generation>>,
+    metrics: Arc<Metrics>,
+    throttle: Arc<throttle::Throttle>,
+}
+
+impl TokenService {
+    pub fn new(generation: Generation) -> TokenService {
+        TokenService {
+            generation: Arc::new(ArcSwap::from_pointee(generation)),
+            metrics: Arc::new(Metrics::default()),
+            throttle: Arc::new(throttle::Throttle::new()),
+        }
+    }
+
+    /// The running generation.
+    pub fn current(&self) -> Arc<Generation> {
+        self.generation.load_full()
+    }
+
+    /// Replaces the running generation; requests already running finish
+    /// with the one they started with.
+    pub fn swap(&self, next: Generation) {
+        self.generation.store(Arc::new(next));
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Answers `req` with generation `gen` (the caller's [`Self::current`],
+    /// which it may also need, e.g. for the 401 realm). The throttle's
+    /// admission happens here, before the returned future is first polled;
+    /// the future holds only what the answer needs.
+    pub fn token(
+        &self,
+        gen: &Arc<Generation>,
+        req: TokenRequest,
+    ) -> impl Future<Output = Result<Issued, ServiceError>> + Send + 'static {
+        let ip = req.ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let admitted = match throttle::guess(&req.login) {
+            Some(creds) => self
+                .throttle
+                .admit(&gen.config.throttle, ip, creds, req.method, &self.metrics)
+                .map(Some)
+                .map_err(|r| ServiceError::TooManyFailures {
+                    retry_after: r.retry_after,
+                }),
+            None => Ok(None),
+        };
+        let (gen, throttle, metrics) = (
+            Arc::clone(gen),
+            Arc::clone(&self.throttle),
+            Arc::clone(&self.metrics),
+        );
+        async move {
+            let attempt = admitted?;
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let result = issue_token(&gen, &metrics, &req, now, crate::token::new_jti()).await;
+            let retry = attempt == Some(throttle::Attempt::Retry);
+            audit::record(&gen, &req, ip, req.method, retry, &result);
+            if let (Err(ServiceError::Unauthorized), Some(attempt), Some(creds)) =
+                (&result, attempt, throttle::guess(&req.login))
+            {
+                throttle.record_failure(&gen.config.throttle, ip, creds, attempt);
+            }
+            result
+        }
+    }
+}
+
 /// Parses, identifies, authorizes and signs. `now` is Unix seconds; `jti`
 /// must come from a CSPRNG (it also seeds the refresh token's ID).
 pub async fn issue_token(
-    rt: &Runtime,
+    rt: &Generation,
     metrics: &Metrics,
     req: &TokenRequest,
     now: u64,
@@ -170,7 +273,7 @@ pub async fn issue_token(
 }
 
 async fn new_refresh_token(
-    rt: &Runtime,
+    rt: &Generation,
     key: &RefreshKey,
     who: &Identity,
     service: &str,

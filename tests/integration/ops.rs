@@ -200,7 +200,7 @@ async fn sighup_style_reload_of_a_broken_config_keeps_serving() {
         "server: {addr: nonsense}\n",
     )
     .unwrap();
-    let err = regauth::reload::reload(&s.state, None).unwrap_err();
+    let err = regauth::reload::reload(&s.state, None).await.unwrap_err();
     assert!(err.to_string().contains("config.yml"), "{err}");
     let resp = s
         .get("/auth?service=reg&scope=repository:public/x:pull", None)
@@ -332,7 +332,7 @@ async fn a_reload_that_empties_the_acl_or_htpasswd_is_refused_unless_allowed() {
             &format!("  addr: \"127.0.0.1:0\"\n  reload_allow_empty: [{what}]"),
         )
     };
-    let acl_len = |s: &Server| s.state.runtime.load().config.acl.len();
+    let acl_len = |s: &Server| s.state.current().config.acl.len();
     // (ACL text, htpasswd text, config text, refusal naming the list or None)
     let cases: Vec<(&str, &str, String, Option<&str>)> = vec![
         (
@@ -375,7 +375,7 @@ async fn a_reload_that_empties_the_acl_or_htpasswd_is_refused_unless_allowed() {
             std::fs::write(&htpasswd, htpasswd_text).unwrap();
         }
         std::fs::write(&config, &config_text).unwrap();
-        let result = regauth::reload::reload(&s.state, None);
+        let result = regauth::reload::reload(&s.state, None).await;
         match refusal {
             Some(why) => {
                 let err = result.unwrap_err().to_string();

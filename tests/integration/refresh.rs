@@ -76,7 +76,7 @@ async fn login_then_refresh_then_revoke_on_password_change() {
         format!("carol:{}\n", hash("new-password")),
     )
     .unwrap();
-    regauth::reload::reload(&s.state, None).unwrap();
+    regauth::reload::reload(&s.state, None).await.unwrap();
     let resp = s.post(&exchange_form(&rt, "reg")).await;
     assert_eq!(resp.status(), 401);
     assert!(resp.headers().contains_key("www-authenticate"));
@@ -101,7 +101,7 @@ async fn login_then_refresh_then_revoke_on_password_change() {
         format!("dave:{}\n", hash("dave")),
     )
     .unwrap();
-    regauth::reload::reload(&s2.state, None).unwrap();
+    regauth::reload::reload(&s2.state, None).await.unwrap();
     assert_eq!(s2.post(&exchange_form(&rt2, "reg")).await.status(), 401);
 }
 

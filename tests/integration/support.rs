@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use regauth::config::Config;
-use regauth::http::{app, AppState};
-use regauth::service::Runtime;
+use regauth::http::app;
+use regauth::service::{Generation, TokenService};
 
 pub const ISSUER: &str = "regauth-test";
 
@@ -65,7 +65,7 @@ pub const DEFAULT_ACL: &str = r#"acl:
 pub struct Server {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
-    pub state: AppState,
+    pub state: TokenService,
     /// Directory holding `config.yml` (and whatever the test puts there).
     pub dir: tempfile::TempDir,
     _stop: tokio::sync::oneshot::Sender<()>,
@@ -83,7 +83,7 @@ impl Server {
         let path = dir.path().join("config.yml");
         std::fs::write(&path, yaml).unwrap();
         let config = Config::load(&path).expect("test config is valid");
-        let state = AppState::new(Runtime::new(config));
+        let state = TokenService::new(Generation::build(config));
         let app = app(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

@@ -15,8 +15,8 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CipherSuite, DigitallySignedStruct, NamedGroup, ProtocolVersion, SignatureScheme};
 
 use regauth::config::Config;
-use regauth::http::{app, AppState};
-use regauth::service::Runtime;
+use regauth::http::app;
+use regauth::service::{Generation, TokenService};
 
 use crate::support::fixture;
 
@@ -138,7 +138,7 @@ fn serve(server_extra: &str) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
         );
     let config = Config::from_yaml(std::path::Path::new("t.yml"), &yaml).unwrap();
     let tls = config.server.tls_config.clone().unwrap();
-    let app = app(AppState::new(Runtime::new(config)));
+    let app = app(TokenService::new(Generation::build(config)));
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let addr = listener.local_addr().unwrap();

@@ -18,10 +18,10 @@ use std::net::IpAddr;
 use super::throttle::Method;
 use crate::core::acl::Acl;
 use crate::logging::record::Record;
-use crate::service::{Grant, Issued, Login, Runtime, ServiceError, TokenRequest};
+use crate::service::{Generation, Grant, Issued, Login, ServiceError, TokenRequest};
 
 pub fn record(
-    rt: &Runtime,
+    rt: &Generation,
     req: &TokenRequest,
     ip: IpAddr,
     method: Method,

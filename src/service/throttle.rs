@@ -178,9 +178,10 @@ pub enum Attempt {
     Retry,
 }
 
-/// The method that carried a password attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The method that carried a request (a GET unless said otherwise).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Method {
+    #[default]
     Get,
     Post,
 }
