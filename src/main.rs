@@ -62,7 +62,7 @@ fn main() {
         } => cli::registry_config(cli::RegistryArgs {
             config: &config,
             realm: realm.as_deref(),
-            service: &service,
+            service: service.as_deref(),
             kind,
             out: out.as_deref(),
         }),

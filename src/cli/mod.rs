@@ -130,9 +130,12 @@ pub enum Command {
         /// Public URL of the token endpoint (default: from server.addr).
         #[arg(long)]
         realm: Option<String>,
-        /// The registry's service name (its `aud`).
-        #[arg(long, default_value = "registry.local")]
-        service: String,
+        /// The registry's service name (the tokens' `aud`). Default: the
+        /// only entry of `services:`; required when the configuration
+        /// lists several or none, and refused when it is not one the
+        /// configuration signs tokens for.
+        #[arg(long)]
+        service: Option<String>,
         /// Which registry the snippet is for.
         #[arg(long = "for", value_enum, default_value_t = RegistryKind::Distribution)]
         kind: RegistryKind,

@@ -124,7 +124,12 @@ impl Config {
     /// (the YAML as a whole is still parsed strictly): no signing key,
     /// certificate or TLS file is read.
     pub fn load_policy(path: &Path) -> Result<Policy, ConfigError> {
-        let mut raw = parse(path, &read_config(path)?)?;
+        Self::policy_from_yaml(path, &read_config(path)?)
+    }
+
+    /// [`Config::load_policy`] of `text` as if read from `path`.
+    pub fn policy_from_yaml(path: &Path, text: &str) -> Result<Policy, ConfigError> {
+        let mut raw = parse(path, text)?;
         policy(&mut raw)
             .map(|(p, _)| p)
             .map_err(|message| ConfigError {
