@@ -6,7 +6,8 @@
 //! sections are readable. Without `--label`, the account's labels are
 //! those a login would get, looked up without a password in the backends
 //! a login asks, in the same order ([`Chain::labels_of`]): `users`
-//! entries carry theirs, htpasswd users have none, LDAP is searched with
+//! entries carry theirs, htpasswd users those of a `users:` entry without
+//! `password:` for their name (none otherwise), LDAP is searched with
 //! the service account. What cannot be looked up — LDAP down, or binding
 //! as the user — is said on the `labels:` line, and the ACL is evaluated
 //! with no labels rather than failing: the decision for an account without

@@ -231,21 +231,50 @@ fn compile(path: &Path, mut raw: RawConfig) -> Result<Config, String> {
 }
 
 /// The policy sections, taken out of `raw`, and the files they name.
+///
+/// Labels of htpasswd users: an htpasswd file holds names and hashes only,
+/// so a `users:` entry with `labels:` and no `password:` for a name the
+/// htpasswd file holds gives that user its labels. The entry is not a
+/// user of its own (no password, so no login through `users:`): a login
+/// as that name is verified by the htpasswd file and carries these labels,
+/// and [`crate::authn::Chain::labels_of`] finds them there too. Such an
+/// entry for a name the htpasswd file lacks is an error, as it would be
+/// a user without a password.
 fn policy(raw: &mut RawConfig) -> Result<(Policy, Vec<PathBuf>), String> {
-    let users = match raw.users.take() {
-        Some(u) => Some(Arc::new(
-            PasswordTable::from_users(u.into_iter().map(|(n, u)| (n, u.password, u.labels)))
-                .map_err(|e| format!("users: {e}"))?,
-        )),
-        None => None,
+    let had_users = raw.users.is_some();
+    let (label_only, with_password): (Vec<_>, Vec<_>) = raw
+        .users
+        .take()
+        .unwrap_or_default()
+        .into_iter()
+        .partition(|(n, u)| !n.is_empty() && u.password.is_none() && raw.htpasswd.is_some());
+    // A `users:` section of label entries only is no backend of its own.
+    let users = if had_users && (label_only.is_empty() || !with_password.is_empty()) {
+        Some(Arc::new(
+            PasswordTable::from_users(
+                with_password
+                    .into_iter()
+                    .map(|(n, u)| (n, u.password, u.labels)),
+            )
+            .map_err(|e| format!("users: {e}"))?,
+        ))
+    } else {
+        None
     };
     let htpasswd = match &raw.htpasswd {
         Some(p) => {
             let text = read(p, "htpasswd")?;
-            Some(Arc::new(
-                PasswordTable::from_htpasswd(&text)
-                    .map_err(|e| format!("htpasswd ({}): {e}", p.display()))?,
-            ))
+            let mut table = PasswordTable::from_htpasswd(&text)
+                .map_err(|e| format!("htpasswd ({}): {e}", p.display()))?;
+            for (name, u) in label_only {
+                if !table.set_labels(&name, u.labels) {
+                    return Err(format!(
+                        "users: user {name:?}: no password, and {} has no user {name:?}; set password: to a bcrypt hash (`regauth hash`), or add the user to the htpasswd file (an entry without password: only gives labels to an htpasswd user)",
+                        p.display()
+                    ));
+                }
+            }
+            Some(Arc::new(table))
         }
         None => None,
     };
