@@ -36,11 +36,11 @@ pub fn check(path: &Path) -> i32 {
         c.server.addr, c.server.path_prefix
     );
     println!(
-        "  token:      issuer {:?}, {} s, {} key, kid {:?}{}",
+        "  token:      issuer {:?}, {} s, {} key, kid {}{}",
         c.token.issuer,
         c.token.ttl_secs,
         c.signer.alg().as_str(),
-        c.token.kid,
+        c.token.kid.as_str(),
         if c.token.x5c { ", x5c" } else { "" }
     );
     if let Some(u) = &c.users {
@@ -77,7 +77,7 @@ pub struct ExplainArgs<'a> {
     pub config: &'a Path,
     pub account: &'a str,
     pub scopes: &'a [String],
-    pub service: &'a str,
+    pub service: Option<&'a str>,
     pub ip: Option<std::net::IpAddr>,
     pub labels: &'a [String],
 }
@@ -90,13 +90,20 @@ pub fn explain(a: ExplainArgs<'_>) -> i32 {
             return 1;
         }
     };
+    let service = match super::service_flag(&c, a.service) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {}: {e}", a.config.display());
+            return 1;
+        }
+    };
     let scopes = match scope::parse_all(
         a.scopes.iter().map(String::as_str),
         crate::service::MAX_SCOPES,
     ) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: --scope: {e}");
             return 1;
         }
     };
@@ -113,7 +120,7 @@ pub fn explain(a: ExplainArgs<'_>) -> i32 {
         }
     };
     let auth =
-        match crate::service::authorize(&c, a.account, &labels, a.service, a.ip, scopes.clone()) {
+        match crate::service::authorize(&c, a.account, &labels, &service, a.ip, scopes.clone()) {
             Ok(x) => x,
             Err(e) => {
                 eprintln!("error: {e}");
@@ -122,7 +129,7 @@ pub fn explain(a: ExplainArgs<'_>) -> i32 {
         };
     println!(
         "account {:?}, service {:?} -> aud {:?}",
-        a.account, a.service, auth.audience
+        a.account, service, auth.audience
     );
     println!("labels: {} ({origin})", show_labels(&labels));
     if let Some(m) = &auth.mirror {
@@ -155,7 +162,7 @@ pub fn explain(a: ExplainArgs<'_>) -> i32 {
 
 /// The labels a login as `account` would get, and where they come from
 /// (in words, for the `labels:` line).
-fn login_labels(chain: &Chain, account: &str) -> (Labels, String) {
+pub(super) fn login_labels(chain: &Chain, account: &str) -> (Labels, String) {
     let found = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -183,7 +190,7 @@ fn login_labels(chain: &Chain, account: &str) -> (Labels, String) {
 }
 
 /// `{group: [admins, team], team: [dev]}`.
-fn show_labels(labels: &Labels) -> String {
+pub(super) fn show_labels(labels: &Labels) -> String {
     let items: Vec<String> = labels
         .iter()
         .map(|(k, vs)| format!("{k}: [{}]", vs.join(", ")))

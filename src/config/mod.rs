@@ -140,9 +140,21 @@ impl Config {
 }
 
 fn read_config(path: &Path) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path).map_err(|e| ConfigError {
-        file: path.to_owned(),
-        message: format!("cannot read: {e}"),
+    std::fs::read_to_string(path).map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::NotFound {
+            let cwd = std::env::current_dir().map_or_else(|_| "?".into(), |d| d.display().to_string());
+            if path.is_relative() {
+                format!(" (looked for in the working directory, {cwd}; name the configuration file with --config FILE)")
+            } else {
+                " (name the configuration file with --config FILE; `serve` reads /etc/regauth/config.yml when --config is not given)".to_owned()
+            }
+        } else {
+            String::new()
+        };
+        ConfigError {
+            file: path.to_owned(),
+            message: format!("cannot read: {e}{hint}"),
+        }
     })
 }
 
@@ -480,7 +492,22 @@ fn mirrors(raw: Vec<raw::RawMirror>, services: &[String]) -> Result<Vec<Mirror>,
 }
 
 fn read(path: &Path, key: &str) -> Result<String, String> {
-    std::fs::read_to_string(path).map_err(|e| format!("{key}: cannot read {}: {e}", path.display()))
+    std::fs::read_to_string(path).map_err(|e| format!("{key}: {}", cannot_read(path, &e)))
+}
+
+/// `cannot read PATH: ERROR`, and for a relative path the directory it was
+/// looked for in: paths in the configuration are relative to the working
+/// directory (as in docker_auth), not to the configuration file, which a
+/// newcomer running regauth from elsewhere does not expect.
+pub(crate) fn cannot_read(path: &Path, e: &std::io::Error) -> String {
+    let mut msg = format!("cannot read {}: {e}", path.display());
+    if path.is_relative() {
+        let cwd = std::env::current_dir().map_or_else(|_| "?".into(), |d| d.display().to_string());
+        msg.push_str(&format!(
+            " (relative paths are read from the working directory, {cwd}: run regauth from the directory the configuration expects, or write the path in full)"
+        ));
+    }
+    msg
 }
 
 /// Line (1-based) where top-level `key:` appears in the YAML text.
