@@ -172,6 +172,14 @@ impl PasswordTable {
         }
     }
 
+    /// Every user and its labels, the anonymous `""` first when allowed.
+    pub fn users(&self) -> impl Iterator<Item = (&str, &Labels)> + '_ {
+        let anonymous = self.anonymous.as_ref().map(|l| ("", l));
+        anonymous
+            .into_iter()
+            .chain(self.entries.iter().map(|(n, e)| (n.as_str(), &e.labels)))
+    }
+
     /// The bcrypt cost of every user's hash.
     pub fn costs(&self) -> impl Iterator<Item = u32> + '_ {
         self.entries

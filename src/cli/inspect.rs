@@ -70,6 +70,14 @@ pub fn check(path: &Path) -> i32 {
     if !c.services.is_empty() {
         println!("  services:   {}", c.services.join(", "));
     }
+    // Warnings do not fail the check: docker_auth loads such files too.
+    let warnings = crate::config::lint::warnings(path, &c);
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
+    if !warnings.is_empty() {
+        println!("  warnings:   {}", warnings.len());
+    }
     0
 }
 

@@ -12,6 +12,8 @@
 //! to its policy, so `config.acl` reads as it always did and code that
 //! only evaluates the policy takes a `&Policy`.
 
+mod lines;
+pub mod lint;
 pub mod raw;
 pub mod secrets;
 pub mod tls;
@@ -114,7 +116,7 @@ impl Config {
     /// relative to the working directory, as in docker_auth).
     pub fn from_yaml(path: &Path, text: &str) -> Result<Config, ConfigError> {
         let raw = parse(path, text)?;
-        compile(path, raw).map_err(|message| ConfigError {
+        compile(path, text, raw).map_err(|message| ConfigError {
             file: path.to_owned(),
             message,
         })
@@ -130,7 +132,7 @@ impl Config {
     /// [`Config::load_policy`] of `text` as if read from `path`.
     pub fn policy_from_yaml(path: &Path, text: &str) -> Result<Policy, ConfigError> {
         let mut raw = parse(path, text)?;
-        policy(&mut raw)
+        policy(&mut raw, text)
             .map(|(p, _)| p)
             .map_err(|message| ConfigError {
                 file: path.to_owned(),
@@ -174,9 +176,9 @@ fn parse(path: &Path, text: &str) -> Result<RawConfig, ConfigError> {
     Ok(raw)
 }
 
-fn compile(path: &Path, mut raw: RawConfig) -> Result<Config, String> {
+fn compile(path: &Path, text: &str, mut raw: RawConfig) -> Result<Config, String> {
     // The policy first: it takes its sections out of `raw`.
-    let (policy, policy_files) = policy(&mut raw)?;
+    let (policy, policy_files) = policy(&mut raw, text)?;
     let server = server_settings(raw.server)?;
     let t = raw.token;
     if t.issuer.is_empty() {
@@ -252,7 +254,10 @@ fn compile(path: &Path, mut raw: RawConfig) -> Result<Config, String> {
 /// and [`crate::authn::Chain::labels_of`] finds them there too. Such an
 /// entry for a name the htpasswd file lacks is an error, as it would be
 /// a user without a password.
-fn policy(raw: &mut RawConfig) -> Result<(Policy, Vec<PathBuf>), String> {
+///
+/// `text` is the configuration's own text, for the lines of inline `acl:`
+/// entries.
+fn policy(raw: &mut RawConfig, text: &str) -> Result<(Policy, Vec<PathBuf>), String> {
     let had_users = raw.users.is_some();
     let (label_only, with_password): (Vec<_>, Vec<_>) = raw
         .users
@@ -268,7 +273,18 @@ fn policy(raw: &mut RawConfig) -> Result<(Policy, Vec<PathBuf>), String> {
                     .into_iter()
                     .map(|(n, u)| (n, u.password, u.labels)),
             )
-            .map_err(|e| format!("users: {e}"))?,
+            .map_err(|e| {
+                let line = match &e {
+                    crate::authn::TableError::User { user, .. } => {
+                        lines::section_key(text, "users", user)
+                    }
+                    crate::authn::TableError::Line { .. } => None,
+                };
+                match line {
+                    Some(l) => format!("users (line {l}): {e}"),
+                    None => format!("users: {e}"),
+                }
+            })?,
         ))
     } else {
         None
@@ -298,13 +314,16 @@ fn policy(raw: &mut RawConfig) -> Result<(Policy, Vec<PathBuf>), String> {
         return Err("no authentication configured: set users, htpasswd or ldap_auth".into());
     }
 
+    let mut acl_text = None;
     let rules = match (raw.acl.take(), &raw.acl_file) {
         (Some(_), Some(_)) => return Err("acl and acl_file are exclusive: keep one".into()),
         (Some(r), None) => r,
         (None, Some(p)) => {
             let text = read(p, "acl_file")?;
-            serde_yaml::from_str::<Vec<RuleSpec>>(&text)
-                .map_err(|e| format!("acl_file ({}): {e}", p.display()))?
+            let rules = serde_yaml::from_str::<Vec<RuleSpec>>(&text)
+                .map_err(|e| format!("acl_file ({}): {e}", p.display()))?;
+            acl_text = Some(text);
+            rules
         }
         (None, None) => {
             return Err(
@@ -312,7 +331,22 @@ fn policy(raw: &mut RawConfig) -> Result<(Policy, Vec<PathBuf>), String> {
             )
         }
     };
-    let acl = Acl::compile(rules).map_err(|e| e.to_string())?;
+    // An entry that does not compile is named with its line, in the file
+    // it lives in.
+    let acl = Acl::compile(rules).map_err(|e| {
+        let crate::core::acl::AclError::Invalid { index, field, .. } = &e;
+        match (&acl_text, &raw.acl_file) {
+            (Some(t), Some(p)) => {
+                let line = lines::entry_line(t, None, *index, field)
+                    .map_or(String::new(), |l| format!(" line {l}"));
+                format!("acl_file ({}{line}): {e}", p.display())
+            }
+            _ => match lines::entry_line(text, Some("acl"), *index, field) {
+                Some(l) => format!("{e} (line {l})"),
+                None => e.to_string(),
+            },
+        }
+    })?;
 
     let services = std::mem::take(&mut raw.services);
     let mirrors = mirrors(std::mem::take(&mut raw.mirrors), &services)?;

@@ -6,6 +6,7 @@
 mod entry;
 mod glob;
 mod index;
+mod lint;
 mod pattern;
 #[cfg(test)]
 mod tests;
@@ -20,6 +21,7 @@ use crate::core::scope::Actions;
 use crate::core::Labels;
 use entry::Entry;
 use index::NameIndex;
+pub use lint::{Lint, KNOWN_ACTIONS, KNOWN_TYPES};
 
 /// One ACL entry as written in YAML (`acl:` list or `acl_file`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
