@@ -111,7 +111,7 @@ pub fn explain(a: ExplainArgs<'_>) -> i32 {
     ) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: --scope: {e}");
+            eprintln!("error: --scope: {e} ({})", super::SCOPE_SHAPE);
             return 1;
         }
     };

@@ -142,7 +142,7 @@ fn mint_token(c: &crate::config::Config, a: &MintArgs<'_>) -> Result<String, Str
         a.scopes.iter().map(String::as_str),
         crate::service::MAX_SCOPES,
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| format!("--scope: {e} ({})", super::SCOPE_SHAPE))?;
     let auth = crate::service::authorize(c, a.account, &labels, a.service, None, scopes.clone())
         .map_err(|_| {
             format!(

@@ -220,6 +220,9 @@ fn load(path: &Path) -> Result<Config, i32> {
     })
 }
 
+/// What a `--scope` looks like, for its errors.
+const SCOPE_SHAPE: &str = "a scope is type:name:actions, e.g. repository:team/app:pull,push";
+
 /// The services a configuration accepts, for messages: `services:` and
 /// the mirrors' services.
 fn accepted_services(p: &crate::config::Policy) -> String {
