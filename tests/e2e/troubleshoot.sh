@@ -21,6 +21,9 @@
 #   mirror-front  a correct registry behind an nginx front that rewrites the
 #                 path (/v2/X -> /v2/docker.io/X) but not the challenge's
 #                 service, so regauth never learns the request is a mirror's
+#
+# and, on the correct registry, the README's way to use a minted token
+# with skopeo (mint-registry-token).
 
 TS_SVC="ts-registry"
 
@@ -31,6 +34,7 @@ TS_SCENARIOS=(
 	realm-path:t_ts_realm_path
 	clock-skew:t_ts_clock_skew
 	mirror-front:t_ts_mirror_front
+	mint-registry-token:t_ts_mint_registry_token
 )
 
 # ts_registry NAME PORT REALM SERVICE ISSUER BUNDLE LOG — write and start
@@ -139,8 +143,8 @@ EOF
 	record_secret "$ALICE_PW" "$(printf 'alice:%s' "$ALICE_PW" | base64 -w0)"
 	TS_ISSUER_REG="127.0.0.1:$p_issuer" TS_BUNDLE_REG="127.0.0.1:$p_bundle"
 	TS_SERVICE_REG="127.0.0.1:$p_service" TS_REALM_REG="127.0.0.1:$p_realm"
-	TS_SKEW_REG="127.0.0.1:$p_skew" TS_FRONT="127.0.0.1:$p_front"
-	export TS_DIR TS_REGAUTH_LOG TS_SKEW_LOG TS_ISSUER_REG TS_BUNDLE_REG TS_SERVICE_REG TS_REALM_REG TS_SKEW_REG TS_FRONT
+	TS_SKEW_REG="127.0.0.1:$p_skew" TS_FRONT="127.0.0.1:$p_front" TS_GOOD_REG="127.0.0.1:$p_good"
+	export TS_DIR TS_REGAUTH_LOG TS_SKEW_LOG TS_ISSUER_REG TS_BUNDLE_REG TS_SERVICE_REG TS_REALM_REG TS_SKEW_REG TS_FRONT TS_GOOD_REG
 }
 
 troubleshoot_setup_down() {
@@ -230,6 +234,25 @@ t_ts_mirror_front() {
 	cat "$E2E_TMP/err" >&2
 	ts_expect_line "registry log" "$log" "$m" "error authorizing context: insufficient scope"
 	ts_expect_line "regauth audit line" "$TS_REGAUTH_LOG" "$r" "service=\"$TS_SVC\" audience=\"$TS_SVC\" requested=[\"repository:library/debian:pull\"]"
+}
+
+# t_ts_mint_registry_token — `regauth mint` then `skopeo --registry-token`,
+# as the README shows for CI: the registry takes the token for the scope
+# minted (the image is absent: "manifest unknown" is the registry's answer
+# after the token was accepted) and refuses it for another repository.
+t_ts_mint_registry_token() {
+	local token
+	expect_ok "regauth mint" "$REGAUTH" mint --config "$TS_DIR/regauth.yml" --account alice \
+		--service "$TS_SVC" --scope repository:team/app:pull --ttl 600
+	token=$E2E_OUT
+	record_secret "$token"
+	local rc=0
+	sk inspect --tls-verify=false --registry-token "$token" "docker://$TS_GOOD_REG/team/app:1" >"$E2E_TMP/out" 2>"$E2E_TMP/err" || rc=$?
+	cat "$E2E_TMP/err" >&2
+	assert_contains "skopeo --registry-token, minted scope" "$(cat "$E2E_TMP/err")" "manifest unknown"
+	sk inspect --tls-verify=false --registry-token "$token" "docker://$TS_GOOD_REG/other/app:1" >"$E2E_TMP/out" 2>"$E2E_TMP/err" || rc=$?
+	cat "$E2E_TMP/err" >&2
+	assert_contains "skopeo --registry-token, another repository" "$(cat "$E2E_TMP/err")" "requested access to the resource is denied"
 }
 
 # run_troubleshoot_setup — bring the setup up, run its tests, bring it down.
