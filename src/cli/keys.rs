@@ -126,8 +126,9 @@ fn mint_token(c: &crate::config::Config, a: &MintArgs<'_>) -> Result<String, Str
     if a.format == super::MintFormat::DockerConfig && a.registry.is_none() {
         return Err("--format docker-config needs --registry HOST[:PORT]".into());
     }
-    // The labels a login would get, as `explain` finds them, unless given.
-    let labels = if a.labels.is_empty() {
+    // The labels a login would get, as `explain` finds them, unless given
+    // (or unless the ACL is not asked).
+    let labels = if a.labels.is_empty() && !a.no_acl {
         let (labels, origin) =
             super::inspect::login_labels(&crate::service::chain_for(c), a.account);
         eprintln!(

@@ -137,10 +137,15 @@ fn registry_service(p: &Policy, flag: Option<&str>) -> Result<String, String> {
         return Ok(s.to_owned());
     }
     let mut audiences: Vec<&str> = p.mirrors.iter().map(|m| m.audience.as_str()).collect();
+    audiences.sort_unstable();
     audiences.dedup();
     match (p.services.as_slice(), audiences.as_slice()) {
         ([only], _) => Ok(only.clone()),
         ([], [only]) => Ok((*only).to_owned()),
+        ([], [_, _, ..]) => Err(format!(
+            "--service is required: the mirrors name several audiences ({}); pass the one this registry calls itself",
+            audiences.join(", ")
+        )),
         ([], _) => Err(
             "--service is required: the configuration has no services: list; pass the name the registry calls itself (e.g. --service registry.example.com), and list it in services: so that regauth refuses any other".into(),
         ),
@@ -200,6 +205,16 @@ mod tests {
             ),
             (&[], &[], Some("any.thing"), Ok("any.thing")),
             (&[], &[("docker.io", "reg")], None, Ok("reg")),
+            (
+                &[],
+                &[
+                    ("docker.io", "reg"),
+                    ("ghcr.io", "other"),
+                    ("quay.io", "reg"),
+                ],
+                None,
+                Err("--service is required: the mirrors name several audiences (other, reg)"),
+            ),
             (&["reg"], &[("docker.io", "reg")], None, Ok("reg")),
             (
                 &[],
