@@ -190,8 +190,8 @@ pub enum MintFormat {
     /// `--src-/--dest-registry-token`), curl, crane `--registry-token`...
     Token,
     /// A Docker config.json with the token as `registrytoken`: read by
-    /// Docker only (skopeo, podman and containerd ignore it and go
-    /// anonymous).
+    /// Docker only (skopeo, podman and containerd know no
+    /// `registrytoken`).
     DockerConfig,
 }
 

@@ -22,8 +22,10 @@
 #                 path (/v2/X -> /v2/docker.io/X) but not the challenge's
 #                 service, so regauth never learns the request is a mirror's
 #
-# and, on the correct registry, the README's way to use a minted token
-# with skopeo (mint-registry-token).
+# and, on the correct registry, the README's ways to use a minted token:
+# skopeo --registry-token (mint-registry-token), and --format docker-config,
+# which Docker reads and skopeo ignores (mint-docker-config; uses docker.sh's
+# dockerd).
 
 TS_SVC="ts-registry"
 
@@ -35,6 +37,7 @@ TS_SCENARIOS=(
 	clock-skew:t_ts_clock_skew
 	mirror-front:t_ts_mirror_front
 	mint-registry-token:t_ts_mint_registry_token
+	mint-docker-config:t_ts_mint_docker_config
 )
 
 # ts_registry NAME PORT REALM SERVICE ISSUER BUNDLE LOG — write and start
@@ -253,6 +256,28 @@ t_ts_mint_registry_token() {
 	sk inspect --tls-verify=false --registry-token "$token" "docker://$TS_GOOD_REG/other/app:1" >"$E2E_TMP/out" 2>"$E2E_TMP/err" || rc=$?
 	cat "$E2E_TMP/err" >&2
 	assert_contains "skopeo --registry-token, another repository" "$(cat "$E2E_TMP/err")" "requested access to the resource is denied"
+}
+
+# t_ts_mint_docker_config — `regauth mint --format docker-config`: Docker
+# sends its registrytoken (the registry answers "manifest unknown" once the
+# token was accepted); skopeo with the same file as its authfile does not
+# (it knows no registrytoken, and its token request is refused).
+t_ts_mint_docker_config() {
+	[[ -n "${DK_READY:-}" ]] || fail "dockerd is not up (see docker/startup)"
+	local dir="$TS_DIR/docker-config"
+	mkdir -p "$dir"
+	expect_ok "regauth mint --format docker-config" "$REGAUTH" mint --config "$TS_DIR/regauth.yml" \
+		--account alice --service "$TS_SVC" --scope repository:team/app:pull --ttl 600 \
+		--format docker-config --registry "$TS_GOOD_REG"
+	printf '%s\n' "$E2E_OUT" >"$dir/config.json"
+	record_secret "$(jq -r '.auths[].registrytoken' "$dir/config.json")"
+	local rc=0
+	DK_CONFIG=$dir dk pull "$TS_GOOD_REG/team/app:1" >"$E2E_TMP/out" 2>"$E2E_TMP/err" || rc=$?
+	cat "$E2E_TMP/err" >&2
+	assert_contains "docker pull with the minted config.json" "$(cat "$E2E_TMP/err")" "manifest unknown"
+	sk inspect --tls-verify=false --authfile "$dir/config.json" "docker://$TS_GOOD_REG/team/app:1" >"$E2E_TMP/out" 2>"$E2E_TMP/err" || rc=$?
+	cat "$E2E_TMP/err" >&2
+	assert_contains "skopeo with the minted config.json as authfile" "$(cat "$E2E_TMP/err")" "invalid username/password"
 }
 
 # run_troubleshoot_setup — bring the setup up, run its tests, bring it down.
