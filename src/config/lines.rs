@@ -68,6 +68,20 @@ pub(crate) fn entry_line(
     Some(found.unwrap_or(first))
 }
 
+/// `message` (`mirrors[1].prefix: ...`) with the line of the item it
+/// names in the block sequence under `key`, when it can be found.
+pub(crate) fn with_item_line(text: &str, key: &str, message: String) -> String {
+    let index = message
+        .strip_prefix(key)
+        .and_then(|r| r.strip_prefix('['))
+        .and_then(|r| r.split_once(']'))
+        .and_then(|(n, _)| n.parse::<usize>().ok());
+    match index.and_then(|i| seq_items(text, Some(key)).get(i).copied()) {
+        Some(l) => format!("{message} (line {l})"),
+        None => message,
+    }
+}
+
 /// The line of `name:` (bare or quoted) inside the top-level mapping
 /// `section`.
 pub(crate) fn section_key(text: &str, section: &str, name: &str) -> Option<usize> {
@@ -152,6 +166,15 @@ mod tests {
                 "{key:?}[{index}].{field}"
             );
         }
+        let mirrors = "mirrors:\n  - {service: a, prefix: a}\n  - service: b\n    prefix: b\n";
+        assert_eq!(
+            with_item_line(mirrors, "mirrors", "mirrors[1].audience: missing".into()),
+            "mirrors[1].audience: missing (line 3)"
+        );
+        assert_eq!(
+            with_item_line(mirrors, "mirrors", "services: x".into()),
+            "services: x"
+        );
         assert_eq!(section_key(CONFIG, "users", "bob"), Some(13));
         assert_eq!(section_key(CONFIG, "users", ""), Some(12));
         assert_eq!(section_key(CONFIG, "users", "carol"), None);

@@ -349,7 +349,8 @@ fn policy(raw: &mut RawConfig, text: &str) -> Result<(Policy, Vec<PathBuf>), Str
     })?;
 
     let services = std::mem::take(&mut raw.services);
-    let mirrors = mirrors(std::mem::take(&mut raw.mirrors), &services)?;
+    let mirrors = mirrors(std::mem::take(&mut raw.mirrors), &services)
+        .map_err(|e| lines::with_item_line(text, "mirrors", e))?;
     let mut files = Vec::new();
     files.extend(raw.htpasswd.clone());
     files.extend(raw.acl_file.clone());

@@ -256,6 +256,13 @@ const CASES: &[Case] = &[
         stderr: &["  [possible values: ES256, ES384, RS256, EdDSA]"],
     },
     Case {
+        name: "a mirror without the registry's service as audience",
+        files: &[("c.yml", "server: {addr: \":5001\"}\ntoken: {issuer: i, expiration: 60, key: keys/token.key}\nusers:\n  alice: {password: \"HASH\"}\nacl: []\nmirrors:\n  - service: docker.io\n    prefix: docker.io\n")],
+        args: &["check", "--config", "c.yml"],
+        code: 1,
+        stderr: &["error: c.yml: mirrors[0].audience: missing (the registry's own service, the token's aud) (line 7)"],
+    },
+    Case {
         name: "a docker_auth section regauth does not implement",
         files: &[("c.yml", "server: {addr: \":5001\"}\ntoken: {issuer: i, expiration: 60, key: keys/token.key}\nusers:\n  alice: {password: \"HASH\"}\nacl: []\nmongo_auth: {}\n")],
         args: &["check", "--config", "c.yml"],
