@@ -149,7 +149,7 @@ impl PasswordTable {
     }
 
     /// Gives `user` these labels; false when the table has no such user.
-    pub fn set_labels(&mut self, user: &str, labels: Labels) -> bool {
+    pub(crate) fn set_labels(&mut self, user: &str, labels: Labels) -> bool {
         match self.entries.get_mut(user) {
             Some(e) => {
                 e.labels = labels;
@@ -173,7 +173,7 @@ impl PasswordTable {
     }
 
     /// Every user and its labels, the anonymous `""` first when allowed.
-    pub fn users(&self) -> impl Iterator<Item = (&str, &Labels)> + '_ {
+    pub(crate) fn users(&self) -> impl Iterator<Item = (&str, &Labels)> + '_ {
         let anonymous = self.anonymous.as_ref().map(|l| ("", l));
         anonymous
             .into_iter()

@@ -18,10 +18,10 @@ use crate::core::Labels;
 
 /// A warning: where it lives and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Warning {
-    pub file: PathBuf,
-    pub line: Option<usize>,
-    pub message: String,
+pub(crate) struct Warning {
+    pub(crate) file: PathBuf,
+    pub(crate) line: Option<usize>,
+    pub(crate) message: String,
 }
 
 impl std::fmt::Display for Warning {
@@ -57,7 +57,7 @@ type Check = fn(&Sources, &Policy) -> Vec<Warning>;
 const CHECKS: [Check; 2] = [acl_entries, users_without_grants];
 
 /// The warnings about the configuration at `path`, already loaded as `policy`.
-pub fn warnings(path: &Path, policy: &Policy) -> Vec<Warning> {
+pub(crate) fn warnings(path: &Path, policy: &Policy) -> Vec<Warning> {
     let Ok(text) = std::fs::read_to_string(path) else {
         return Vec::new();
     };

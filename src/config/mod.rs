@@ -13,7 +13,7 @@
 //! only evaluates the policy takes a `&Policy`.
 
 mod lines;
-pub mod lint;
+pub(crate) mod lint;
 pub mod raw;
 pub mod secrets;
 pub mod tls;
@@ -130,7 +130,7 @@ impl Config {
     }
 
     /// [`Config::load_policy`] of `text` as if read from `path`.
-    pub fn policy_from_yaml(path: &Path, text: &str) -> Result<Policy, ConfigError> {
+    pub(crate) fn policy_from_yaml(path: &Path, text: &str) -> Result<Policy, ConfigError> {
         let mut raw = parse(path, text)?;
         policy(&mut raw, text)
             .map(|(p, _)| p)

@@ -21,7 +21,6 @@ use crate::core::scope::Actions;
 use crate::core::Labels;
 use entry::Entry;
 use index::NameIndex;
-pub use lint::{Lint, KNOWN_ACTIONS, KNOWN_TYPES};
 
 /// One ACL entry as written in YAML (`acl:` list or `acl_file`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -43,7 +43,7 @@ pub enum KidMode {
 
 impl KidMode {
     /// The value as `token.kid` spells it.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             KidMode::Libtrust => "libtrust",
             KidMode::Thumbprint => "thumbprint",

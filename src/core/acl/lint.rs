@@ -15,24 +15,24 @@ use crate::core::Labels;
 
 /// Actions registries ask for: distribution's and zot's `pull`, `push`,
 /// `delete`, and `*` (`registry:catalog:*`, `skopeo delete`).
-pub const KNOWN_ACTIONS: [&str; 4] = ["pull", "push", "delete", "*"];
+pub(crate) const KNOWN_ACTIONS: [&str; 4] = ["pull", "push", "delete", "*"];
 
 /// Scope types registries ask for.
-pub const KNOWN_TYPES: [&str; 2] = ["repository", "registry"];
+pub(crate) const KNOWN_TYPES: [&str; 2] = ["repository", "registry"];
 
 /// One warning: the entry, the field inside it (`actions`, `match.type`,
 /// `match` for the entry as a whole) and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Lint {
-    pub index: usize,
-    pub field: String,
-    pub message: String,
+pub(crate) struct Lint {
+    pub(crate) index: usize,
+    pub(crate) field: String,
+    pub(crate) message: String,
 }
 
 type Check = fn(&Acl) -> Vec<Lint>;
 
 /// Every check, in the order their warnings are listed.
-pub const CHECKS: [Check; 4] = [
+pub(crate) const CHECKS: [Check; 4] = [
     unknown_actions,
     unknown_types,
     unclosed_regexes,
@@ -41,7 +41,7 @@ pub const CHECKS: [Check; 4] = [
 
 impl Acl {
     /// The warnings of every check in [`CHECKS`], by entry.
-    pub fn lint(&self) -> Vec<Lint> {
+    pub(crate) fn lint(&self) -> Vec<Lint> {
         let mut out: Vec<Lint> = CHECKS.iter().flat_map(|c| c(self)).collect();
         out.sort_by_key(|l| l.index);
         out
@@ -51,7 +51,7 @@ impl Acl {
     /// an entry with actions whose `account` and `labels` conditions do not
     /// exclude it. Conditions with placeholders, and the other fields,
     /// are taken to match.
-    pub fn may_grant(&self, account: &str, labels: &Labels) -> bool {
+    pub(crate) fn may_grant(&self, account: &str, labels: &Labels) -> bool {
         self.entries.iter().any(|e| {
             if e.actions.is_empty() {
                 return false;
