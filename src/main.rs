@@ -47,7 +47,7 @@ fn main() {
             config: &config,
             account: &account,
             scopes: &scope,
-            service: &service,
+            service: service.as_deref(),
             ttl,
             labels: &label,
             no_acl,

@@ -79,7 +79,7 @@ pub struct MintArgs<'a> {
     pub config: &'a Path,
     pub account: &'a str,
     pub scopes: &'a [String],
-    pub service: &'a str,
+    pub service: Option<&'a str>,
     pub ttl: u64,
     pub labels: &'a [String],
     pub no_acl: bool,
@@ -126,6 +126,8 @@ fn mint_token(c: &crate::config::Config, a: &MintArgs<'_>) -> Result<String, Str
     if a.format == super::MintFormat::DockerConfig && a.registry.is_none() {
         return Err("--format docker-config needs --registry HOST[:PORT]".into());
     }
+    let service =
+        super::mint_service(c, a.service).map_err(|e| format!("{}: {e}", a.config.display()))?;
     // The labels a login would get, as `explain` finds them, unless given
     // (or unless the ACL is not asked).
     let labels = if a.labels.is_empty() && !a.no_acl {
@@ -144,14 +146,8 @@ fn mint_token(c: &crate::config::Config, a: &MintArgs<'_>) -> Result<String, Str
         crate::service::MAX_SCOPES,
     )
     .map_err(|e| format!("--scope: {e} ({})", super::SCOPE_SHAPE))?;
-    let auth = crate::service::authorize(c, a.account, &labels, a.service, None, scopes.clone())
-        .map_err(|_| {
-            format!(
-                "--service {:?} is not one the configuration accepts ({}); pass one of those",
-                a.service,
-                super::accepted_services(c)
-            )
-        })?;
+    let auth = crate::service::authorize(c, a.account, &labels, &service, None, scopes.clone())
+        .map_err(|e| e.to_string())?;
     let nothing = !auth.grants.is_empty() && auth.grants.iter().all(|g| g.granted.is_empty());
     if nothing && !a.no_acl && !a.allow_empty {
         return Err(format!(
@@ -159,7 +155,7 @@ fn mint_token(c: &crate::config::Config, a: &MintArgs<'_>) -> Result<String, Str
             a.account,
             a.config.display(),
             a.account,
-            a.service,
+            service,
         ));
     }
     let access: Vec<Access> = auth

@@ -106,8 +106,9 @@ pub enum Command {
         #[arg(long)]
         scope: Vec<String>,
         /// The registry's service (the token's aud, or a mirror service).
+        /// Default: the only entry of `services:`.
         #[arg(long)]
-        service: String,
+        service: Option<String>,
         /// Lifetime in seconds (a warning above a day: a minted token
         /// cannot be revoked).
         #[arg(long, default_value_t = 3600)]
@@ -235,6 +236,17 @@ fn accepted_services(p: &crate::config::Policy) -> String {
         parts.push(format!("mirrors: [{}]", m.join(", ")));
     }
     parts.join("; ")
+}
+
+/// The `--service` of `mint`: as [`service_flag`], but a token needs an
+/// audience, so without `services:` the flag is required.
+fn mint_service(p: &crate::config::Policy, flag: Option<&str>) -> Result<String, String> {
+    match (flag, p.services.is_empty()) {
+        (None, true) => Err(
+            "--service is required: the configuration has no services: list, so name the registry's service (the token's aud), e.g. --service registry.example.com".into(),
+        ),
+        _ => service_flag(p, flag),
+    }
 }
 
 /// The `--service` of `explain`: the flag when given and accepted, else

@@ -221,6 +221,20 @@ const CASES: &[Case] = &[
         ],
     },
     Case {
+        name: "mint without --service, and no services: to take it from",
+        files: &[],
+        args: &["mint", "--config", "c.yml", "--account", "alice", "--scope", "repository:team/app:pull"],
+        code: 1,
+        stderr: &["error: c.yml: --service is required: the configuration has no services: list, so name the registry's service (the token's aud), e.g. --service registry.example.com"],
+    },
+    Case {
+        name: "mint for a service off the list",
+        files: &[("c.yml", "server: {addr: \":5001\"}\ntoken: {issuer: i, expiration: 60, key: keys/token.key}\nusers:\n  alice: {password: \"HASH\"}\nacl_file: acl.yml\nservices: [reg.a]\n")],
+        args: &["mint", "--config", "c.yml", "--account", "alice", "--service", "registry.local", "--scope", "repository:team/app:pull"],
+        code: 1,
+        stderr: &["error: c.yml: --service \"registry.local\" is not one the configuration accepts (services: [reg.a]); pass one of those"],
+    },
+    Case {
         name: "mint with a lifetime of years",
         files: &[],
         args: &["mint", "--config", "c.yml", "--account", "alice", "--service", "reg", "--scope", "repository:team/app:pull", "--ttl", "99999999"],
