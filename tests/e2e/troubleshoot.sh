@@ -170,9 +170,14 @@ ts_pull() {
 }
 
 # ts_expect_line WHAT FILE MARK TEXT — FILE got a line containing TEXT
-# after MARK.
+# after MARK, within 5 s (regauth writes its log lines in batches, a few
+# milliseconds after the response).
 ts_expect_line() {
-	local what=$1 file=$2 mark=$3 text=$4
+	local what=$1 file=$2 mark=$3 text=$4 i
+	for ((i = 0; i < 50; i++)); do
+		log_since "$file" "$mark" | grep -qF -- "$text" && break
+		sleep 0.1
+	done
 	if ! log_since "$file" "$mark" | grep -qF -- "$text"; then
 		fail "$what: no line with '$text' in $file; got: $(log_since "$file" "$mark" | tail -n 3 | tr '\n' ' ' | cut -c1-400)"
 	fi
