@@ -291,13 +291,15 @@ fn policy(raw: &mut RawConfig, text: &str) -> Result<(Policy, Vec<PathBuf>), Str
     };
     let htpasswd = match &raw.htpasswd {
         Some(p) => {
-            let text = read(p, "htpasswd")?;
-            let mut table = PasswordTable::from_htpasswd(&text)
+            let ht_text = read(p, "htpasswd")?;
+            let mut table = PasswordTable::from_htpasswd(&ht_text)
                 .map_err(|e| format!("htpasswd ({}): {e}", p.display()))?;
             for (name, u) in label_only {
                 if !table.set_labels(&name, u.labels) {
+                    let at = lines::section_key(text, "users", &name)
+                        .map_or(String::new(), |l| format!(" (line {l})"));
                     return Err(format!(
-                        "users: user {name:?}: no password, and {} has no user {name:?}; set password: to a bcrypt hash (`regauth hash`), or add the user to the htpasswd file (an entry without password: only gives labels to an htpasswd user)",
+                        "users{at}: user {name:?}: no password, and {} has no user {name:?}; set password: to a bcrypt hash (`regauth hash`), or add the user to the htpasswd file (an entry without password: only gives labels to an htpasswd user)",
                         p.display()
                     ));
                 }

@@ -63,7 +63,7 @@ const CASES: &[Case] = &[
         ],
         args: &["check", "--config", "c.yml"],
         code: 1,
-        stderr: &["error: c.yml: users: user \"bob\": no password, and users.htpasswd has no user \"bob\"; set password: to a bcrypt hash (`regauth hash`), or add the user to the htpasswd file (an entry without password: only gives labels to an htpasswd user)"],
+        stderr: &["error: c.yml: users (line 5): user \"bob\": no password, and users.htpasswd has no user \"bob\"; set password: to a bcrypt hash (`regauth hash`), or add the user to the htpasswd file (an entry without password: only gives labels to an htpasswd user)"],
     },
     Case {
         name: "an MD5 htpasswd (htpasswd without -B)",
