@@ -6,6 +6,8 @@
 # Copies every file of examples/mirror (except README.md and this script)
 # to OUTDIR with the same relative path, replacing each @NAME@ by VALUE.
 # Fails, naming the file, if a placeholder is left without a value.
+# Also creates OUTDIR/nginx/logs and OUTDIR/nginx/tmp, which nginx.conf
+# writes to.
 # The e2e suite (tests/e2e/mirror.sh) renders these very files to run its
 # tests, so what is documented here is what is tested.
 set -euo pipefail
@@ -42,4 +44,8 @@ while IFS= read -r -d '' f; do
 	fi
 	printf '%s\n' "$text" >"$out/$rel"
 done < <(find "$src" -type f -print0 | sort -z)
+# nginx.conf writes under its prefix (-p OUTDIR/nginx/): logs/ for the
+# error and access logs, tmp/ for request bodies and proxy buffers. nginx
+# creates neither and does not start without them.
+mkdir -p "$out/nginx/logs" "$out/nginx/tmp"
 exit $rc

@@ -71,6 +71,21 @@ pub fn verify(hash: &str, password: &Secret) -> bool {
         && bcrypt::verify(password.expose(), hash).unwrap_or(false)
 }
 
+/// A `password:` holding a whole htpasswd line (`name:$2y$...`, what
+/// `htpasswd -nB name` prints) is refused with the fix; otherwise the hash.
+fn pasted_line(user: &str, hash: &str) -> Result<(), TableError> {
+    match hash.split_once(':') {
+        Some((name, rest)) if rest.starts_with("$2") => Err(TableError::User {
+            user: user.to_owned(),
+            reason: format!(
+                "password: holds an htpasswd line ({name:?} followed by ':'); keep only the hash after the colon ({}...)",
+                &rest[..rest.len().min(7)]
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
 impl PasswordTable {
     /// Builds the table from `users:` entries `(name, password, labels)`.
     pub fn from_users<I>(users: I) -> Result<Self, TableError>
@@ -88,10 +103,11 @@ impl PasswordTable {
                 ("", Some(_)) => return Err(err("the anonymous user (\"\") takes no password")),
                 (_, None) => {
                     return Err(err(
-                        "no password (docker_auth would accept any password for this user; regauth refuses)",
+                        "no password (docker_auth would accept any password for this user; regauth refuses): set password: to a bcrypt hash (`regauth hash`); to give labels to a user of an htpasswd file, set htpasswd: and keep only labels: here",
                     ))
                 }
                 (_, Some(hash)) => {
+                    pasted_line(&user, &hash)?;
                     check_bcrypt(&hash).map_err(|r| err(&r))?;
                     t.entries.insert(user, Entry { hash, labels });
                 }
@@ -132,6 +148,17 @@ impl PasswordTable {
         Ok(t)
     }
 
+    /// Gives `user` these labels; false when the table has no such user.
+    pub(crate) fn set_labels(&mut self, user: &str, labels: Labels) -> bool {
+        match self.entries.get_mut(user) {
+            Some(e) => {
+                e.labels = labels;
+                true
+            }
+            None => false,
+        }
+    }
+
     pub fn lookup(&self, user: &str) -> Lookup<'_> {
         if user.is_empty() {
             return match &self.anonymous {
@@ -143,6 +170,14 @@ impl PasswordTable {
             Some(e) => Lookup::Hash(&e.hash, &e.labels),
             None => Lookup::NoMatch,
         }
+    }
+
+    /// Every user and its labels, the anonymous `""` first when allowed.
+    pub(crate) fn users(&self) -> impl Iterator<Item = (&str, &Labels)> + '_ {
+        let anonymous = self.anonymous.as_ref().map(|l| ("", l));
+        anonymous
+            .into_iter()
+            .chain(self.entries.iter().map(|(n, e)| (n.as_str(), &e.labels)))
     }
 
     /// The bcrypt cost of every user's hash.
@@ -236,6 +271,18 @@ mod tests {
         let anon_pw =
             PasswordTable::from_users([("".to_string(), Some(H2Y.into()), Labels::new())]);
         assert!(anon_pw.is_err());
+        let pasted = PasswordTable::from_users([(
+            "alice".to_string(),
+            Some(format!("alice:{H2Y}")),
+            Labels::new(),
+        )]);
+        assert_eq!(
+            pasted.unwrap_err().to_string(),
+            "user \"alice\": password: holds an htpasswd line (\"alice\" followed by ':'); keep only the hash after the colon ($2y$04$...)"
+        );
+        let mut t = t;
+        assert!(t.set_labels("alice", Labels::new()));
+        assert!(!t.set_labels("nobody", Labels::new()));
         let without_anon = PasswordTable::from_users([]).unwrap();
         assert_eq!(without_anon.lookup(""), Lookup::NoMatch);
     }

@@ -6,7 +6,8 @@
 //! sections are readable. Without `--label`, the account's labels are
 //! those a login would get, looked up without a password in the backends
 //! a login asks, in the same order ([`Chain::labels_of`]): `users`
-//! entries carry theirs, htpasswd users have none, LDAP is searched with
+//! entries carry theirs, htpasswd users those of a `users:` entry without
+//! `password:` for their name (none otherwise), LDAP is searched with
 //! the service account. What cannot be looked up — LDAP down, or binding
 //! as the user — is said on the `labels:` line, and the ACL is evaluated
 //! with no labels rather than failing: the decision for an account without
@@ -69,11 +70,11 @@ pub fn check(path: &Path) -> i32 {
         );
     }
     println!(
-        "  token:      issuer {:?}, {} s, {} key, kid {:?}{}",
+        "  token:      issuer {:?}, {} s, {} key, kid {}{}",
         c.token.issuer,
         c.token.ttl_secs,
         c.signer.alg().as_str(),
-        c.token.kid,
+        c.token.kid.as_str(),
         if c.token.x5c { ", x5c" } else { "" }
     );
     let (key_name, cert_name) = c.token.signing_pair.keys();
@@ -132,6 +133,14 @@ pub fn check(path: &Path) -> i32 {
     {
         eprintln!("warning: ldap_auth.filter: no attribute is matched exactly against ${{account}} (as in \"(uid=${{account}})\"), so LDAP logins keep the name as typed, in whatever case the directory accepts it: match LDAP accounts case-insensitively in the ACL (\"/(?i)^alice$/\") or on labels");
     }
+    // Warnings do not fail the check: docker_auth loads such files too.
+    let warnings = crate::config::lint::warnings(path, &c);
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
+    if !warnings.is_empty() {
+        println!("  warnings:   {}", warnings.len());
+    }
     0
 }
 
@@ -139,7 +148,7 @@ pub struct ExplainArgs<'a> {
     pub config: &'a Path,
     pub account: &'a str,
     pub scopes: &'a [String],
-    pub service: &'a str,
+    pub service: Option<&'a str>,
     pub ip: Option<std::net::IpAddr>,
     pub labels: &'a [String],
 }
@@ -152,13 +161,20 @@ pub fn explain(a: ExplainArgs<'_>) -> i32 {
             return 1;
         }
     };
+    let service = match super::service_flag(&c, a.service) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {}: {e}", a.config.display());
+            return 1;
+        }
+    };
     let scopes = match scope::parse_all(
         a.scopes.iter().map(String::as_str),
         crate::service::MAX_SCOPES,
     ) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: --scope: {e} ({})", super::SCOPE_SHAPE);
             return 1;
         }
     };
@@ -175,7 +191,7 @@ pub fn explain(a: ExplainArgs<'_>) -> i32 {
         }
     };
     let auth =
-        match crate::service::authorize(&c, a.account, &labels, a.service, a.ip, scopes.clone()) {
+        match crate::service::authorize(&c, a.account, &labels, &service, a.ip, scopes.clone()) {
             Ok(x) => x,
             Err(e) => {
                 eprintln!("error: {e}");
@@ -184,7 +200,7 @@ pub fn explain(a: ExplainArgs<'_>) -> i32 {
         };
     println!(
         "account {:?}, service {:?} -> aud {:?}",
-        a.account, a.service, auth.audience
+        a.account, service, auth.audience
     );
     println!("labels: {} ({origin})", show_labels(&labels));
     if let Some(m) = &auth.mirror {
@@ -217,7 +233,7 @@ pub fn explain(a: ExplainArgs<'_>) -> i32 {
 
 /// The labels a login as `account` would get, and where they come from
 /// (in words, for the `labels:` line).
-fn login_labels(chain: &Chain, account: &str) -> (Labels, String) {
+pub(super) fn login_labels(chain: &Chain, account: &str) -> (Labels, String) {
     let found = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -245,7 +261,7 @@ fn login_labels(chain: &Chain, account: &str) -> (Labels, String) {
 }
 
 /// `{group: [admins, team], team: [dev]}`.
-fn show_labels(labels: &Labels) -> String {
+pub(super) fn show_labels(labels: &Labels) -> String {
     let items: Vec<String> = labels
         .iter()
         .map(|(k, vs)| format!("{k}: [{}]", vs.join(", ")))

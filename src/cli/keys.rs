@@ -79,21 +79,36 @@ pub struct MintArgs<'a> {
     pub config: &'a Path,
     pub account: &'a str,
     pub scopes: &'a [String],
-    pub service: &'a str,
+    pub service: Option<&'a str>,
     pub ttl: u64,
     pub labels: &'a [String],
     pub no_acl: bool,
+    pub allow_empty: bool,
     pub format: super::MintFormat,
     pub registry: Option<&'a str>,
 }
 
+/// Above this `--ttl` (a day) `mint` warns: a minted token cannot be
+/// revoked before it expires, and a CI job needs minutes.
+pub(crate) const MINT_TTL_WARN_SECS: u64 = 86_400;
+
 /// Signs a token offline. Refuses (exit 1) when the configuration or key
-/// cannot be loaded; warns on stderr for scopes the ACL denies.
+/// cannot be loaded, and when the ACL grants none of the scopes asked
+/// (unless `--allow-empty`): a token that opens nothing fails later, at
+/// the registry, with a message that does not say why. Warns on stderr
+/// for scopes granted in part, and for a `--ttl` above a day.
 pub fn mint(a: MintArgs<'_>) -> i32 {
     let c = match load(a.config) {
         Ok(c) => c,
         Err(code) => return code,
     };
+    if a.ttl > MINT_TTL_WARN_SECS {
+        eprintln!(
+            "warning: --ttl {} is {} days; a minted token cannot be revoked before it expires: give a CI job minutes (e.g. --ttl 600)",
+            a.ttl,
+            a.ttl / 86_400
+        );
+    }
     match mint_token(&c, &a) {
         Ok(out) => {
             println!("{out}");
@@ -111,14 +126,38 @@ fn mint_token(c: &crate::config::Config, a: &MintArgs<'_>) -> Result<String, Str
     if a.format == super::MintFormat::DockerConfig && a.registry.is_none() {
         return Err("--format docker-config needs --registry HOST[:PORT]".into());
     }
-    let labels = super::parse_labels(a.labels)?;
+    let service =
+        super::mint_service(c, a.service).map_err(|e| format!("{}: {e}", a.config.display()))?;
+    // The labels a login would get, as `explain` finds them, unless given
+    // (or unless the ACL is not asked).
+    let labels = if a.labels.is_empty() && !a.no_acl {
+        let (labels, origin) =
+            super::inspect::login_labels(&crate::service::chain_for(c), a.account);
+        eprintln!(
+            "labels: {} ({origin})",
+            super::inspect::show_labels(&labels)
+        );
+        labels
+    } else {
+        super::parse_labels(a.labels)?
+    };
     let scopes = crate::core::scope::parse_all(
         a.scopes.iter().map(String::as_str),
         crate::service::MAX_SCOPES,
     )
-    .map_err(|e| e.to_string())?;
-    let auth = crate::service::authorize(c, a.account, &labels, a.service, None, scopes.clone())
+    .map_err(|e| format!("--scope: {e} ({})", super::SCOPE_SHAPE))?;
+    let auth = crate::service::authorize(c, a.account, &labels, &service, None, scopes.clone())
         .map_err(|e| e.to_string())?;
+    let nothing = !auth.grants.is_empty() && auth.grants.iter().all(|g| g.granted.is_empty());
+    if nothing && !a.no_acl && !a.allow_empty {
+        return Err(format!(
+            "the ACL grants {:?} none of the scopes asked; see why with `regauth explain --config {} --account {:?} --service {:?} --scope ...`, or pass --allow-empty to sign it anyway",
+            a.account,
+            a.config.display(),
+            a.account,
+            service,
+        ));
+    }
     let access: Vec<Access> = auth
         .grants
         .iter()

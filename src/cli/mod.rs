@@ -60,8 +60,8 @@ pub enum Command {
         /// Directory to write token.key and token.pem to (created if missing).
         #[arg(long)]
         out: PathBuf,
-        /// Signing algorithm of the new key.
-        #[arg(long, value_enum, default_value_t = KeygenAlg::Es256)]
+        /// Signing algorithm of the new key (any letter case).
+        #[arg(long, value_enum, ignore_case = true, default_value_t = KeygenAlg::Es256)]
         alg: KeygenAlg,
         /// Overwrite existing files.
         #[arg(long)]
@@ -79,8 +79,10 @@ pub enum Command {
         #[arg(long, required = true)]
         scope: Vec<String>,
         /// The `service` the client sends (a registry's, or a mirror's).
-        #[arg(long, default_value = "")]
-        service: String,
+        /// Default: the only entry of `services:`, or none when the
+        /// configuration lists none.
+        #[arg(long)]
+        service: Option<String>,
         /// The client's address, for ACL `ip` rules (default: none, which
         /// no `ip` rule matches).
         #[arg(long)]
@@ -104,17 +106,25 @@ pub enum Command {
         #[arg(long)]
         scope: Vec<String>,
         /// The registry's service (the token's aud, or a mirror service).
+        /// Default: the only entry of `services:`.
         #[arg(long)]
-        service: String,
-        /// Lifetime in seconds.
+        service: Option<String>,
+        /// Lifetime in seconds (a warning above a day: a minted token
+        /// cannot be revoked).
         #[arg(long, default_value_t = 3600)]
         ttl: u64,
-        /// A label of the account, `name=value` (repeatable).
+        /// A label of the account, `name=value` (repeatable). When none is
+        /// given, the labels a login would get are looked up in the
+        /// configured backends, as `explain` does.
         #[arg(long)]
         label: Vec<String>,
         /// Sign the requested scopes as they are, without evaluating the ACL.
         #[arg(long)]
         no_acl: bool,
+        /// Print a token even when the ACL grants none of the scopes
+        /// asked (exit 0 instead of 1).
+        #[arg(long)]
+        allow_empty: bool,
         /// What to print.
         #[arg(long, value_enum, default_value_t = MintFormat::Token)]
         format: MintFormat,
@@ -130,9 +140,12 @@ pub enum Command {
         /// Public URL of the token endpoint (default: from server.addr).
         #[arg(long)]
         realm: Option<String>,
-        /// The registry's service name (its `aud`).
-        #[arg(long, default_value = "registry.local")]
-        service: String,
+        /// The registry's service name (the tokens' `aud`). Default: the
+        /// only entry of `services:`; required when the configuration
+        /// lists several or none, and refused when it is not one the
+        /// configuration signs tokens for.
+        #[arg(long)]
+        service: Option<String>,
         /// Which registry the snippet is for.
         #[arg(long = "for", value_enum, default_value_t = RegistryKind::Distribution)]
         kind: RegistryKind,
@@ -174,9 +187,12 @@ impl From<KeygenAlg> for Alg {
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum MintFormat {
-    /// The bare token.
+    /// The bare token: for skopeo `--registry-token` (and
+    /// `--src-/--dest-registry-token`), curl, crane `--registry-token`...
     Token,
-    /// A Docker config.json with the token as `registrytoken`.
+    /// A Docker config.json with the token as `registrytoken`: read by
+    /// Docker only (skopeo, podman and containerd know no
+    /// `registrytoken`).
     DockerConfig,
 }
 
@@ -203,6 +219,58 @@ fn load(path: &Path) -> Result<Config, i32> {
         eprintln!("error: {e}");
         1
     })
+}
+
+/// What a `--scope` looks like, for its errors.
+const SCOPE_SHAPE: &str = "a scope is type:name:actions, e.g. repository:team/app:pull,push";
+
+/// The services a configuration accepts, for messages: `services:` and
+/// the mirrors' services.
+fn accepted_services(p: &crate::config::Policy) -> String {
+    let mut parts = Vec::new();
+    if !p.services.is_empty() {
+        parts.push(format!("services: [{}]", p.services.join(", ")));
+    }
+    if !p.mirrors.is_empty() {
+        let m: Vec<&str> = p.mirrors.iter().map(|m| m.service.as_str()).collect();
+        parts.push(format!("mirrors: [{}]", m.join(", ")));
+    }
+    parts.join("; ")
+}
+
+/// The `--service` of `mint`: as [`service_flag`], but a token needs an
+/// audience, so without `services:` the flag is required.
+fn mint_service(p: &crate::config::Policy, flag: Option<&str>) -> Result<String, String> {
+    match (flag, p.services.is_empty()) {
+        (None, true) => Err(
+            "--service is required: the configuration has no services: list, so name the registry's service (the token's aud), e.g. --service registry.example.com".into(),
+        ),
+        _ => service_flag(p, flag),
+    }
+}
+
+/// The `--service` of `explain`: the flag when given and accepted, else
+/// the only entry of `services:`, else (no list: any service is accepted)
+/// the empty service.
+fn service_flag(p: &crate::config::Policy, flag: Option<&str>) -> Result<String, String> {
+    match flag {
+        Some(s) => crate::service::check_service(p, s)
+            .map(|_| s.to_owned())
+            .map_err(|_| {
+                format!(
+                    "--service {s:?} is not one the configuration accepts ({}); pass one of those",
+                    accepted_services(p)
+                )
+            }),
+        None => match p.services.as_slice() {
+            [] => Ok(String::new()),
+            [only] => Ok(only.clone()),
+            _ => Err(format!(
+                "--service is required: the configuration accepts several ({})",
+                accepted_services(p)
+            )),
+        },
+    }
 }
 
 /// Parses repeated `--label name=value` flags.

@@ -1,14 +1,24 @@
 //! `registry-config`: the snippet (and files) a registry needs to trust
 //! this server's tokens.
+//!
+//! The snippet's `service` is the name the registry puts in its challenge
+//! and then requires as the tokens' `aud`, so it is taken from the
+//! configuration rather than guessed: the only entry of `services:` (or,
+//! without that list, the one audience the mirrors share). A `--service`
+//! the configuration would refuse — not on `services:`, or a mirror
+//! front's service rather than the registry's own — is an error: a
+//! registry configured with it would send clients to ask for tokens
+//! regauth answers with 400, or verify an `aud` regauth never signs.
 
 use std::path::Path;
 
 use super::{load, RegistryKind};
+use crate::config::Policy;
 
 pub struct RegistryArgs<'a> {
     pub config: &'a Path,
     pub realm: Option<&'a str>,
-    pub service: &'a str,
+    pub service: Option<&'a str>,
     pub kind: RegistryKind,
     pub out: Option<&'a Path>,
 }
@@ -17,6 +27,13 @@ pub fn registry_config(a: RegistryArgs<'_>) -> i32 {
     let c = match load(a.config) {
         Ok(c) => c,
         Err(code) => return code,
+    };
+    let service = match registry_service(&c, a.service) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {}: {e}", a.config.display());
+            return 1;
+        }
     };
     let scheme = if c.server.tls.is_some() {
         "https"
@@ -63,7 +80,7 @@ pub fn registry_config(a: RegistryArgs<'_>) -> i32 {
         })
     };
     let issuer = &c.token.issuer;
-    let service = a.service;
+    let service = &service;
     match a.kind {
         RegistryKind::Distribution => {
             if c.token.kid != crate::token::KidMode::Libtrust && !c.token.x5c {
@@ -98,4 +115,121 @@ pub fn registry_config(a: RegistryArgs<'_>) -> i32 {
         }
     }
     0
+}
+
+/// The registry's service for the snippet: `flag` when the configuration
+/// accepts it as a registry's own service, else the one it names.
+fn registry_service(p: &Policy, flag: Option<&str>) -> Result<String, String> {
+    let listed = || p.services.join(", ");
+    if let Some(s) = flag {
+        if let Some((i, m)) = p.mirrors.iter().enumerate().find(|(_, m)| m.service == s) {
+            return Err(format!(
+                "--service {s:?} is the service of mirrors[{i}] (what the mirror front announces); the registry's own service is that mirror's audience: --service {}",
+                m.audience
+            ));
+        }
+        if !p.services.is_empty() && !p.services.iter().any(|x| x == s) {
+            return Err(format!(
+                "--service {s:?} is not in services: [{}]; regauth refuses tokens for it (400), so pass one of those or add it to services:",
+                listed()
+            ));
+        }
+        return Ok(s.to_owned());
+    }
+    let mut audiences: Vec<&str> = p.mirrors.iter().map(|m| m.audience.as_str()).collect();
+    audiences.sort_unstable();
+    audiences.dedup();
+    match (p.services.as_slice(), audiences.as_slice()) {
+        ([only], _) => Ok(only.clone()),
+        ([], [only]) => Ok((*only).to_owned()),
+        ([], [_, _, ..]) => Err(format!(
+            "--service is required: the mirrors name several audiences ({}); pass the one this registry calls itself",
+            audiences.join(", ")
+        )),
+        ([], _) => Err(
+            "--service is required: the configuration has no services: list; pass the name the registry calls itself (e.g. --service registry.example.com), and list it in services: so that regauth refuses any other".into(),
+        ),
+        (_, _) => Err(format!(
+            "--service is required: services: lists several ({}); pass the one this registry calls itself",
+            listed()
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(services: &[&str], mirrors: &[(&str, &str)]) -> Policy {
+        let yaml = format!(
+            "server: {{addr: \":5001\"}}\ntoken: {{issuer: i, expiration: 1, key: k}}\nusers: {{\"\": {{}}}}\nacl: []\nservices: [{}]\nmirrors: [{}]\n",
+            services.join(", "),
+            mirrors
+                .iter()
+                .map(|(s, a)| format!("{{service: {s}, prefix: {s}, audience: {a}}}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        crate::config::Config::policy_from_yaml(Path::new("c.yml"), &yaml).unwrap()
+    }
+
+    #[test]
+    fn the_service_comes_from_the_configuration() {
+        type Case<'a> = (
+            &'a [&'a str],
+            &'a [(&'a str, &'a str)],
+            Option<&'a str>,
+            Result<&'a str, &'a str>,
+        );
+        let cases: &[Case] = &[
+            (&["x"], &[], None, Ok("x")),
+            (&["x"], &[], Some("x"), Ok("x")),
+            (&["x", "z"], &[], Some("z"), Ok("z")),
+            (
+                &["x"],
+                &[],
+                Some("y"),
+                Err("--service \"y\" is not in services: [x]"),
+            ),
+            (
+                &["x", "z"],
+                &[],
+                None,
+                Err("--service is required: services: lists several (x, z)"),
+            ),
+            (
+                &[],
+                &[],
+                None,
+                Err("--service is required: the configuration has no services: list"),
+            ),
+            (&[], &[], Some("any.thing"), Ok("any.thing")),
+            (&[], &[("docker.io", "reg")], None, Ok("reg")),
+            (
+                &[],
+                &[
+                    ("docker.io", "reg"),
+                    ("ghcr.io", "other"),
+                    ("quay.io", "reg"),
+                ],
+                None,
+                Err("--service is required: the mirrors name several audiences (other, reg)"),
+            ),
+            (&["reg"], &[("docker.io", "reg")], None, Ok("reg")),
+            (
+                &[],
+                &[("docker.io", "reg")],
+                Some("docker.io"),
+                Err("--service \"docker.io\" is the service of mirrors[0]"),
+            ),
+        ];
+        for (services, mirrors, flag, want) in cases {
+            let got = registry_service(&policy(services, mirrors), *flag);
+            match (&got, want) {
+                (Ok(g), Ok(w)) => assert_eq!(g, w),
+                (Err(g), Err(w)) => assert!(g.starts_with(w), "{services:?} {flag:?}: {g}"),
+                _ => panic!("{services:?} {mirrors:?} {flag:?}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
 }

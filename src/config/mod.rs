@@ -12,6 +12,8 @@
 //! to its policy, so `config.acl` reads as it always did and code that
 //! only evaluates the policy takes a `&Policy`.
 
+mod lines;
+pub(crate) mod lint;
 pub mod raw;
 pub mod secrets;
 pub mod tls;
@@ -191,7 +193,7 @@ impl Config {
     /// relative to the working directory, as in docker_auth).
     pub fn from_yaml(path: &Path, text: &str) -> Result<Config, ConfigError> {
         let raw = parse(path, text)?;
-        compile(path, raw).map_err(|message| ConfigError {
+        compile(path, text, raw).map_err(|message| ConfigError {
             file: path.to_owned(),
             message,
         })
@@ -201,8 +203,13 @@ impl Config {
     /// (the YAML as a whole is still parsed strictly): no signing key,
     /// certificate or TLS file is read.
     pub fn load_policy(path: &Path) -> Result<Policy, ConfigError> {
-        let mut raw = parse(path, &read_config(path)?)?;
-        policy(&mut raw)
+        Self::policy_from_yaml(path, &read_config(path)?)
+    }
+
+    /// [`Config::load_policy`] of `text` as if read from `path`.
+    pub(crate) fn policy_from_yaml(path: &Path, text: &str) -> Result<Policy, ConfigError> {
+        let mut raw = parse(path, text)?;
+        policy(&mut raw, text)
             .map(|(p, _)| p)
             .map_err(|message| ConfigError {
                 file: path.to_owned(),
@@ -212,9 +219,21 @@ impl Config {
 }
 
 fn read_config(path: &Path) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path).map_err(|e| ConfigError {
-        file: path.to_owned(),
-        message: format!("cannot read: {e}"),
+    std::fs::read_to_string(path).map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::NotFound {
+            let cwd = std::env::current_dir().map_or_else(|_| "?".into(), |d| d.display().to_string());
+            if path.is_relative() {
+                format!(" (looked for in the working directory, {cwd}; name the configuration file with --config FILE)")
+            } else {
+                " (name the configuration file with --config FILE; `serve` reads /etc/regauth/config.yml when --config is not given)".to_owned()
+            }
+        } else {
+            String::new()
+        };
+        ConfigError {
+            file: path.to_owned(),
+            message: format!("cannot read: {e}{hint}"),
+        }
     })
 }
 
@@ -244,9 +263,9 @@ fn parse(path: &Path, text: &str) -> Result<RawConfig, ConfigError> {
     Ok(raw)
 }
 
-fn compile(path: &Path, mut raw: RawConfig) -> Result<Config, String> {
+fn compile(path: &Path, text: &str, mut raw: RawConfig) -> Result<Config, String> {
     // The policy first: it takes its sections out of `raw`.
-    let (policy, policy_files) = policy(&mut raw)?;
+    let (policy, policy_files) = policy(&mut raw, text)?;
     let server = server_settings(raw.server)?;
     let t = raw.token;
     if t.issuer.is_empty() {
@@ -327,21 +346,66 @@ fn compile(path: &Path, mut raw: RawConfig) -> Result<Config, String> {
 }
 
 /// The policy sections, taken out of `raw`, and the files they name.
-fn policy(raw: &mut RawConfig) -> Result<(Policy, Vec<PathBuf>), String> {
-    let users = match raw.users.take() {
-        Some(u) => Some(Arc::new(
-            PasswordTable::from_users(u.into_iter().map(|(n, u)| (n, u.password, u.labels)))
-                .map_err(|e| format!("users: {e}"))?,
-        )),
-        None => None,
+///
+/// Labels of htpasswd users: an htpasswd file holds names and hashes only,
+/// so a `users:` entry with `labels:` and no `password:` for a name the
+/// htpasswd file holds gives that user its labels. The entry is not a
+/// user of its own (no password, so no login through `users:`): a login
+/// as that name is verified by the htpasswd file and carries these labels,
+/// and [`crate::authn::Chain::labels_of`] finds them there too. Such an
+/// entry for a name the htpasswd file lacks is an error, as it would be
+/// a user without a password.
+///
+/// `text` is the configuration's own text, for the lines of inline `acl:`
+/// entries.
+fn policy(raw: &mut RawConfig, text: &str) -> Result<(Policy, Vec<PathBuf>), String> {
+    let had_users = raw.users.is_some();
+    let (label_only, with_password): (Vec<_>, Vec<_>) = raw
+        .users
+        .take()
+        .unwrap_or_default()
+        .into_iter()
+        .partition(|(n, u)| !n.is_empty() && u.password.is_none() && raw.htpasswd.is_some());
+    // A `users:` section of label entries only is no backend of its own.
+    let users = if had_users && (label_only.is_empty() || !with_password.is_empty()) {
+        Some(Arc::new(
+            PasswordTable::from_users(
+                with_password
+                    .into_iter()
+                    .map(|(n, u)| (n, u.password, u.labels)),
+            )
+            .map_err(|e| {
+                let line = match &e {
+                    crate::authn::TableError::User { user, .. } => {
+                        lines::section_key(text, "users", user)
+                    }
+                    crate::authn::TableError::Line { .. } => None,
+                };
+                match line {
+                    Some(l) => format!("users (line {l}): {e}"),
+                    None => format!("users: {e}"),
+                }
+            })?,
+        ))
+    } else {
+        None
     };
     let htpasswd = match &raw.htpasswd {
         Some(p) => {
-            let text = read(p, "htpasswd")?;
-            Some(Arc::new(
-                PasswordTable::from_htpasswd(&text)
-                    .map_err(|e| format!("htpasswd ({}): {e}", p.display()))?,
-            ))
+            let ht_text = read(p, "htpasswd")?;
+            let mut table = PasswordTable::from_htpasswd(&ht_text)
+                .map_err(|e| format!("htpasswd ({}): {e}", p.display()))?;
+            for (name, u) in label_only {
+                if !table.set_labels(&name, u.labels) {
+                    let at = lines::section_key(text, "users", &name)
+                        .map_or(String::new(), |l| format!(" (line {l})"));
+                    return Err(format!(
+                        "users{at}: user {name:?}: no password, and {} has no user {name:?}; set password: to a bcrypt hash (`regauth hash`), or add the user to the htpasswd file (an entry without password: only gives labels to an htpasswd user)",
+                        p.display()
+                    ));
+                }
+            }
+            Some(Arc::new(table))
         }
         None => None,
     };
@@ -353,18 +417,21 @@ fn policy(raw: &mut RawConfig) -> Result<(Policy, Vec<PathBuf>), String> {
         return Err("no authentication configured: set users, htpasswd or ldap_auth".into());
     }
 
+    let mut acl_text = None;
     let rules = match (raw.acl.take(), &raw.acl_file) {
         (Some(_), Some(_)) => return Err("acl and acl_file are exclusive: keep one".into()),
         (Some(r), None) => r,
         (None, Some(p)) => {
             let text = read(p, "acl_file")?;
-            if text.trim().is_empty() {
+            let rules = if text.trim().is_empty() {
                 // An empty list: YAML reads an empty document as null.
                 Vec::new()
             } else {
                 serde_yaml::from_str::<Vec<RuleSpec>>(&text)
                     .map_err(|e| format!("acl_file ({}): {e}", p.display()))?
-            }
+            };
+            acl_text = Some(text);
+            rules
         }
         (None, None) => {
             return Err(
@@ -372,10 +439,26 @@ fn policy(raw: &mut RawConfig) -> Result<(Policy, Vec<PathBuf>), String> {
             )
         }
     };
-    let acl = Acl::compile(rules).map_err(|e| e.to_string())?;
+    // An entry that does not compile is named with its line, in the file
+    // it lives in.
+    let acl = Acl::compile(rules).map_err(|e| {
+        let crate::core::acl::AclError::Invalid { index, field, .. } = &e;
+        match (&acl_text, &raw.acl_file) {
+            (Some(t), Some(p)) => {
+                let line = lines::entry_line(t, None, *index, field)
+                    .map_or(String::new(), |l| format!(" line {l}"));
+                format!("acl_file ({}{line}): {e}", p.display())
+            }
+            _ => match lines::entry_line(text, Some("acl"), *index, field) {
+                Some(l) => format!("{e} (line {l})"),
+                None => e.to_string(),
+            },
+        }
+    })?;
 
     let services = std::mem::take(&mut raw.services);
-    let mirrors = mirrors(std::mem::take(&mut raw.mirrors), &services)?;
+    let mirrors = mirrors(std::mem::take(&mut raw.mirrors), &services)
+        .map_err(|e| lines::with_item_line(text, "mirrors", e))?;
     let mut files = Vec::new();
     files.extend(raw.htpasswd.clone());
     files.extend(raw.acl_file.clone());
@@ -584,7 +667,22 @@ fn mirrors(raw: Vec<raw::RawMirror>, services: &[String]) -> Result<Vec<Mirror>,
 }
 
 fn read(path: &Path, key: &str) -> Result<String, String> {
-    std::fs::read_to_string(path).map_err(|e| format!("{key}: cannot read {}: {e}", path.display()))
+    std::fs::read_to_string(path).map_err(|e| format!("{key}: {}", cannot_read(path, &e)))
+}
+
+/// `cannot read PATH: ERROR`, and for a relative path the directory it was
+/// looked for in: paths in the configuration are relative to the working
+/// directory (as in docker_auth), not to the configuration file, which a
+/// newcomer running regauth from elsewhere does not expect.
+pub(crate) fn cannot_read(path: &Path, e: &std::io::Error) -> String {
+    let mut msg = format!("cannot read {}: {e}", path.display());
+    if path.is_relative() {
+        let cwd = std::env::current_dir().map_or_else(|_| "?".into(), |d| d.display().to_string());
+        msg.push_str(&format!(
+            " (relative paths are read from the working directory, {cwd}: run regauth from the directory the configuration expects, or write the path in full)"
+        ));
+    }
+    msg
 }
 
 /// Line (1-based) where top-level `key:` appears in the YAML text.

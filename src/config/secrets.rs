@@ -13,7 +13,7 @@ pub fn load(key: &str, file: Option<&Path>, env: Option<&str>) -> Result<Option<
         (Some(_), Some(_)) => Err(format!("{key}_file and {key}_env are exclusive")),
         (Some(p), None) => {
             let text = std::fs::read_to_string(p)
-                .map_err(|e| format!("{key}_file: cannot read {}: {e}", p.display()))?;
+                .map_err(|e| format!("{key}_file: {}", super::cannot_read(p, &e)))?;
             let value = text.strip_suffix('\n').unwrap_or(&text);
             let value = value.strip_suffix('\r').unwrap_or(value);
             if value.is_empty() {

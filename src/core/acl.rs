@@ -6,6 +6,7 @@
 mod entry;
 mod glob;
 mod index;
+mod lint;
 mod pattern;
 mod re2;
 #[cfg(test)]

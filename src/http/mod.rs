@@ -66,8 +66,24 @@ pub fn router(service: TokenService) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/.well-known/jwks.json", get(jwks))
+        .fallback(move |method: axum::http::Method, uri: axum::http::Uri| {
+            not_found(method, uri, prefix.clone())
+        })
         .layer(hsts)
         .with_state(service)
+}
+
+/// Any other path: 404, and a warning naming the path (never the query,
+/// which may hold a refresh token) and where the token endpoint is. A
+/// registry whose `auth.token.realm` points at a wrong path shows its
+/// clients only "404" or "authentication required"; this line is where
+/// the operator finds why.
+async fn not_found(method: axum::http::Method, uri: axum::http::Uri, prefix: String) -> StatusCode {
+    let path: String = uri.path().chars().take(200).collect();
+    tracing::warn!(
+        "no endpoint at {method} {path:?}: the token endpoint is {prefix}/auth (and {prefix}/auth/token); check the registry's auth.token.realm"
+    );
+    StatusCode::NOT_FOUND
 }
 
 // Handlers take the request itself rather than the `HeaderMap` extractor,

@@ -41,6 +41,17 @@ pub enum KidMode {
     None,
 }
 
+impl KidMode {
+    /// The value as `token.kid` spells it.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            KidMode::Libtrust => "libtrust",
+            KidMode::Thumbprint => "thumbprint",
+            KidMode::None => "none",
+        }
+    }
+}
+
 /// A ready-to-use signer: the key, its precomputed `kid` and the base64url
 /// JWS header.
 #[derive(Debug)]

@@ -18,6 +18,7 @@ declare -A PROVIDES=(
 	[podman]=podman
 	[buildah]=buildah
 	[nginx]=nginx # mirror fronts (mirror.sh)
+	[faketime]=faketime # a token server whose clock is ahead (troubleshoot.sh)
 	[dockerd]=docker.io # Docker Engine 20.10 (+ containerd, runc), see docker.sh
 	[slapd]=slapd            # LDAP tests (tests/integration/slapd.rs)
 	[ldapwhoami]=ldap-utils  # slapd harness readiness probe

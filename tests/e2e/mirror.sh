@@ -154,9 +154,10 @@ mirror_setup_up() {
 	setup_registry "$M_REGISTRY_LOG" "$M_CONF/registry/config.yml" "http://$M_REG" "$log" || return 1
 	M_REGISTRY_PID=$BG_PID
 
-	# nginx in the foreground with its own prefix (logs, pid, temp paths).
+	# nginx in the foreground with its own prefix (logs, pid, temp paths),
+	# started from the fresh render exactly as the example's README says:
+	# render.sh made logs/ and tmp/, nothing else is prepared here.
 	local ng="$M_CONF/nginx"
-	mkdir -p "$ng/logs" "$ng/tmp"
 	if ! nginx -t -p "$ng/" -c "$ng/nginx.conf" >>"$log" 2>&1; then
 		SETUP_ERR="nginx -t rejects examples/mirror/nginx: $(grep -i emerg "$log" | tail -n1)"
 		return 1
@@ -227,7 +228,6 @@ server {
     }
 }
 EOF
-	mkdir -p "$probe/nginx/logs" "$probe/nginx/tmp"
 	start_bg "$E2E_LOGS/mirror_nginx-probe.log" nginx -p "$probe/nginx/" -c "$probe/nginx/nginx.conf" -g 'daemon off;'
 	M_PROBE_PID=$BG_PID
 	if ! wait_http "http://$M_PROBE/" "404" "$M_PROBE_PID" 20 >>"$log" 2>&1; then

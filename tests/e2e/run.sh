@@ -225,6 +225,8 @@ inner() {
 	. "$E2E_DIR/refresh.sh"
 	# shellcheck source=tests/e2e/tls.sh
 	. "$E2E_DIR/tls.sh"
+	# shellcheck source=tests/e2e/troubleshoot.sh
+	. "$E2E_DIR/troubleshoot.sh"
 	# shellcheck source=tests/e2e/secrets.sh
 	. "$E2E_DIR/secrets.sh"
 	# shellcheck source=tests/e2e/unix.sh
@@ -252,6 +254,8 @@ inner() {
 	run_setup rs256-x5c RS256 "  x5c: true" "RSA key, certificate in the x5c header"
 	# Pull-through mirrors: registry + nginx fronts from examples/mirror (mirror.sh).
 	run_mirror_setup
+	# The README's Troubleshooting rows, each mistake made for real (troubleshoot.sh).
+	run_troubleshoot_setup
 	# Refresh tokens / identity tokens with the Docker engine (refresh.sh).
 	run_refresh_setup
 	docker_down

@@ -117,7 +117,7 @@ fn bad_configs_table() {
         (base.replace("  bob: {password:", "  bob: {pasword:"), "unknown field `pasword`"),
         (format!("{base}mongo_auth:\n  dial_info: {{addrs: [x]}}\n"), "mongo_auth (line"),
         (format!("{base}github_auth:\n  organization: x\n"), "GitHub OAuth authentication is not supported"),
-        (base.replace("  bob: {password: ", "  carol: {}\n  bob: {password: "), "users: user \"carol\": no password"),
+        (base.replace("  bob: {password: ", "  carol: {}\n  bob: {password: "), "user \"carol\": no password"),
         (format!("{base}acl_file: acl.example.yaml\n"), "acl and acl_file are exclusive"),
         (base.replace(DEFAULT_ACL, ""), "no ACL configured"),
         (base.replace("name: \"${labels:group}/*\"", "name: \"/a(/\""), "acl[1].match.name"),

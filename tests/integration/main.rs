@@ -10,6 +10,7 @@ mod fuzz_corpus;
 mod keys;
 mod ldap;
 mod mirror;
+mod newcomer;
 mod ops;
 mod process;
 mod refresh;

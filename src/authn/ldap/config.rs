@@ -230,12 +230,8 @@ pub fn settings(raw: RawLdap) -> Result<Settings, String> {
                         "required with bind_dn (the service account's password; or bind_password_env)".into(),
                     ));
                 };
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    at(
-                        "bind_password_file",
-                        format!("cannot read {}: {e}", path.display()),
-                    )
-                })?;
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| at("bind_password_file", crate::config::cannot_read(path, &e)))?;
                 files.push(path.clone());
                 // docker_auth trims surrounding whitespace (Go's TrimSpace).
                 let password = text.trim();
