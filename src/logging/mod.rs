@@ -26,7 +26,14 @@ use std::io::{self, IsTerminal};
 pub use batch::{batch_writer, BatchWriter, FlushGuard, FLUSH_DELAY, MAX_PENDING};
 pub use text::{write_debug_str, PlainFields, PlainFormat};
 
-use crate::cli::LogFormat;
+/// What a log line looks like (`--log-format`).
+#[derive(Debug, Clone, Copy, clap::ValueEnum, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
 
 /// Installs the global subscriber (see the module docs). Keep the guard
 /// until the process ends: dropping it writes the pending lines.
