@@ -347,20 +347,13 @@ fn issue(c: &mut Criterion) {
     g.finish();
 }
 
-/// The log batch `regauth serve` writes to, into a sink, with audit records
-/// going to it as they do in the server (installed once per process).
-/// The batch may grow to 64 MiB rather than 1 MiB: a benchmark loop writes
-/// far faster than a server and would otherwise fill it and wait for the
-/// writer thread's next round.
-fn log_sink() -> regauth::logging::BatchWriter {
-    static SINK: std::sync::OnceLock<regauth::logging::BatchWriter> = std::sync::OnceLock::new();
+/// The log writer `regauth serve` writes to, into a sink, with audit
+/// records going to it as they do in the server (installed once per
+/// process).
+fn log_sink() -> regauth::logging::NonBlocking {
+    static SINK: std::sync::OnceLock<regauth::logging::NonBlocking> = std::sync::OnceLock::new();
     SINK.get_or_init(|| {
-        let (log, flush) = regauth::logging::batch_writer(
-            std::io::sink(),
-            regauth::logging::FLUSH_DELAY,
-            64 << 20,
-        )
-        .unwrap();
+        let (log, flush) = regauth::logging::non_blocking(std::io::sink());
         std::mem::forget(flush); // the writer thread lives as long as the bench
         regauth::logging::record::install(log.clone(), false);
         log
@@ -369,7 +362,7 @@ fn log_sink() -> regauth::logging::BatchWriter {
 }
 
 /// One audit record (the line every token request writes), as the server
-/// writes it: built directly into the log batch.
+/// writes it: built directly and handed to the log writer.
 fn audit(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let password = PASSWORD;
@@ -483,12 +476,172 @@ fn http(c: &mut Criterion) {
     });
 }
 
+/// The hand-written logging and body parts against their crate
+/// alternatives, measured in the same run (BENCHMARKS.md): the audit line
+/// as `Record` and as a `tracing` event, the text formatter and
+/// `tracing_subscriber`'s default (text and JSON), the token body written
+/// by hand and by `serde_json`.
+fn alternatives(c: &mut Criterion) {
+    use std::io::Write as _;
+    let mut g = c.benchmark_group("alternatives");
+    let requested = vec!["repository:team6/app:pull,push".to_string()];
+    let grants = [("repository", "team6/app", ["pull", "push"], 3usize)];
+    let ip: std::net::IpAddr = [127, 0, 0, 1].into();
+    // The audit line as an ordinary event, with the fields `Record` writes.
+    let event = || {
+        let granted: Vec<String> = grants
+            .iter()
+            .map(|(t, n, a, i)| format!("{t}:{n}:[{}] by acl[{i}]", a.join(",")))
+            .collect();
+        tracing::info!(
+            target: "regauth::audit",
+            outcome = "issued",
+            method = "GET",
+            grant = "password",
+            client_id = "",
+            ip = %ip,
+            account = "ci",
+            backend = "htpasswd",
+            service = "registry.example.com",
+            audience = "registry.example.com",
+            requested = ?requested,
+            granted = ?granted,
+            offline_requested = false,
+            refresh_token_issued = false,
+        );
+    };
+    let record = || {
+        use std::fmt::Write as _;
+        let Some(mut r) = regauth::logging::record::Record::audit() else {
+            return;
+        };
+        r.str("outcome", "issued")
+            .str("method", "GET")
+            .str("grant", "password")
+            .str("client_id", "")
+            .bare("ip", ip)
+            .str("account", "ci")
+            .str("backend", "htpasswd")
+            .str("service", "registry.example.com")
+            .str("audience", "registry.example.com")
+            .list("requested", &requested, |s, w| w.write_str(s))
+            .list("granted", &grants, |(t, n, a, i), w| {
+                write!(w, "{t}:{n}:[{}] by acl[{i}]", a.join(","))
+            })
+            .bool("offline_requested", false)
+            .bool("refresh_token_issued", false);
+        r.emit();
+    };
+    let log = log_sink();
+    let filter = || tracing_subscriber::EnvFilter::new("info");
+    // Formatters, into the log writer.
+    let plain = tracing_subscriber::fmt()
+        .with_env_filter(filter())
+        .with_ansi(false)
+        .event_format(regauth::logging::PlainFormat::default())
+        .fmt_fields(regauth::logging::PlainFields)
+        .with_writer(log.clone())
+        .finish();
+    tracing::subscriber::with_default(plain, || {
+        g.bench_function("text_line/plain_format", |b| b.iter(event));
+        g.bench_function("audit_line/record", |b| b.iter(record));
+    });
+    let full = tracing_subscriber::fmt()
+        .with_env_filter(filter())
+        .with_ansi(false)
+        .with_writer(log.clone())
+        .finish();
+    tracing::subscriber::with_default(full, || {
+        g.bench_function("text_line/tracing_subscriber_full", |b| b.iter(event));
+    });
+    let json = tracing_subscriber::fmt()
+        .with_env_filter(filter())
+        .with_ansi(false)
+        .with_writer(log.clone())
+        .json()
+        .finish();
+    tracing::subscriber::with_default(json, || {
+        g.bench_function("json_line/tracing_subscriber_json", |b| b.iter(event));
+    });
+    // The writer: one 300-byte line.
+    let line = [b'x'; 299]
+        .iter()
+        .chain(b"\n")
+        .copied()
+        .collect::<Vec<u8>>();
+    let mut one = log.clone();
+    g.bench_function("write_line/tracing_appender_lossless", |b| {
+        b.iter(|| one.write_all(black_box(&line)).unwrap())
+    });
+    // What a hand-written batch does per line: append under a mutex (the
+    // writer thread's side, one write per few milliseconds, left out).
+    let pending = std::sync::Mutex::new(Vec::<u8>::new());
+    g.bench_function("write_line/mutex_batch", |b| {
+        b.iter(|| {
+            let mut p = pending.lock().unwrap();
+            if p.len() > 1 << 20 {
+                p.clear();
+            }
+            p.extend_from_slice(black_box(&line));
+        })
+    });
+    // The token body.
+    #[derive(serde::Serialize)]
+    struct Body<'a> {
+        token: &'a str,
+        access_token: &'a str,
+        expires_in: u64,
+        #[serde(serialize_with = "rfc3339")]
+        issued_at: time::OffsetDateTime,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        refresh_token: Option<&'a str>,
+    }
+    fn rfc3339<S: serde::Serializer>(t: &time::OffsetDateTime, s: S) -> Result<S::Ok, S::Error> {
+        let text = t
+            .format(&time::format_description::well_known::Rfc3339)
+            .map_err(serde::ser::Error::custom)?;
+        s.serialize_str(&text)
+    }
+    let token = "eyJhbGciOiJFUzI1NiIsImtpZCI6IkFCQ0Q6RUZHSCIsInR5cCI6IkpXVCJ9.".repeat(8);
+    let at = time::OffsetDateTime::from_unix_timestamp(1_795_455_792).unwrap();
+    g.bench_function("token_body/serde_json", |b| {
+        b.iter(|| {
+            serde_json::to_vec(&Body {
+                token: black_box(&token),
+                access_token: &token,
+                expires_in: 300,
+                issued_at: at,
+                refresh_token: None,
+            })
+            .unwrap()
+        })
+    });
+    g.bench_function("token_body/hand_written", |b| {
+        b.iter(|| {
+            use std::fmt::Write as _;
+            let t: &str = black_box(&token);
+            let mut out = String::with_capacity(2 * t.len() + 128);
+            out.push_str("{\"token\":\"");
+            out.push_str(t);
+            out.push_str("\",\"access_token\":\"");
+            out.push_str(t);
+            out.push_str("\",\"expires_in\":");
+            let _ = write!(out, "{}", 300);
+            out.push_str(",\"issued_at\":\"");
+            let _ = regauth::logging::text::write_rfc3339(&mut out, at, false);
+            out.push_str("\"}");
+            out.into_bytes()
+        })
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
         .sample_size(30);
-    targets = scopes, acl, signing, authn, issue, audit, http
+    targets = scopes, acl, signing, authn, issue, audit, http, alternatives
 }
 criterion_main!(benches);

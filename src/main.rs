@@ -5,13 +5,7 @@ use regauth::cli::{self, Cli, Command};
 
 fn main() {
     let cli = Cli::parse();
-    let log_guard = match regauth::logging::init(cli.log_format) {
-        Ok(g) => g,
-        Err(e) => {
-            eprintln!("regauth: cannot start the log writer thread: {e}");
-            std::process::exit(1);
-        }
-    };
+    let log_guard = regauth::logging::init(cli.log_format);
     let code = match cli.command {
         Command::Serve { config, listen } => regauth::run::serve(&config, listen),
         Command::Check { config } => cli::check(&config),

@@ -1,5 +1,5 @@
-//! Audit records: one line per token request, written straight into the
-//! log batch ([`super::batch`]) rather than as a `tracing` event.
+//! Audit records: one line per token request, written straight to the
+//! log writer ([`super::non_blocking`]) rather than as a `tracing` event.
 //!
 //! A `tracing` event goes through the dispatcher, the filter, a field
 //! visitor per field and the formatter; for the one line every request
@@ -21,12 +21,14 @@
 use std::fmt::{self, Display, Write};
 use std::sync::OnceLock;
 
-use super::batch::BatchWriter;
-use super::text::{plain, write_debug_str, write_rfc3339};
+use std::io::Write as _;
 
-/// Where records go: the process's log batch, in its format.
-pub struct Sink {
-    writer: BatchWriter,
+use super::text::{plain, write_debug_str, write_rfc3339};
+use super::NonBlocking;
+
+/// Where records go: the process's log writer, in its format.
+struct Sink {
+    writer: NonBlocking,
     json: bool,
 }
 
@@ -41,7 +43,7 @@ thread_local! {
 }
 
 /// Installs the sink (once per process; later calls change nothing).
-pub fn install(writer: BatchWriter, json: bool) {
+pub fn install(writer: NonBlocking, json: bool) {
     let _ = SINK.set(Sink { writer, json });
 }
 
@@ -189,7 +191,11 @@ impl Record {
     pub fn emit(self) {
         let (mut line, fields_at, mut scratch) = self.finish();
         match SINK.get() {
-            Some(sink) => sink.writer.write_line(line.as_bytes()),
+            // Lossless: fails only after the guard stopped the writer
+            // thread, when there is nowhere left to write.
+            Some(sink) => {
+                let _ = sink.writer.clone().write_all(line.as_bytes());
+            }
             None => tracing::info!(target: "regauth::audit", "{}", line[fields_at..].trim_end()),
         }
         // The buffers serve the thread's next record.
