@@ -453,8 +453,6 @@ fn http(c: &mut Criterion) {
     let subscriber = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
         .with_ansi(false)
-        .event_format(regauth::logging::PlainFormat::default())
-        .fmt_fields(regauth::logging::PlainFields)
         .with_writer(log)
         .finish();
     tracing::subscriber::with_default(subscriber, || {
@@ -478,9 +476,9 @@ fn http(c: &mut Criterion) {
 
 /// The hand-written logging and body parts against their crate
 /// alternatives, measured in the same run (BENCHMARKS.md): the audit line
-/// as `Record` and as a `tracing` event, the text formatter and
-/// `tracing_subscriber`'s default (text and JSON), the token body written
-/// by hand and by `serde_json`.
+/// as `Record` and as a `tracing` event through `tracing_subscriber`'s
+/// formatters (text and JSON), the log writer against a mutex append, the
+/// token body written by hand and by `serde_json`.
 fn alternatives(c: &mut Criterion) {
     use std::io::Write as _;
     let mut g = c.benchmark_group("alternatives");
@@ -535,17 +533,6 @@ fn alternatives(c: &mut Criterion) {
     let log = log_sink();
     let filter = || tracing_subscriber::EnvFilter::new("info");
     // Formatters, into the log writer.
-    let plain = tracing_subscriber::fmt()
-        .with_env_filter(filter())
-        .with_ansi(false)
-        .event_format(regauth::logging::PlainFormat::default())
-        .fmt_fields(regauth::logging::PlainFields)
-        .with_writer(log.clone())
-        .finish();
-    tracing::subscriber::with_default(plain, || {
-        g.bench_function("text_line/plain_format", |b| b.iter(event));
-        g.bench_function("audit_line/record", |b| b.iter(record));
-    });
     let full = tracing_subscriber::fmt()
         .with_env_filter(filter())
         .with_ansi(false)
@@ -553,6 +540,7 @@ fn alternatives(c: &mut Criterion) {
         .finish();
     tracing::subscriber::with_default(full, || {
         g.bench_function("text_line/tracing_subscriber_full", |b| b.iter(event));
+        g.bench_function("audit_line/record", |b| b.iter(record));
     });
     let json = tracing_subscriber::fmt()
         .with_env_filter(filter())
@@ -628,7 +616,7 @@ fn alternatives(c: &mut Criterion) {
             out.push_str("\",\"expires_in\":");
             let _ = write!(out, "{}", 300);
             out.push_str(",\"issued_at\":\"");
-            let _ = regauth::logging::text::write_rfc3339(&mut out, at, false);
+            let _ = regauth::logging::record::write_rfc3339(&mut out, at, false);
             out.push_str("\"}");
             out.into_bytes()
         })

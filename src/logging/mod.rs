@@ -10,27 +10,23 @@
 //! no line is dropped. Dropping the [`WorkerGuard`] writes what is pending
 //! (waiting at most a second for the writer thread).
 //!
-//! Every token request logs an audit line, so the per-line cost is part of
-//! every request's (docs/bench-logging.md). Two parts are written by hand
-//! because the crates' alternatives measured too costly or cannot give
-//! the output the log promises; their module docs give the figures:
-//! - [`record`]: audit lines are built with plain string pushes, in the
-//!   same layout as the other lines, with lists as JSON arrays;
-//! - [`text`]: when stderr is not a terminal, a plain-text formatter that
-//!   prints exactly what `tracing_subscriber`'s default formatter prints
-//!   without colours. On a terminal the default (coloured) formatter is
-//!   used.
+//! Lines are formatted by `tracing_subscriber`'s own formatters: the
+//! default (`Full`) one for text, coloured only when stderr is a terminal,
+//! and `.json()` for JSON. Every token request logs an audit line, so the
+//! per-line cost is part of every request's (docs/bench-logging.md); one
+//! part is written by hand because the crate alternative measured too
+//! costly and cannot give the output the log promises: [`record`] builds
+//! audit lines with plain string pushes, in the same layout as the other
+//! lines, with lists as JSON arrays (its module doc gives the figures).
 //!
 //! JSON lines escape the invisible characters the text format escapes
 //! ([`json`]).
 
 pub(crate) mod json;
 pub mod record;
-pub mod text;
 
 use std::io::{self, IsTerminal};
 
-pub use text::{PlainFields, PlainFormat};
 pub use tracing_appender::non_blocking::{NonBlocking, WorkerGuard};
 
 /// Lines the channel to the writer thread holds before a request that
@@ -76,12 +72,7 @@ pub fn init(format: LogFormat) -> WorkerGuard {
         .with_ansi(terminal);
     match format {
         LogFormat::Json => builder.with_writer(json::Escaping(writer)).json().init(),
-        LogFormat::Text if terminal => builder.with_writer(writer).init(),
-        LogFormat::Text => builder
-            .with_writer(writer)
-            .event_format(PlainFormat::default())
-            .fmt_fields(PlainFields)
-            .init(),
+        LogFormat::Text => builder.with_writer(writer).init(),
     }
     guard
 }
