@@ -31,7 +31,8 @@ pub use tracing_appender::non_blocking::{NonBlocking, WorkerGuard};
 
 /// Lines the channel to the writer thread holds before a request that
 /// logs waits for room.
-pub const BUFFERED_LINES: usize = tracing_appender::non_blocking::DEFAULT_BUFFERED_LINES_LIMIT;
+pub(crate) const BUFFERED_LINES: usize =
+    tracing_appender::non_blocking::DEFAULT_BUFFERED_LINES_LIMIT;
 
 /// What a log line looks like (`--log-format`).
 #[derive(Debug, Clone, Copy, clap::ValueEnum, PartialEq, Eq)]

@@ -57,7 +57,7 @@ pub fn install(writer: NonBlocking, json: bool) {
 }
 
 /// The target audit records carry (as `tracing` events would).
-pub const TARGET: &str = "regauth::audit";
+const TARGET: &str = "regauth::audit";
 
 /// One line under construction.
 pub struct Record {
