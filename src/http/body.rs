@@ -50,8 +50,12 @@ pub(crate) fn token_json(issued: &Issued) -> Vec<u8> {
         issued_at: issued.issued_at,
         refresh_token: issued.refresh_token.as_deref(),
     };
-    // Strings and integers only: serializing cannot fail.
-    serde_json::to_vec(&body).unwrap_or_default()
+    // Room for both copies of the token: one allocation, no regrowth.
+    let refresh = issued.refresh_token.as_deref().map_or(0, str::len);
+    let mut out = Vec::with_capacity(2 * issued.token.len() + refresh + 128);
+    // Strings and integers into a Vec: serializing cannot fail.
+    let _ = serde_json::to_writer(&mut out, &body);
+    out
 }
 
 #[cfg(test)]
