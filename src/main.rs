@@ -5,7 +5,13 @@ use regauth::cli::{self, Cli, Command};
 
 fn main() {
     let cli = Cli::parse();
-    let log_guard = regauth::logging::init(cli.log_format);
+    let log_guard = match regauth::logging::init(cli.log_format) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("regauth: cannot start the log writer thread: {e}");
+            std::process::exit(1);
+        }
+    };
     let code = match cli.command {
         Command::Serve { config, listen } => regauth::run::serve(&config, listen),
         Command::Check { config } => cli::check(&config),

@@ -1,5 +1,5 @@
-//! Audit records: one line per token request, written straight to the
-//! log writer ([`super::non_blocking`]) rather than as a `tracing` event.
+//! Audit records: one line per token request, written straight into the
+//! log batch ([`super::batch`]) rather than as a `tracing` event.
 //!
 //! A `tracing` event goes through the dispatcher, the filter, a field
 //! visitor per field and the formatter. Measured in one criterion run
@@ -30,14 +30,12 @@
 use std::fmt::{self, Display, Write};
 use std::sync::OnceLock;
 
-use std::io::Write as _;
-
-use super::NonBlocking;
+use super::batch::BatchWriter;
 use time::OffsetDateTime;
 
 /// Where records go: the process's log writer, in its format.
 struct Sink {
-    writer: NonBlocking,
+    writer: BatchWriter,
     json: bool,
 }
 
@@ -52,7 +50,7 @@ thread_local! {
 }
 
 /// Installs the sink (once per process; later calls change nothing).
-pub fn install(writer: NonBlocking, json: bool) {
+pub fn install(writer: BatchWriter, json: bool) {
     let _ = SINK.set(Sink { writer, json });
 }
 
@@ -200,11 +198,7 @@ impl Record {
     pub fn emit(self) {
         let (mut line, fields_at, mut scratch) = self.finish();
         match SINK.get() {
-            // Lossless: fails only after the guard stopped the writer
-            // thread, when there is nowhere left to write.
-            Some(sink) => {
-                let _ = sink.writer.clone().write_all(line.as_bytes());
-            }
+            Some(sink) => sink.writer.write_line(line.as_bytes()),
             None => tracing::info!(target: "regauth::audit", "{}", line[fields_at..].trim_end()),
         }
         // The buffers serve the thread's next record.
