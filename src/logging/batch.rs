@@ -36,7 +36,7 @@ use tracing_subscriber::fmt::MakeWriter;
 pub const FLUSH_DELAY: Duration = Duration::from_millis(5);
 
 /// Bytes a batch may hold before writers wait for the writer thread.
-pub const MAX_PENDING: usize = 1 << 20;
+pub(crate) const MAX_PENDING: usize = 1 << 20;
 
 type Sink = Box<dyn Write + Send>;
 

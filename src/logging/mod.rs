@@ -11,13 +11,14 @@
 //! Lines are formatted by `tracing_subscriber`'s own formatters: the
 //! default (`Full`) one for text, coloured only when stderr is a terminal,
 //! and `.json()` for JSON. Every token request logs an audit line, so the
-//! per-line cost is part of every request's (docs/bench-logging.md); one
-//! part is written by hand because the crate alternative measured too
-//! costly and cannot give the output the log promises: [`record`] builds
-//! audit lines with plain string pushes, in the same layout as the other
-//! lines, with lists as JSON arrays. The writer ([`batch`]) is hand-written
-//! too: `tracing-appender`'s non-blocking writer wakes its thread for
-//! nearly every line. Both module docs give the figures.
+//! per-line cost is part of every request's (docs/bench-logging.md). Two
+//! parts are written by hand, each because its crate alternative measured
+//! too costly on the token path (their module docs give the figures):
+//! - [`batch`], the writer: `tracing-appender`'s non-blocking writer wakes
+//!   its thread for nearly every line;
+//! - [`record`], the audit line built with plain string pushes, in the
+//!   same layout as the other lines, with lists as JSON arrays (which
+//!   `.json()` cannot write).
 //!
 //! JSON lines escape the invisible characters the text format escapes
 //! ([`json`]).
@@ -28,7 +29,8 @@ pub mod record;
 
 use std::io::{self, IsTerminal};
 
-pub use batch::{batch_writer, BatchWriter, FlushGuard, FLUSH_DELAY, MAX_PENDING};
+pub(crate) use batch::MAX_PENDING;
+pub use batch::{batch_writer, BatchWriter, FlushGuard, FLUSH_DELAY};
 
 /// What a log line looks like (`--log-format`).
 #[derive(Debug, Clone, Copy, clap::ValueEnum, PartialEq, Eq)]
