@@ -2,16 +2,18 @@
 //! log batch ([`super::batch`]) rather than as a `tracing` event.
 //!
 //! A `tracing` event goes through the dispatcher, the filter, a field
-//! visitor per field and the formatter. Measured in one criterion run
+//! visitor per field and the formatter. Measured in criterion runs
 //! (`alternatives/*` in `benches/micro.rs`, the line of a cached password
-//! request with one scope), the same fields as an `info!` event cost
-//! 1.80 µs through `tracing_subscriber`'s text formatter and 3.37 µs
-//! through its `.json()` formatter; as a `Record`, 0.39–0.61 µs. That is
-//! 1.2–2.8 µs more on every request (`http/anonymous` is about 35 µs in
-//! process, and BENCHMARKS.md shows a microsecond of CPU costing two to
-//! three at saturation), above the 1 µs a hand-written part has to save.
-//! The `.json()` formatter also writes list fields as one string, where
-//! the audit line's `requested` and `granted` are JSON arrays.
+//! request with one scope, each run measuring both), the same fields as
+//! an `info!` event cost 1.05–1.80 µs through `tracing_subscriber`'s text
+//! formatter and 1.88–3.37 µs through its `.json()` formatter; as a
+//! `Record`, 0.33–0.61 µs. That is 0.7–1.4 µs more on every request in
+//! text and 1.5–2.8 µs in JSON (`http/anonymous` is 15–35 µs in process,
+//! and a microsecond of CPU costs two to three at saturation): around and
+//! above the 1 µs a hand-written part has to save (docs/bench-logging.md).
+//! And the `.json()` formatter writes a list field as one string, where
+//! the audit line's `requested` and `granted` are JSON arrays, so it
+//! cannot write the audit line at all in JSON.
 //!
 //! A [`Record`] is built with plain string pushes, in the same layout the
 //! `tracing` formatters give every other line, so the log reads (and
