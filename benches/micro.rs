@@ -576,6 +576,27 @@ fn alternatives(c: &mut Criterion) {
     g.bench_function("write_line/batch", |b| {
         b.iter(|| (&log).write_all(black_box(&line)).unwrap())
     });
+    // Paced as requests come: 20 µs of other work (not timed) before each
+    // line, long enough for tracing-appender's thread to fall asleep.
+    let paced = |write: &mut dyn FnMut(), iters: u64| {
+        let mut total = Duration::ZERO;
+        for _ in 0..iters {
+            let until = Instant::now() + Duration::from_micros(20);
+            while Instant::now() < until {
+                std::hint::spin_loop();
+            }
+            let start = Instant::now();
+            write();
+            total += start.elapsed();
+        }
+        total
+    };
+    g.bench_function("write_line_paced/tracing_appender_lossless", |b| {
+        b.iter_custom(|iters| paced(&mut || appender.write_all(black_box(&line)).unwrap(), iters))
+    });
+    g.bench_function("write_line_paced/batch", |b| {
+        b.iter_custom(|iters| paced(&mut || (&log).write_all(black_box(&line)).unwrap(), iters))
+    });
     // The token body.
     #[derive(serde::Serialize)]
     struct Body<'a> {
