@@ -4,10 +4,11 @@
 //!
 //! Measured beside a body pushed into a string by hand (criterion
 //! `alternatives/token_body/*` in `benches/micro.rs`, one run, a 480-byte
-//! token): 0.41 µs against 0.07 µs, so `serde_json` (which scans both
-//! copies of the token for characters to escape, and formats the time
-//! through `time`) costs about 0.35 µs per issued token, 1–2 % of a whole
-//! request in process (`http/anonymous`, 15–35 µs). That is below the 1 µs
+//! token): 0.41–0.57 µs against 0.06–0.07 µs in the runs made, so
+//! `serde_json` (which scans both copies of the token for characters to
+//! escape, and formats the time through `time`) costs 0.35–0.5 µs per
+//! issued token, 1–3 % of a whole request in process (`http/anonymous`,
+//! 15–35 µs). That is below the 1 µs
 //! a hand-written part has to save to be kept (docs/bench-logging.md), so
 //! nothing here is written by hand.
 
