@@ -460,8 +460,6 @@ fn http(c: &mut Criterion) {
     let subscriber = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
         .with_ansi(false)
-        .event_format(regauth::logging::PlainFormat::default())
-        .fmt_fields(regauth::logging::PlainFields)
         .with_writer(log)
         .finish();
     tracing::subscriber::with_default(subscriber, || {
@@ -483,12 +481,182 @@ fn http(c: &mut Criterion) {
     });
 }
 
+/// The hand-written logging and body parts against their crate
+/// alternatives, measured in the same run (BENCHMARKS.md): the audit line
+/// as `Record` and as a `tracing` event through `tracing_subscriber`'s
+/// formatters (text and JSON), the log batch against `tracing-appender`'s
+/// non-blocking writer, the token body written by hand and by
+/// `serde_json`.
+fn alternatives(c: &mut Criterion) {
+    use std::io::Write as _;
+    let mut g = c.benchmark_group("alternatives");
+    let requested = vec!["repository:team6/app:pull,push".to_string()];
+    let grants = [("repository", "team6/app", ["pull", "push"], 3usize)];
+    let ip: std::net::IpAddr = [127, 0, 0, 1].into();
+    // The audit line as an ordinary event, with the fields `Record` writes.
+    let event = || {
+        let granted: Vec<String> = grants
+            .iter()
+            .map(|(t, n, a, i)| format!("{t}:{n}:[{}] by acl[{i}]", a.join(",")))
+            .collect();
+        tracing::info!(
+            target: "regauth::audit",
+            outcome = "issued",
+            method = "GET",
+            grant = "password",
+            client_id = "",
+            ip = %ip,
+            account = "ci",
+            backend = "htpasswd",
+            service = "registry.example.com",
+            audience = "registry.example.com",
+            requested = ?requested,
+            granted = ?granted,
+            offline_requested = false,
+            refresh_token_issued = false,
+        );
+    };
+    let record = || {
+        use std::fmt::Write as _;
+        let Some(mut r) = regauth::logging::record::Record::audit() else {
+            return;
+        };
+        r.str("outcome", "issued")
+            .str("method", "GET")
+            .str("grant", "password")
+            .str("client_id", "")
+            .bare("ip", ip)
+            .str("account", "ci")
+            .str("backend", "htpasswd")
+            .str("service", "registry.example.com")
+            .str("audience", "registry.example.com")
+            .list("requested", &requested, |s, w| w.write_str(s))
+            .list("granted", &grants, |(t, n, a, i), w| {
+                write!(w, "{t}:{n}:[{}] by acl[{i}]", a.join(","))
+            })
+            .bool("offline_requested", false)
+            .bool("refresh_token_issued", false);
+        r.emit();
+    };
+    let log = log_sink();
+    let filter = || tracing_subscriber::EnvFilter::new("info");
+    // Formatters, into the log writer.
+    let full = tracing_subscriber::fmt()
+        .with_env_filter(filter())
+        .with_ansi(false)
+        .with_writer(log.clone())
+        .finish();
+    tracing::subscriber::with_default(full, || {
+        g.bench_function("text_line/tracing_subscriber_full", |b| b.iter(event));
+        g.bench_function("audit_line/record", |b| b.iter(record));
+    });
+    let json = tracing_subscriber::fmt()
+        .with_env_filter(filter())
+        .with_ansi(false)
+        .with_writer(log.clone())
+        .json()
+        .finish();
+    tracing::subscriber::with_default(json, || {
+        g.bench_function("json_line/tracing_subscriber_json", |b| b.iter(event));
+    });
+    // The writers: one 300-byte line, back to back (so that
+    // tracing-appender's thread is rarely asleep when a line comes).
+    let line = [b'x'; 299]
+        .iter()
+        .chain(b"\n")
+        .copied()
+        .collect::<Vec<u8>>();
+    let (mut appender, _appender_guard) =
+        tracing_appender::non_blocking::NonBlockingBuilder::default()
+            .lossy(false)
+            .finish(std::io::BufWriter::new(std::io::sink()));
+    g.bench_function("write_line/tracing_appender_lossless", |b| {
+        b.iter(|| appender.write_all(black_box(&line)).unwrap())
+    });
+    g.bench_function("write_line/batch", |b| {
+        b.iter(|| (&log).write_all(black_box(&line)).unwrap())
+    });
+    // Paced as requests come: 20 µs of other work (not timed) before each
+    // line, long enough for tracing-appender's thread to fall asleep.
+    let paced = |write: &mut dyn FnMut(), iters: u64| {
+        let mut total = Duration::ZERO;
+        for _ in 0..iters {
+            let until = Instant::now() + Duration::from_micros(20);
+            while Instant::now() < until {
+                std::hint::spin_loop();
+            }
+            let start = Instant::now();
+            write();
+            total += start.elapsed();
+        }
+        total
+    };
+    g.bench_function("write_line_paced/tracing_appender_lossless", |b| {
+        b.iter_custom(|iters| paced(&mut || appender.write_all(black_box(&line)).unwrap(), iters))
+    });
+    g.bench_function("write_line_paced/batch", |b| {
+        b.iter_custom(|iters| paced(&mut || (&log).write_all(black_box(&line)).unwrap(), iters))
+    });
+    // The token body.
+    #[derive(serde::Serialize)]
+    struct Body<'a> {
+        token: &'a str,
+        access_token: &'a str,
+        expires_in: u64,
+        #[serde(serialize_with = "rfc3339")]
+        issued_at: time::OffsetDateTime,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        refresh_token: Option<&'a str>,
+    }
+    fn rfc3339<S: serde::Serializer>(t: &time::OffsetDateTime, s: S) -> Result<S::Ok, S::Error> {
+        let text = t
+            .format(&time::format_description::well_known::Rfc3339)
+            .map_err(serde::ser::Error::custom)?;
+        s.serialize_str(&text)
+    }
+    let token = "eyJhbGciOiJFUzI1NiIsImtpZCI6IkFCQ0Q6RUZHSCIsInR5cCI6IkpXVCJ9.".repeat(8);
+    let at = time::OffsetDateTime::from_unix_timestamp(1_795_455_792).unwrap();
+    g.bench_function("token_body/serde_json", |b| {
+        b.iter(|| {
+            let t: &str = black_box(&token);
+            let mut out = Vec::with_capacity(2 * t.len() + 128);
+            let body = Body {
+                token: t,
+                access_token: t,
+                expires_in: 300,
+                issued_at: at,
+                refresh_token: None,
+            };
+            serde_json::to_writer(&mut out, &body).unwrap();
+            out
+        })
+    });
+    g.bench_function("token_body/hand_written", |b| {
+        b.iter(|| {
+            use std::fmt::Write as _;
+            let t: &str = black_box(&token);
+            let mut out = String::with_capacity(2 * t.len() + 128);
+            out.push_str("{\"token\":\"");
+            out.push_str(t);
+            out.push_str("\",\"access_token\":\"");
+            out.push_str(t);
+            out.push_str("\",\"expires_in\":");
+            let _ = write!(out, "{}", 300);
+            out.push_str(",\"issued_at\":\"");
+            let _ = regauth::logging::record::write_rfc3339(&mut out, at, false);
+            out.push_str("\"}");
+            out.into_bytes()
+        })
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
         .sample_size(30);
-    targets = scopes, acl, signing, authn, issue, audit, http
+    targets = scopes, acl, signing, authn, issue, audit, http, alternatives
 }
 criterion_main!(benches);

@@ -25,7 +25,7 @@ fn hidden(c: char) -> bool {
 
 /// `line` with every [`hidden`] character written as `\uXXXX` (a
 /// surrogate pair above U+FFFF).
-pub fn escape_hidden(line: &str) -> Cow<'_, str> {
+pub(crate) fn escape_hidden(line: &str) -> Cow<'_, str> {
     if line.is_ascii() || !line.chars().any(hidden) {
         return Cow::Borrowed(line);
     }
@@ -46,7 +46,7 @@ pub fn escape_hidden(line: &str) -> Cow<'_, str> {
 /// [`escape_hidden`] to each line (the formatter writes a line in one
 /// `write_all`).
 #[derive(Clone)]
-pub struct Escaping<M>(pub M);
+pub(crate) struct Escaping<M>(pub(crate) M);
 
 impl<'a, M: MakeWriter<'a>> MakeWriter<'a> for Escaping<M> {
     type Writer = Escaping<M::Writer>;

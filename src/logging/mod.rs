@@ -1,32 +1,45 @@
 //! Logging: `tracing` events, filtered by `RUST_LOG` (default `info`),
 //! written as text lines (or JSON with `--log-format json`) to stderr.
 //!
-//! Every token request logs an audit line, so the per-line cost is part of
-//! every request's (BENCHMARKS.md). Three parts keep it small:
-//! - [`batch`]: lines are copied into a batch that one thread writes out
-//!   every few milliseconds, instead of a system call or a thread wake-up
-//!   per line;
-//! - [`record`]: audit lines are built with plain string pushes and go
-//!   straight into the batch, in the same layout as the other lines;
-//! - [`text`]: when stderr is not a terminal, a plain-text formatter that
-//!   prints exactly what `tracing_subscriber`'s default formatter prints
-//!   without colours, at a fraction of its cost. On a terminal the default
-//!   (coloured) formatter is used.
+//! Lines go into an in-memory batch that one thread writes to stderr a
+//! few milliseconds later, many at a time ([`batch`]): a request copies
+//! its line under a mutex and makes no system call. No line is dropped:
+//! when the batch holds [`MAX_PENDING`] bytes (stderr is stuck, for
+//! example a full pipe), the request that logs waits for the writer
+//! thread. Dropping the [`FlushGuard`] writes what is pending.
+//!
+//! Lines are formatted by `tracing_subscriber`'s own formatters: the
+//! default (`Full`) one for text, coloured only when stderr is a terminal,
+//! and `.json()` for JSON. Every token request logs an audit line, so the
+//! per-line cost is part of every request's (docs/bench-logging.md). Two
+//! parts are written by hand, each because its crate alternative measured
+//! too costly on the token path (their module docs give the figures):
+//! - [`batch`], the writer: `tracing-appender`'s non-blocking writer wakes
+//!   its thread for nearly every line;
+//! - [`record`], the audit line built with plain string pushes, in the
+//!   same layout as the other lines, with lists as JSON arrays (which
+//!   `.json()` cannot write).
 //!
 //! JSON lines escape the invisible characters the text format escapes
 //! ([`json`]).
 
 pub mod batch;
-pub mod json;
+pub(crate) mod json;
 pub mod record;
-pub mod text;
 
 use std::io::{self, IsTerminal};
 
-pub use batch::{batch_writer, BatchWriter, FlushGuard, FLUSH_DELAY, MAX_PENDING};
-pub use text::{write_debug_str, PlainFields, PlainFormat};
+pub(crate) use batch::MAX_PENDING;
+pub use batch::{batch_writer, BatchWriter, FlushGuard, FLUSH_DELAY};
 
-use crate::cli::LogFormat;
+/// What a log line looks like (`--log-format`).
+#[derive(Debug, Clone, Copy, clap::ValueEnum, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
 
 /// Installs the global subscriber (see the module docs). Keep the guard
 /// until the process ends: dropping it writes the pending lines.
@@ -41,12 +54,7 @@ pub fn init(format: LogFormat) -> io::Result<FlushGuard> {
         .with_ansi(terminal);
     match format {
         LogFormat::Json => builder.with_writer(json::Escaping(writer)).json().init(),
-        LogFormat::Text if terminal => builder.with_writer(writer).init(),
-        LogFormat::Text => builder
-            .with_writer(writer)
-            .event_format(PlainFormat::default())
-            .fmt_fields(PlainFields)
-            .init(),
+        LogFormat::Text => builder.with_writer(writer).init(),
     }
     Ok(guard)
 }

@@ -2,11 +2,22 @@
 //! log batch ([`super::batch`]) rather than as a `tracing` event.
 //!
 //! A `tracing` event goes through the dispatcher, the filter, a field
-//! visitor per field and the formatter; for the one line every request
-//! writes, that costs more than the rest of the request outside the
-//! signature (BENCHMARKS.md). A [`Record`] is built with plain string
-//! pushes, in the same layout the `tracing` formatters give every other
-//! line, so the log reads (and parses) as one stream:
+//! visitor per field and the formatter. Measured in criterion runs
+//! (`alternatives/*` in `benches/micro.rs`, the line of a cached password
+//! request with one scope, each run measuring both), the same fields as
+//! an `info!` event cost 1.05–1.80 µs through `tracing_subscriber`'s text
+//! formatter and 1.88–3.37 µs through its `.json()` formatter; as a
+//! `Record`, 0.33–0.61 µs. That is 0.7–1.4 µs more on every request in
+//! text and 1.5–2.8 µs in JSON (`http/anonymous` is 15–35 µs in process,
+//! and a microsecond of CPU costs two to three at saturation): around and
+//! above the 1 µs a hand-written part has to save (docs/bench-logging.md).
+//! And the `.json()` formatter writes a list field as one string, where
+//! the audit line's `requested` and `granted` are JSON arrays, so it
+//! cannot write the audit line at all in JSON.
+//!
+//! A [`Record`] is built with plain string pushes, in the same layout the
+//! `tracing` formatters give every other line, so the log reads (and
+//! parses) as one stream:
 //!
 //! ```text
 //! 2026-11-23T17:43:40.437528Z  INFO regauth::audit: outcome="issued" ... requested=["repository:a/b:pull"]
@@ -22,10 +33,10 @@ use std::fmt::{self, Display, Write};
 use std::sync::OnceLock;
 
 use super::batch::BatchWriter;
-use super::text::{plain, write_debug_str, write_rfc3339};
+use time::OffsetDateTime;
 
-/// Where records go: the process's log batch, in its format.
-pub struct Sink {
+/// Where records go: the process's log writer, in its format.
+struct Sink {
     writer: BatchWriter,
     json: bool,
 }
@@ -46,7 +57,7 @@ pub fn install(writer: BatchWriter, json: bool) {
 }
 
 /// The target audit records carry (as `tracing` events would).
-pub const TARGET: &str = "regauth::audit";
+const TARGET: &str = "regauth::audit";
 
 /// One line under construction.
 pub struct Record {
@@ -68,10 +79,10 @@ impl Record {
             return None;
         }
         let json = SINK.get().is_some_and(|s| s.json);
-        Some(Record::start(json, time::OffsetDateTime::now_utc()))
+        Some(Record::start(json, OffsetDateTime::now_utc()))
     }
 
-    fn start(json: bool, now: time::OffsetDateTime) -> Record {
+    fn start(json: bool, now: OffsetDateTime) -> Record {
         let (mut buf, scratch) = BUFFERS.with(|b| std::mem::take(&mut *b.borrow_mut()));
         debug_assert!(buf.is_empty());
         // Writing into a String cannot fail.
@@ -199,6 +210,76 @@ impl Record {
     }
 }
 
+// Layout helpers: the text format's strings and timestamps, written from
+// their pieces rather than through `core::fmt`.
+
+/// Whether `s` prints the same inside `Debug`'s quotes (and in a JSON
+/// string): printable ASCII other than `"` and `\`.
+fn plain(s: &str) -> bool {
+    s.bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+}
+
+/// Writes `s` as `format!("{s:?}")` would, without going through the
+/// per-character escaper when it is plain.
+fn write_debug_str(w: &mut dyn Write, s: &str) -> fmt::Result {
+    if plain(s) {
+        w.write_char('"')?;
+        w.write_str(s)?;
+        w.write_char('"')
+    } else {
+        write!(w, "{s:?}")
+    }
+}
+
+/// RFC 3339 in UTC: `2026-11-23T17:43:40Z`, or with `micros`
+/// `2026-11-23T17:43:40.437528Z` (the timestamp of
+/// `tracing_subscriber`'s formatters). Public for the benchmarks.
+pub fn write_rfc3339(w: &mut dyn Write, t: OffsetDateTime, micros: bool) -> fmt::Result {
+    let year = t.year();
+    if !(0..=9999).contains(&year) {
+        // Not this millennium: leave it to core::fmt, as the default does.
+        return if year > 9999 {
+            write!(w, "+{year}")
+        } else {
+            write!(w, "{year:05}")
+        }
+        .and_then(|()| write_rest(w, t, micros));
+    }
+    let mut b = *b"0000";
+    put(&mut b, year as u32);
+    w.write_str(ascii(&b))?;
+    write_rest(w, t, micros)
+}
+
+fn write_rest(w: &mut dyn Write, t: OffsetDateTime, micros: bool) -> fmt::Result {
+    let mut b = *b"-00-00T00:00:00.000000Z";
+    put(&mut b[1..3], u32::from(u8::from(t.month())));
+    put(&mut b[4..6], u32::from(t.day()));
+    put(&mut b[7..9], u32::from(t.hour()));
+    put(&mut b[10..12], u32::from(t.minute()));
+    put(&mut b[13..15], u32::from(t.second()));
+    if !micros {
+        return w
+            .write_str(ascii(&b[..15]))
+            .and_then(|()| w.write_char('Z'));
+    }
+    put(&mut b[16..22], t.microsecond());
+    w.write_str(ascii(&b))
+}
+
+/// Writes `n`'s last `out.len()` decimal digits into `out`, zero-padded.
+fn put(out: &mut [u8], mut n: u32) {
+    for d in out.iter_mut().rev() {
+        *d = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+}
+
+fn ascii(b: &[u8]) -> &str {
+    std::str::from_utf8(b).unwrap_or("?")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,5 +372,41 @@ mod tests {
                 "target": "regauth::audit"
             })
         );
+    }
+
+    #[test]
+    fn timestamps_table() {
+        let cases = [
+            (0, 0, "1970-01-01T00:00:00.000000Z"),
+            (1_795_455_820, 437_528_999, "2026-11-23T17:43:40.437528Z"),
+            (951_782_400, 1_000, "2000-02-29T00:00:00.000001Z"),
+            (253_402_300_799, 999_999_999, "9999-12-31T23:59:59.999999Z"),
+        ];
+        for (secs, nanos, want) in cases {
+            let t = OffsetDateTime::from_unix_timestamp(secs).unwrap()
+                + time::Duration::nanoseconds(nanos);
+            let mut s = String::new();
+            write_rfc3339(&mut s, t, true).unwrap();
+            assert_eq!(s, want, "{secs}.{nanos}");
+        }
+    }
+
+    #[test]
+    fn debug_strings_match_std() {
+        for s in [
+            "",
+            "plain",
+            "a\"b",
+            "back\\slash",
+            "new\nline",
+            "é",
+            "\u{301}",
+            "\x7f",
+            "'",
+        ] {
+            let mut ours = String::new();
+            write_debug_str(&mut ours, s).unwrap();
+            assert_eq!(ours, format!("{s:?}"));
+        }
     }
 }

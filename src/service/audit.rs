@@ -6,7 +6,8 @@
 //! can forge a field or a line.
 //!
 //! Written through [`crate::logging::record`]: the same layout as the
-//! other log lines, without a `tracing` event's cost on every request.
+//! other log lines, without a `tracing` event's cost on every request
+//! (the figures are in that module's doc).
 //! `granted` entries read `<type>:<name>:[<actions>] by acl[<i>] (<comment>)`
 //! or `... by no match`. A GET that repeats the credentials of a POST
 //! refused just before (containerd's fallback, see [`super::throttle`])
