@@ -64,7 +64,7 @@ soak:
 
 # Benchmarks (BENCHMARKS.md): criterion micro-benchmarks, then the wrk load
 # benchmark against the baseline server, then one PASS/FAIL line per
-# Must-show of issue 8 computed from both (fails if any item fails).
+# item computed from both (fails if any item fails).
 # Installs wrk, curl and slapd (for the LDAP case) with apt-get when missing
 # and run as root.
 bench:

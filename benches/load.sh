@@ -28,7 +28,7 @@
 # Prints req/s, p50/p99 latency, each regauth figure as a ratio of the
 # baseline's, each regauth process's peak RSS (VmHWM), the flood figures,
 # the micro-benchmark figures the issue asks for (criterion's estimates under
-# target/criterion), and one PASS/FAIL line per Must-show item of issue 8:
+# target/criterion), and one PASS/FAIL line per item the benchmark checks:
 #   1. anonymous and cached htpasswd: req/s >= 0.9 x baseline, p99 <= 2 x baseline
 #   2. ACL of 10,000 rules <= 2 x the cost of 10 rules per request (micro)
 #   3. peak RSS of every regauth process <= 64 MB (64,000,000 bytes)
@@ -76,7 +76,7 @@ LUA=$ROOT/benches/wrk/report.lua
 FLOOD_LUA=$ROOT/benches/wrk/flood.lua
 ATTACKER_IP=203.0.113.66 # the flood's client address (X-Forwarded-For)
 USER_IP=198.51.100.10    # the cached user's
-# Must-show thresholds (issue 8).
+# The items' thresholds.
 MIN_RATIO=0.9 MAX_P99_FACTOR=2 MAX_ACL_FACTOR=2 MAX_RSS_BYTES=64000000 MAX_FLOOD_P99_MS=50
 SERVICE=registry.example.com
 PASSWORD='correct horse battery staple'
@@ -655,7 +655,7 @@ echo "  sign, ring alone: ES256 $(human "$(median_ns sign/ring_parsed_key/ES256)
     "jsonwebtoken::encode: ES256 $(human "$(median_ns sign/jsonwebtoken_encode/ES256)"); RS256 $(human "$(median_ns sign/jsonwebtoken_encode/RS256)")"
 echo "  authn: cache hit $(human "$(median_ns authn/cache_hit)"); bcrypt cost 10 $(human "$(median_ns authn/bcrypt_cost10_verify)")"
 
-# --- Must-show (issue 8) ---
+# --- the four items ---
 VERDICT_FAIL=0
 verdict() { # ITEM OK TEXT
     local word=PASS

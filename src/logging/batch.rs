@@ -6,7 +6,7 @@
 //! non-blocking writer sends each line over a channel to its thread, which
 //! is asleep between requests, so nearly every line pays a thread wake-up.
 //! Measured with the `http/anonymous` benchmark (a whole request in
-//! process; runs of the builds one after another, docs/bench-logging.md), a
+//! process; runs of the builds one after another, BENCHMARKS.md, "Logging and the token body"), a
 //! request took 22.1–22.6 µs with `tracing-appender` (lossless, over a
 //! `BufWriter`) and 15.4 µs with this batch: 7 µs more, far above the 1 µs a
 //! hand-written part has to save. One criterion run measuring both writers

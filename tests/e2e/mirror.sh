@@ -1,5 +1,5 @@
 # shellcheck shell=bash disable=SC2034 # SETUP_ERR is read by run_scenarios (lib.sh)
-# mirror.sh — pull-through mirror scenarios (issue 3): one distribution
+# mirror.sh — pull-through mirror scenarios: one distribution
 # registry that stores Docker Hub under docker.io/... and GHCR under
 # ghcr.io/..., two nginx mirror fronts on loopback that serve those prefixes
 # as if they were the upstream registries, and regauth rebuilding the scopes

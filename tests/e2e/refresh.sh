@@ -1,5 +1,5 @@
 # shellcheck shell=bash disable=SC2034 # SETUP_ERR is read by run_scenarios (lib.sh)
-# refresh.sh — refresh tokens (issue 6) with the Docker engine: `docker
+# refresh.sh — refresh tokens with the Docker engine: `docker
 # login` stores the refresh token regauth issues as an identity token (no
 # password on disk), dockerd pushes and pulls with `POST grant_type=
 # refresh_token`, and a password change in htpasswd revokes that identity

@@ -93,7 +93,7 @@ setup_up() {
 	AUTH_BASE="http://127.0.0.1:$ap"
 	REG="127.0.0.1:$rp"
 
-	# docker_auth-format configuration (see DESIGN.md §3).
+	# docker_auth-format configuration (README, "Configuration").
 	cat >"$S_DIR/regauth.yml" <<EOF
 server:
   addr: "127.0.0.1:$ap"

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# secrets.sh — issue 7: after every other test, with every regauth of the
+# secrets.sh — after every other test, with every regauth of the
 # run logging at debug level (lib.sh's start_regauth, RUST_LOG=
 # $E2E_REGAUTH_LOG_LEVEL), no password, token or Authorization header value
 # the suite used may appear in any regauth log.

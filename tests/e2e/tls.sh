@@ -1,5 +1,5 @@
 # shellcheck shell=bash disable=SC2034 # SETUP_ERR is read by run_scenarios (lib.sh)
-# tls.sh — issue 7 Must-show #4: a TLS-served regauth works as the realm of
+# tls.sh — a TLS-served regauth works as the realm of
 # the real registry, with every client verifying every certificate.
 #
 # Sourced by run.sh after lib.sh and scenarios.sh (uses their helpers,
