@@ -274,17 +274,13 @@ async fn connection(
     });
     let deadline = tokio::time::sleep(HEADER_READ_TIMEOUT);
     tokio::pin!(deadline);
-    match tls {
-        None => {
-            let builder = if h2c { &builders.auto } else { &builders.h1 };
-            let io = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .into_owned();
-            tokio::select! {
-                _ = watcher.watch(io) => {}
-                () = limit(&flag, deadline) => {}
-            }
-        }
+    // The protocol is chosen without reading from the client: by ALPN over
+    // TLS, by configuration in plain text.
+    let (stream, builder) = match tls {
+        None => (
+            Either::Left(stream),
+            if h2c { &builders.auto } else { &builders.h1 },
+        ),
         Some(tls) => {
             let accept = tokio_rustls::TlsAcceptor::from(tls).accept(stream);
             let stream = tokio::select! {
@@ -293,15 +289,18 @@ async fn connection(
                 () = flag.displace.notified() => return,
             };
             let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-            let builder = if h2 { &builders.h2 } else { &builders.h1 };
-            let io = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .into_owned();
-            tokio::select! {
-                _ = watcher.watch(io) => {}
-                () = limit(&flag, deadline) => {}
-            }
+            (
+                Either::Right(stream),
+                if h2 { &builders.h2 } else { &builders.h1 },
+            )
         }
+    };
+    let io = builder
+        .serve_connection(TokioIo::new(stream), service)
+        .into_owned();
+    tokio::select! {
+        _ = watcher.watch(io) => {}
+        () = limit(&flag, deadline) => {}
     }
     drop(conn);
 }
