@@ -13,13 +13,14 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use regauth::authn::{CredCache, Credentials};
 use regauth::config::Config;
+use regauth::config::KidMode;
 use regauth::core::acl::{Acl, MatchSpec, Request, RuleSpec};
 use regauth::core::claims::{self, Access, ClaimInput};
 use regauth::core::{scope, Labels};
 use regauth::metrics::Metrics;
 use regauth::secret::Secret;
 use regauth::service::{self, Generation, Login, TokenRequest};
-use regauth::token::{new_jti, KidMode, PrivateKey, Signer};
+use regauth::token::{new_jti, PrivateKey, Signer};
 
 /// Counts heap allocations, so `http/` can report allocations per request
 /// (a cost a time measurement on a quiet machine understates).
@@ -303,7 +304,7 @@ fn runtime(dir: &Path, acl_size: usize, password: &str) -> Generation {
     );
     let path = dir.join("config.yml");
     std::fs::write(&path, &yaml).unwrap();
-    Generation::build(Config::load(&path).unwrap())
+    Generation::build(Config::load(&path).unwrap()).unwrap()
 }
 
 fn issue(c: &mut Criterion) {

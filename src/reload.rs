@@ -119,14 +119,15 @@ async fn attempt(
     let current = service.current();
     let path = current.config.path.clone();
     let read = path.clone();
-    let loaded = tokio::task::spawn_blocking(move || Config::load(&read).map(Generation::build))
-        .await
-        .unwrap_or_else(|e| {
-            Err(ConfigError {
-                file: path.clone(),
-                message: format!("loading stopped: {e}"),
-            })
-        });
+    let loaded =
+        tokio::task::spawn_blocking(move || Config::load(&read).and_then(Generation::build))
+            .await
+            .unwrap_or_else(|e| {
+                Err(ConfigError {
+                    file: path.clone(),
+                    message: format!("loading stopped: {e}"),
+                })
+            });
     if raced() {
         return Ok(false);
     }

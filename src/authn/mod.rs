@@ -5,19 +5,20 @@
 //! (bcrypt) run on the blocking pool, bounded, and fail fast when saturated.
 
 pub mod cache;
+mod hash;
 pub mod inflight;
 pub mod ldap;
-pub mod password_table;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::sync::Semaphore;
 
+use crate::config::password_table::{self, PasswordTable};
+use crate::config::ChainOptions;
 use crate::core::Labels;
 use crate::secret::Secret;
 pub use cache::CredCache;
-pub use password_table::{PasswordTable, TableError};
 
 /// Basic credentials (or OAuth2 password-grant credentials).
 #[derive(Debug, Clone)]
@@ -109,29 +110,6 @@ pub enum LabelSource {
     /// The backend that would be asked next can only look the account up
     /// with its password (LDAP with `initial_bind_as_user`).
     NeedsPassword { backend: &'static str },
-}
-
-/// Tuning of the chain (config `auth_cache`, and the bcrypt pool).
-#[derive(Debug, Clone, Copy)]
-pub struct ChainOptions {
-    pub cache_ttl: Duration,
-    pub cache_entries: usize,
-    /// bcrypt verifications running at once (default: number of cores).
-    pub workers: usize,
-    /// Verifications allowed to wait for a worker before new ones are refused.
-    pub queue: usize,
-}
-
-impl Default for ChainOptions {
-    fn default() -> Self {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        ChainOptions {
-            cache_ttl: Duration::from_secs(60),
-            cache_entries: 10_000,
-            workers: cores,
-            queue: cores * 16,
-        }
-    }
 }
 
 /// The configured backends, tried in order, with the credential cache.
@@ -402,7 +380,7 @@ impl Chain {
             .await
             .expect("semaphore never closed");
         Ok(
-            tokio::task::spawn_blocking(move || password_table::verify(&hash, &password))
+            tokio::task::spawn_blocking(move || hash::verify(&hash, &password))
                 .await
                 .unwrap_or(false),
         )

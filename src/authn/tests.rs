@@ -1,4 +1,6 @@
 //! Chain tests: backend order, caching, the bounded pool and coalescing.
+use std::time::Duration;
+
 use super::*;
 
 fn chain(opts: ChainOptions, cost: u32) -> Chain {
@@ -161,8 +163,8 @@ fn dummy_hash_takes_the_most_common_configured_cost() {
         "tie: higher"
     );
     let h = dummy_hash(&[table(&[4])]);
-    assert!(!password_table::verify(&h, &Secret::new("")));
-    assert!(!password_table::verify(&h, &Secret::new("pw")));
+    assert!(!super::hash::verify(&h, &Secret::new("")));
+    assert!(!super::hash::verify(&h, &Secret::new("pw")));
 }
 
 /// An LDAP backend at `addr` (nothing listens there in these tests).
@@ -175,8 +177,9 @@ fn ldap(addr: &str, as_user: bool) -> Backend {
     let yaml = format!(
         "addr: {addr}\nbase: dc=x\nfilter: (uid=${{account}})\nconnect_timeout: 1\ntimeout: 2\n{bind}"
     );
-    let raw: ldap::RawLdap = serde_yaml::from_str(&yaml).unwrap();
-    Backend::Ldap(Arc::new(ldap::Ldap::from_raw(raw).unwrap()))
+    let raw: crate::config::ldap::RawLdap = serde_yaml::from_str(&yaml).unwrap();
+    let settings = crate::config::ldap::settings(raw).unwrap();
+    Backend::Ldap(Arc::new(ldap::Ldap::new(settings)))
 }
 
 #[tokio::test]

@@ -12,23 +12,25 @@
 //! to its policy, so `config.acl` reads as it always did and code that
 //! only evaluates the policy takes a `&Policy`.
 
+pub mod ldap;
 mod lines;
 pub(crate) mod lint;
+pub mod password_table;
 pub mod raw;
 pub mod secrets;
 pub mod tls;
-mod warnings;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
-use crate::authn::ldap::Ldap;
-use crate::authn::PasswordTable;
 use crate::core::acl::{Acl, RuleSpec};
 use crate::core::remap::Mirror;
 use crate::core::scope;
-use crate::token::{keys, KidMode, PrivateKey, Signer};
+use crate::secret::Secret;
+use ldap::LdapSettings;
+use password_table::{PasswordTable, TableError};
 use raw::RawConfig;
 
 /// A configuration error: which file and what is wrong, in one line.
@@ -116,7 +118,13 @@ pub struct TokenSettings {
     /// Which configured pair signs: `key_path` and `cert_path` are its files.
     pub signing_pair: SigningPair,
     pub key_path: PathBuf,
+    /// The key file's text (PEM), parsed when a generation is built.
+    pub key_pem: Secret,
+    /// The passphrase of an encrypted key (`token.key_passphrase_*`).
+    pub key_passphrase: Option<Secret>,
     pub cert_path: Option<PathBuf>,
+    /// The certificate of the signing key (PEM), when configured.
+    pub cert_pem: Option<String>,
     /// Refresh token lifetime; 0 = refresh tokens disabled.
     pub refresh_ttl_secs: u64,
     /// Audiences whose tokens are shaped for zot.
@@ -153,9 +161,6 @@ pub struct Config {
     pub path: PathBuf,
     pub server: ServerSettings,
     pub token: TokenSettings,
-    pub signer: Arc<Signer>,
-    /// The certificate of the signing key (PEM), when configured.
-    pub cert_pem: Option<String>,
     pub policy: Policy,
     pub throttle: ThrottleSettings,
     /// Every file this configuration was read from (watched for reload).
@@ -168,12 +173,59 @@ pub struct Config {
 pub struct Policy {
     pub users: Option<Arc<PasswordTable>>,
     pub htpasswd: Option<Arc<PasswordTable>>,
-    pub ldap: Option<Arc<Ldap>>,
+    pub ldap: Option<LdapSettings>,
     pub acl: Arc<Acl>,
     pub mirrors: Vec<Mirror>,
     /// Allowed registry services; empty = any.
     pub services: Vec<String>,
-    pub chain: crate::authn::ChainOptions,
+    pub chain: ChainOptions,
+}
+
+/// Tuning of the authentication chain (`auth_cache`, and the bcrypt pool).
+#[derive(Debug, Clone, Copy)]
+pub struct ChainOptions {
+    pub cache_ttl: Duration,
+    pub cache_entries: usize,
+    /// bcrypt verifications running at once (default: number of cores).
+    pub workers: usize,
+    /// Verifications allowed to wait for a worker before new ones are refused.
+    pub queue: usize,
+}
+
+impl Default for ChainOptions {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        ChainOptions {
+            cache_ttl: Duration::from_secs(60),
+            cache_entries: 10_000,
+            workers: cores,
+            queue: cores * 16,
+        }
+    }
+}
+
+/// Which `kid` the JWS header carries (config `token.kid`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KidMode {
+    /// libtrust key ID (distribution 2.x and docker_auth's default).
+    #[default]
+    Libtrust,
+    /// RFC 7638 JWK thumbprint (distribution 3.x with `rootcertbundle`).
+    Thumbprint,
+    /// No `kid` (zot; distribution with `x5c`).
+    None,
+}
+
+impl KidMode {
+    /// The value as `token.kid` spells it.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            KidMode::Libtrust => "libtrust",
+            KidMode::Thumbprint => "thumbprint",
+            KidMode::None => "none",
+        }
+    }
 }
 
 impl std::ops::Deref for Config {
@@ -290,28 +342,17 @@ fn compile(path: &Path, text: &str, mut raw: RawConfig) -> Result<Config, String
         }
     };
     let (key_name, cert_name) = signing_pair.keys();
-    let key_pem = read(&key_path, key_name)?;
+    let key_pem = Secret::new(read(&key_path, key_name)?);
     let passphrase = secrets::load(
         "token.key_passphrase",
         t.key_passphrase_file.as_deref(),
         t.key_passphrase_env.as_deref(),
     )?;
-    let key = PrivateKey::from_pem_with_passphrase(&key_pem, passphrase.as_ref())
-        .map_err(|e| format!("{key_name} ({}): {e}", key_path.display()))?;
     let cert_pem = match &cert_path {
         Some(p) => Some(read(p, cert_name)?),
-        None => None,
-    };
-    let spki = key.public_spki_der();
-    let cert_der = match &cert_pem {
-        Some(pem) => {
-            Some(keys::certificate_der(pem, &spki).map_err(|e| format!("{cert_name}: {e}"))?)
-        }
         None if t.x5c => return Err("token.x5c: true needs token.certificate".into()),
         None => None,
     };
-    let signer = Signer::new(key, kid, if t.x5c { cert_der.as_deref() } else { None })
-        .map_err(|e| format!("{key_name}: {e}"))?;
 
     let mut files = vec![path.to_owned(), key_path.clone()];
     files.extend(t.key_passphrase_file.clone());
@@ -333,12 +374,13 @@ fn compile(path: &Path, text: &str, mut raw: RawConfig) -> Result<Config, String
             x5c: t.x5c,
             signing_pair,
             key_path,
+            key_pem,
+            key_passphrase: passphrase,
             cert_path,
+            cert_pem,
             refresh_ttl_secs: t.refresh_expiration,
             zot_audiences: t.zot_audiences,
         },
-        signer: Arc::new(signer),
-        cert_pem,
         policy,
         throttle,
         files,
@@ -352,7 +394,7 @@ fn compile(path: &Path, text: &str, mut raw: RawConfig) -> Result<Config, String
 /// htpasswd file holds gives that user its labels. The entry is not a
 /// user of its own (no password, so no login through `users:`): a login
 /// as that name is verified by the htpasswd file and carries these labels,
-/// and [`crate::authn::Chain::labels_of`] finds them there too. Such an
+/// and the authentication chain (`authn`) finds them there too. Such an
 /// entry for a name the htpasswd file lacks is an error, as it would be
 /// a user without a password.
 ///
@@ -376,10 +418,8 @@ fn policy(raw: &mut RawConfig, text: &str) -> Result<(Policy, Vec<PathBuf>), Str
             )
             .map_err(|e| {
                 let line = match &e {
-                    crate::authn::TableError::User { user, .. } => {
-                        lines::section_key(text, "users", user)
-                    }
-                    crate::authn::TableError::Line { .. } => None,
+                    TableError::User { user, .. } => lines::section_key(text, "users", user),
+                    TableError::Line { .. } => None,
                 };
                 match line {
                     Some(l) => format!("users (line {l}): {e}"),
@@ -410,7 +450,7 @@ fn policy(raw: &mut RawConfig, text: &str) -> Result<(Policy, Vec<PathBuf>), Str
         None => None,
     };
     let ldap = match raw.ldap_auth.take() {
-        Some(l) => Some(Arc::new(Ldap::from_raw(l)?)),
+        Some(l) => Some(ldap::settings(l)?),
         None => None,
     };
     if users.is_none() && htpasswd.is_none() && ldap.is_none() {
@@ -462,12 +502,10 @@ fn policy(raw: &mut RawConfig, text: &str) -> Result<(Policy, Vec<PathBuf>), Str
     let mut files = Vec::new();
     files.extend(raw.htpasswd.clone());
     files.extend(raw.acl_file.clone());
-    files.extend(ldap.iter().flat_map(|l| l.files().to_vec()));
-    let mut chain = crate::authn::ChainOptions::default();
+    files.extend(ldap.iter().flat_map(|l| l.files.iter().cloned()));
+    let mut chain = ChainOptions::default();
     if let Some(c) = raw.auth_cache.take() {
-        chain.cache_ttl = c
-            .ttl
-            .map_or(chain.cache_ttl, std::time::Duration::from_secs);
+        chain.cache_ttl = c.ttl.map_or(chain.cache_ttl, Duration::from_secs);
         chain.cache_entries = c.max_entries.unwrap_or(chain.cache_entries);
     }
     let policy = Policy {

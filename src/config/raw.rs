@@ -6,9 +6,9 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::KidMode;
 use crate::core::acl::RuleSpec;
 use crate::core::Labels;
-use crate::token::KidMode;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -37,7 +37,7 @@ pub struct RawConfig {
     pub throttle: Option<RawThrottle>,
 
     #[serde(default)]
-    pub ldap_auth: Option<crate::authn::ldap::RawLdap>,
+    pub ldap_auth: Option<super::ldap::RawLdap>,
 
     // docker_auth sections regauth does not implement: accepted by the parser
     // only so that validation can reject them with a precise message.

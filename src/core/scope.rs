@@ -104,7 +104,7 @@ pub fn parse_all<'a, I: IntoIterator<Item = &'a str>>(
 /// the first one is kept, and the order of first appearance is preserved.
 ///
 /// A linear search: a request carries at most
-/// [`crate::service::MAX_SCOPES`] scopes, usually one to three, and an index
+/// `MAX_SCOPES` (the service's limit) scopes, usually one to three, and an index
 /// would cost more allocations than it saves comparisons.
 pub fn merge(scopes: impl IntoIterator<Item = Scope>) -> Vec<Scope> {
     let mut out: Vec<Scope> = Vec::new();

@@ -329,7 +329,7 @@ fn respond(result: Result<Issued, ApiError>, metrics: &Metrics, start: Instant) 
 
 /// The public signing key as a JWK Set, with the `kid` tokens carry.
 async fn jwks(State(svc): State<TokenService>) -> Response {
-    Json(svc.current().config.signer.jwks()).into_response()
+    Json(svc.current().signer.jwks()).into_response()
 }
 
 async fn metrics(State(svc): State<TokenService>) -> Response {

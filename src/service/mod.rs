@@ -12,8 +12,10 @@
 
 pub mod audit;
 mod authorize;
+mod generation;
 mod login;
 pub mod throttle;
+mod warnings;
 
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr};
@@ -23,11 +25,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use arc_swap::ArcSwap;
 
 pub use authorize::{authorize, check_service, Authorization, Grant};
+pub use generation::{chain_for, Generation};
 pub use login::{Identity, Login};
 pub use throttle::Method;
 
-use crate::authn::{AuthnError, Backend, Chain};
-use crate::config::{Config, Policy};
+use crate::authn::AuthnError;
 use crate::core::claims::{self, Access, ClaimInput};
 use crate::core::scope;
 use crate::metrics::Metrics;
@@ -84,30 +86,6 @@ pub enum ServiceError {
     /// ([`throttle`]); `retry_after` is when the window ends.
     #[error("too many failed logins")]
     TooManyFailures { retry_after: std::time::Duration },
-}
-
-/// Everything one configuration generation needs to serve requests: the
-/// configuration, the authentication chain built from it, the refresh-token
-/// key. A reload builds a new one and swaps it in whole.
-#[derive(Debug)]
-pub struct Generation {
-    pub config: Config,
-    pub authn: Chain,
-    /// Set when refresh tokens are enabled.
-    pub refresh_key: Option<RefreshKey>,
-}
-
-impl Generation {
-    /// The generation `config` describes.
-    pub fn build(config: Config) -> Generation {
-        let authn = chain_for(&config);
-        let refresh_key = (config.token.refresh_ttl_secs > 0).then(|| config.signer.refresh_key());
-        Generation {
-            config,
-            authn,
-            refresh_key,
-        }
-    }
 }
 
 /// The token service: the running generation (swapped whole on reload),
@@ -252,7 +230,7 @@ pub async fn issue_token(
     if config.token.zot_audiences.contains(&authorization.audience) {
         access = claims::zot_access(access);
     }
-    let token = config.signer.sign(&claims::build(ClaimInput {
+    let token = rt.signer.sign(&claims::build(ClaimInput {
         issuer: &config.token.issuer,
         account: &who.account,
         audience: &authorization.audience,
@@ -292,25 +270,4 @@ async fn new_refresh_token(
         exp: now + rt.config.token.refresh_ttl_secs,
         jti: format!("r{jti}"),
     })))
-}
-
-/// The authentication chain a policy describes.
-pub fn chain_for(config: &Policy) -> Chain {
-    let mut backends = Vec::new();
-    if let Some(u) = &config.users {
-        backends.push(Backend::Table {
-            name: "users",
-            table: u.clone(),
-        });
-    }
-    if let Some(h) = &config.htpasswd {
-        backends.push(Backend::Table {
-            name: "htpasswd",
-            table: h.clone(),
-        });
-    }
-    if let Some(l) = &config.ldap {
-        backends.push(Backend::Ldap(l.clone()));
-    }
-    Chain::new(backends, config.chain)
 }

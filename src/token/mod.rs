@@ -6,6 +6,7 @@ pub mod keygen;
 pub mod keys;
 pub mod refresh;
 
+use crate::config::{KidMode, TokenSettings};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use serde::Serialize;
@@ -26,30 +27,6 @@ pub fn new_jti() -> String {
         s.push(char::from(HEX[usize::from(x & 15)]));
     }
     s
-}
-
-/// Which `kid` the JWS header carries (config `token.kid`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum KidMode {
-    /// libtrust key ID (distribution 2.x and docker_auth's default).
-    #[default]
-    Libtrust,
-    /// RFC 7638 JWK thumbprint (distribution 3.x with `rootcertbundle`).
-    Thumbprint,
-    /// No `kid` (zot; distribution with `x5c`).
-    None,
-}
-
-impl KidMode {
-    /// The value as `token.kid` spells it.
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            KidMode::Libtrust => "libtrust",
-            KidMode::Thumbprint => "thumbprint",
-            KidMode::None => "none",
-        }
-    }
 }
 
 /// A ready-to-use signer: the key, its precomputed `kid` and the base64url
@@ -99,6 +76,27 @@ impl Signer {
             header_b64,
             jwk,
         })
+    }
+
+    /// The signer `token` describes: its key parsed (decrypted with the
+    /// passphrase when set), the certificate checked against the key.
+    /// Errors name the YAML key and the file.
+    pub fn from_settings(token: &TokenSettings) -> Result<Signer, String> {
+        let (key_name, cert_name) = token.signing_pair.keys();
+        let key = PrivateKey::from_pem_with_passphrase(
+            token.key_pem.expose(),
+            token.key_passphrase.as_ref(),
+        )
+        .map_err(|e| format!("{key_name} ({}): {e}", token.key_path.display()))?;
+        let cert_der = match &token.cert_pem {
+            Some(pem) => Some(
+                keys::certificate_der(pem, &key.public_spki_der())
+                    .map_err(|e| format!("{cert_name}: {e}"))?,
+            ),
+            None => None,
+        };
+        let x5c = if token.x5c { cert_der.as_deref() } else { None };
+        Signer::new(key, token.kid, x5c).map_err(|e| format!("{key_name}: {e}"))
     }
 
     pub fn alg(&self) -> Alg {

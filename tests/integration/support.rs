@@ -83,7 +83,7 @@ impl Server {
         let path = dir.path().join("config.yml");
         std::fs::write(&path, yaml).unwrap();
         let config = Config::load(&path).expect("test config is valid");
-        let state = TokenService::new(Generation::build(config));
+        let state = TokenService::new(Generation::build(config).expect("test key parses"));
         let app = app(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

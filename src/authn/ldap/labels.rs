@@ -5,17 +5,8 @@
 
 use std::collections::HashMap;
 
+pub(crate) use crate::config::ldap::LabelMap;
 use crate::core::Labels;
-
-/// One label fed from one attribute.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LabelMap {
-    pub label: String,
-    pub attribute: String,
-    /// Take the CN out of DN values (`cn=devs,ou=groups,...` -> `devs`).
-    pub parse_cn: bool,
-    pub lower_case: bool,
-}
 
 impl LabelMap {
     /// `value` as the label gets it.

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use ldap3::{LdapConnAsync, LdapConnSettings};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
-use super::config::{Settings, TlsMode};
 use super::Failure;
+use crate::config::ldap::{LdapSettings, TlsMode};
 use crate::secret::Secret;
 
 /// An idle connection older than this is closed rather than reused:
@@ -32,7 +32,7 @@ impl Drop for Conn {
 }
 
 pub struct Pool {
-    settings: Settings,
+    settings: LdapSettings,
     /// Bound right after connecting (service account), or `None`.
     service: Option<(String, Secret)>,
     idle: Mutex<Vec<(Conn, Instant)>>,
@@ -70,7 +70,7 @@ impl Lease<'_> {
 }
 
 impl Pool {
-    pub fn new(settings: Settings, service: Option<(String, Secret)>) -> Pool {
+    pub fn new(settings: LdapSettings, service: Option<(String, Secret)>) -> Pool {
         let size = settings.pool_size;
         Pool {
             settings,

@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 
 use crate::core::Labels;
-use crate::secret::Secret;
 
 #[derive(Debug, Clone)]
 struct Entry {
@@ -57,18 +56,6 @@ pub fn check_bcrypt(hash: &str) -> Result<(), String> {
     hash.parse::<bcrypt::HashParts>()
         .map(|_| ())
         .map_err(|_| "malformed bcrypt hash".to_owned())
-}
-
-/// bcrypt reads at most this many bytes of a password.
-pub const BCRYPT_MAX_PASSWORD: usize = 72;
-
-/// Verifies a password against a bcrypt hash. Passwords longer than bcrypt's
-/// 72-byte limit never match (no silent truncation). The crate's
-/// `non_truncating_verify` is not used: it also refuses exactly 72 bytes,
-/// which Go's and Apache's bcrypt accept.
-pub fn verify(hash: &str, password: &Secret) -> bool {
-    password.expose().len() <= BCRYPT_MAX_PASSWORD
-        && bcrypt::verify(password.expose(), hash).unwrap_or(false)
 }
 
 /// A `password:` holding a whole htpasswd line (`name:$2y$...`, what
@@ -285,20 +272,5 @@ mod tests {
         assert!(!t.set_labels("nobody", Labels::new()));
         let without_anon = PasswordTable::from_users([]).unwrap();
         assert_eq!(without_anon.lookup(""), Lookup::NoMatch);
-    }
-
-    #[test]
-    fn verify_accepts_every_bcrypt_prefix_and_rejects_truncation() {
-        for prefix in ["$2y$", "$2a$", "$2b$"] {
-            let h = H2Y.replacen("$2y$", prefix, 1);
-            assert!(verify(&h, &Secret::new("secret")), "{prefix}");
-            assert!(!verify(&h, &Secret::new("Secret")), "{prefix}");
-        }
-        let long = "a".repeat(72);
-        let h = bcrypt::hash(&long, 4).unwrap();
-        assert!(verify(&h, &Secret::new(long.clone())));
-        // bcrypt only reads 72 bytes: a longer password must not match the
-        // hash of its 72-byte prefix.
-        assert!(!verify(&h, &Secret::new(format!("{long}EXTRA"))));
     }
 }

@@ -1,6 +1,9 @@
 //! The `ldap_auth` section: docker_auth's keys plus regauth's extensions
 //! (`group_search`, timeouts, pool size), and its validation into
-//! [`Settings`]. Files it names (bind password, CA) are read here, at load.
+//! [`LdapSettings`], plain data the LDAP backend (`authn::ldap`) is built
+//! from. Files it names (bind password, CA) are read here, at load, and
+//! the TLS client configuration is built here ([`tls`]) so that a bad CA
+//! file is a load error like any other.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -9,9 +12,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
-use super::escape;
-use super::labels::LabelMap;
 use crate::secret::Secret;
+
+pub(crate) mod tls;
 
 /// `ldap_auth` as written in the YAML file.
 #[derive(Debug, Deserialize)]
@@ -109,6 +112,16 @@ pub enum BindMode {
     AsUser { template: String },
 }
 
+/// One label fed from one attribute (`labels:` and `group_search`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabelMap {
+    pub label: String,
+    pub attribute: String,
+    /// Take the CN out of DN values (`cn=devs,ou=groups,...` -> `devs`).
+    pub parse_cn: bool,
+    pub lower_case: bool,
+}
+
 #[derive(Debug, Clone)]
 pub struct GroupSearch {
     pub base: String,
@@ -118,7 +131,7 @@ pub struct GroupSearch {
 
 /// A validated `ldap_auth`.
 #[derive(Clone)]
-pub struct Settings {
+pub struct LdapSettings {
     /// `ldap://host:port` or `ldaps://host:port`: the connection URL, and
     /// the server's name in errors and logs.
     pub url: String,
@@ -128,9 +141,6 @@ pub struct Settings {
     pub bind: BindMode,
     pub base: String,
     pub filter: String,
-    /// The attributes `filter` matches the account on (see
-    /// [`super::account`]); empty: the typed name is kept.
-    pub account_attributes: Vec<String>,
     pub labels: Vec<LabelMap>,
     pub groups: Option<GroupSearch>,
     pub connect_timeout: Duration,
@@ -140,16 +150,15 @@ pub struct Settings {
     pub files: Vec<PathBuf>,
 }
 
-impl std::fmt::Debug for Settings {
+impl std::fmt::Debug for LdapSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Settings")
+        f.debug_struct("LdapSettings")
             .field("url", &self.url)
             .field("tls", &self.tls)
             .field("insecure", &self.insecure)
             .field("bind", &self.bind)
             .field("base", &self.base)
             .field("filter", &self.filter)
-            .field("account_attributes", &self.account_attributes)
             .field("labels", &self.labels)
             .field("groups", &self.groups)
             .field("connect_timeout", &self.connect_timeout)
@@ -160,7 +169,7 @@ impl std::fmt::Debug for Settings {
 }
 
 /// Validates `raw`; errors read `ldap_auth.<key>: reason`.
-pub fn settings(raw: RawLdap) -> Result<Settings, String> {
+pub fn settings(raw: RawLdap) -> Result<LdapSettings, String> {
     let at = |key: &str, msg: String| format!("ldap_auth.{key}: {msg}");
     let (host, port) = host_port(&raw.addr).map_err(|m| at("addr", m))?;
     let tls = match raw.tls.as_deref().map(str::trim) {
@@ -200,7 +209,7 @@ pub fn settings(raw: RawLdap) -> Result<Settings, String> {
             };
             files.extend(ca.map(PathBuf::from));
             Some(
-                super::tls::client_config(ca, raw.insecure_tls_skip_verify)
+                tls::client_config(ca, raw.insecure_tls_skip_verify)
                     .map_err(|m| at("ca_certificate", m))?,
             )
         }
@@ -316,14 +325,13 @@ pub fn settings(raw: RawLdap) -> Result<Settings, String> {
     if !(1..=64).contains(&pool_size) {
         return Err(at("pool_size", "must be between 1 and 64".into()));
     }
-    Ok(Settings {
+    Ok(LdapSettings {
         url,
         tls,
         tls_config,
         insecure: raw.insecure_tls_skip_verify,
         bind,
         base: raw.base.unwrap_or_default(),
-        account_attributes: super::account::attributes(&raw.filter),
         filter: raw.filter,
         labels,
         groups,
@@ -355,7 +363,9 @@ fn host_port(addr: &str) -> Result<(String, u16), String> {
 /// Checks that `template` is a valid filter once its placeholders are
 /// filled with a plain value.
 fn check_filter(template: &str) -> Result<(), String> {
-    let filled = escape::fill(template, &[("account", "x"), ("dn", "cn=x")]);
+    // Values with nothing to escape, so the template's own syntax is what
+    // the parser judges.
+    let filled = template.replace("${account}", "x").replace("${dn}", "cn=x");
     ldap3::parse_filter(&filled)
         .map(|_| ())
         .map_err(|()| format!("{template:?} is not a valid LDAP search filter"))
@@ -398,5 +408,4 @@ fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Erro
 }
 
 #[cfg(test)]
-#[path = "config_tests.rs"]
 mod tests;
