@@ -9,23 +9,23 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct OutcomeLabel {
-    pub outcome: &'static str,
+pub(crate) struct OutcomeLabel {
+    pub(crate) outcome: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct BackendLabel {
-    pub backend: &'static str,
+pub(crate) struct BackendLabel {
+    pub(crate) backend: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ResultLabel {
-    pub result: &'static str,
+pub(crate) struct ResultLabel {
+    pub(crate) result: &'static str,
 }
 
 /// The outcome of one token request, as counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// Every requested action granted (or a login without scopes).
     Granted,
     /// Some requested actions granted, some not.
@@ -40,7 +40,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 7] = [
+    pub(crate) const ALL: [Outcome; 7] = [
         Outcome::Granted,
         Outcome::Partial,
         Outcome::Denied,
@@ -50,7 +50,7 @@ impl Outcome {
         Outcome::Throttled,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Outcome::Granted => "granted",
             Outcome::Partial => "partial",
@@ -65,14 +65,11 @@ impl Outcome {
 
 pub struct Metrics {
     registry: Registry,
-    pub requests: Family<OutcomeLabel, Counter>,
-    pub request_seconds: Family<OutcomeLabel, Histogram>,
-    pub authn_seconds: Family<BackendLabel, Histogram>,
-    pub authn_errors: Family<BackendLabel, Counter>,
-    pub cache: Family<ResultLabel, Counter>,
-    pub reloads: Family<ResultLabel, Counter>,
-    pub rate_limited: Counter,
-    pub config_generation: Gauge,
+    pub(crate) authn_seconds: Family<BackendLabel, Histogram>,
+    pub(crate) authn_errors: Family<BackendLabel, Counter>,
+    pub(crate) reloads: Family<ResultLabel, Counter>,
+    pub(crate) rate_limited: Counter,
+    pub(crate) config_generation: Gauge,
     /// The series every request updates, looked up once (indexed like
     /// [`Outcome::ALL`]): a family lookup takes a lock and hashes the label.
     by_outcome: Vec<(Counter, Histogram)>,
@@ -168,11 +165,8 @@ impl Default for Metrics {
             cache_hit,
             cache_miss,
             registry,
-            requests,
-            request_seconds,
             authn_seconds,
             authn_errors,
-            cache,
             reloads,
             rate_limited,
             config_generation,
@@ -181,14 +175,14 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    pub fn request(&self, outcome: Outcome, seconds: f64) {
+    pub(crate) fn request(&self, outcome: Outcome, seconds: f64) {
         let (count, latency) = &self.by_outcome[outcome as usize];
         count.inc();
         latency.observe(seconds);
     }
 
     /// A credential-cache lookup for a password login.
-    pub fn cache_lookup(&self, hit: bool) {
+    pub(crate) fn cache_lookup(&self, hit: bool) {
         if hit {
             self.cache_hit.inc();
         } else {
@@ -196,7 +190,7 @@ impl Metrics {
         }
     }
 
-    pub fn reload(&self, ok: bool) {
+    pub(crate) fn reload(&self, ok: bool) {
         let result = if ok { "success" } else { "failure" };
         self.reloads.get_or_create(&ResultLabel { result }).inc();
         if ok {
@@ -205,7 +199,7 @@ impl Metrics {
     }
 
     /// The text exposition format.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String cannot fail");

@@ -40,7 +40,7 @@ use crate::server::TlsHandle;
 use crate::service::{Generation, TokenService};
 
 /// How long changed files must keep the same stamps before they are read.
-pub const SETTLE: Duration = Duration::from_secs(1);
+pub(crate) const SETTLE: Duration = Duration::from_secs(1);
 
 /// What identifies a file's content cheaply: its resolved path (symlink
 /// swaps change it), modification time, size and inode.

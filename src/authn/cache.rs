@@ -18,7 +18,7 @@ use crate::core::Labels;
 use crate::secret::Secret;
 
 /// A credential digest.
-pub type Key = [u8; 32];
+pub(crate) type Key = [u8; 32];
 
 /// Keys are HMAC outputs under a key clients do not know: uniformly
 /// distributed and not choosable, so their first 8 bytes are already a
@@ -95,7 +95,7 @@ impl CredCache {
     }
 
     /// The keyed digest of a user and password.
-    pub fn digest(&self, user: &str, password: &Secret) -> Key {
+    pub(crate) fn digest(&self, user: &str, password: &Secret) -> Key {
         let mut mac = hmac::Context::with_key(&self.key);
         // Length-prefix the user so ("a:b", "c") and ("a", "b:c") differ.
         mac.update(&(user.len() as u64).to_be_bytes());
@@ -141,12 +141,8 @@ impl CredCache {
         );
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.entries.lock().unwrap_or_else(|p| p.into_inner()).len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
@@ -208,7 +204,7 @@ mod tests {
         let c = CredCache::new(Duration::ZERO, 10);
         let t0 = Instant::now();
         c.put("a", &Secret::new("b"), hit(None), t0);
-        assert!(c.is_empty());
+        assert_eq!(c.len(), 0);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 pub mod cache;
 mod hash;
-pub mod inflight;
+pub(crate) mod inflight;
 pub mod ldap;
 
 use std::sync::Arc;
@@ -50,21 +50,21 @@ pub enum AuthnError {
 
 /// The result of the chain: who answered and what.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Verdict {
-    pub outcome: Outcome,
+pub(crate) struct Verdict {
+    pub(crate) outcome: Outcome,
     /// The backend that decided (`"users"`, `"htpasswd"`, `"ldap"`), or `"none"`.
-    pub backend: &'static str,
+    pub(crate) backend: &'static str,
     /// Whether the verdict came from the credential cache.
-    pub cached: bool,
+    pub(crate) cached: bool,
     /// The backend's own spelling of the account, when it differs from the
     /// typed user name (LDAP: see `ldap::account`). The ACL, the token
     /// and the audit line see this one.
-    pub account: Option<String>,
+    pub(crate) account: Option<String>,
 }
 
 /// One configured password backend.
 #[derive(Debug, Clone)]
-pub enum Backend {
+pub(crate) enum Backend {
     /// A user → bcrypt table (`users:` or an htpasswd file).
     Table {
         name: &'static str,
@@ -75,7 +75,7 @@ pub enum Backend {
 }
 
 impl Backend {
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             Backend::Table { name, .. } => name,
             Backend::Ldap(_) => "ldap",
@@ -97,7 +97,7 @@ impl Backend {
 /// Where a login as an account would take its labels from, found without
 /// the account's password.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LabelSource {
+pub(crate) enum LabelSource {
     /// The backend that would decide the login, and the labels a
     /// successful login gets from it.
     Found {
@@ -134,7 +134,7 @@ const DUMMY_HASH: &str = "$2b$10$qqy6dijSiDnkaNmUUnHpa.LcqvA.CChpv6iHtWwO7Ow1./H
 /// higher), so an unknown user takes as long as a wrong password. Only the
 /// cost field changes: the string stays a valid hash that no password
 /// matches, and nothing is hashed at load time.
-pub fn dummy_hash(backends: &[Backend]) -> String {
+pub(crate) fn dummy_hash(backends: &[Backend]) -> String {
     let mut counts = std::collections::BTreeMap::<u32, usize>::new();
     for b in backends {
         if let Backend::Table { table, .. } = b {
@@ -151,7 +151,7 @@ pub fn dummy_hash(backends: &[Backend]) -> String {
 }
 
 impl Chain {
-    pub fn new(backends: Vec<Backend>, opts: ChainOptions) -> Chain {
+    pub(crate) fn new(backends: Vec<Backend>, opts: ChainOptions) -> Chain {
         Chain {
             cache: Arc::new(CredCache::new(opts.cache_ttl, opts.cache_entries)),
             admission: Arc::new(Semaphore::new(opts.workers + opts.queue)),
@@ -162,30 +162,17 @@ impl Chain {
         }
     }
 
-    pub fn backends(&self) -> &[Backend] {
+    pub(crate) fn backends(&self) -> &[Backend] {
         &self.backends
-    }
-
-    pub fn cache(&self) -> &CredCache {
-        &self.cache
-    }
-
-    /// Authenticates `creds` (`None` = anonymous request).
-    pub async fn authenticate(&self, creds: Option<&Credentials>) -> Result<Verdict, AuthnError> {
-        match self.at_once(creds) {
-            Ok(v) => Ok(v),
-            // The slow path gets a future of its own on the heap: its state
-            // (the LDAP client's futures, the pool's) is several KiB, and
-            // inline it would make every request's future that large, cache
-            // hits included (an 8 KiB allocation and copy each).
-            Err(c) => Box::pin(self.verify_with_backends(c)).await,
-        }
     }
 
     /// The verdict when it needs no backend: anonymous requests (no
     /// credentials or an empty user name) and cache hits. `Err`: the
     /// credentials a backend has to verify ([`Chain::verify_with_backends`]).
-    pub fn at_once<'c>(&self, creds: Option<&'c Credentials>) -> Result<Verdict, &'c Credentials> {
+    pub(crate) fn at_once<'c>(
+        &self,
+        creds: Option<&'c Credentials>,
+    ) -> Result<Verdict, &'c Credentials> {
         match creds {
             Some(c) if !c.user.is_empty() => self.cached(c).ok_or(c),
             _ => Ok(self.anonymous()),
@@ -195,7 +182,10 @@ impl Chain {
     /// A verification by the backends, for credentials [`Chain::at_once`]
     /// could not answer: coalesced with concurrent ones for the same
     /// credentials, cached when it succeeds.
-    pub async fn verify_with_backends(&self, creds: &Credentials) -> Result<Verdict, AuthnError> {
+    pub(crate) async fn verify_with_backends(
+        &self,
+        creds: &Credentials,
+    ) -> Result<Verdict, AuthnError> {
         // Concurrent requests with the same credentials wait for the first
         // verification instead of each running bcrypt.
         let _pass = self
@@ -276,7 +266,7 @@ impl Chain {
     /// The current credential record of `user` in the backend named
     /// `backend`: its labels and the bytes that change when the password
     /// changes (refresh tokens are bound to them). `None` = user gone.
-    pub async fn current(
+    pub(crate) async fn current(
         &self,
         backend: &str,
         user: &str,
@@ -300,7 +290,7 @@ impl Chain {
     /// password: the backends are asked in the order a login asks them,
     /// and the first that knows the user decides, as in a login. An LDAP
     /// backend that cannot be reached is an error.
-    pub async fn labels_of(&self, user: &str) -> Result<LabelSource, AuthnError> {
+    pub(crate) async fn labels_of(&self, user: &str) -> Result<LabelSource, AuthnError> {
         if user.is_empty() {
             return Ok(match self.anonymous() {
                 Verdict {
@@ -338,7 +328,7 @@ impl Chain {
     }
 
     /// Whether every backend that depends on a server can reach it.
-    pub async fn ready(&self) -> Result<(), AuthnError> {
+    pub(crate) async fn ready(&self) -> Result<(), AuthnError> {
         for b in &self.backends {
             match b {
                 Backend::Table { .. } => {}

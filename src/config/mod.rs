@@ -16,9 +16,9 @@ pub mod ldap;
 mod lines;
 pub(crate) mod lint;
 pub mod password_table;
-pub mod raw;
-pub mod secrets;
-pub mod tls;
+pub(crate) mod raw;
+pub(crate) mod secrets;
+pub(crate) mod tls;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -37,7 +37,7 @@ use raw::RawConfig;
 #[derive(Debug, thiserror::Error)]
 #[error("{}: {message}", file.display())]
 pub struct ConfigError {
-    pub file: PathBuf,
+    pub(crate) file: PathBuf,
     pub message: String,
 }
 
@@ -65,7 +65,7 @@ impl std::fmt::Display for Listen {
 pub struct ServerSettings {
     pub addr: Listen,
     /// Path prefix with a leading `/` and no trailing `/` (or empty).
-    pub path_prefix: String,
+    pub(crate) path_prefix: String,
     /// TLS certificate and key files for serving HTTPS.
     pub tls: Option<(PathBuf, PathBuf)>,
     /// The rustls config built from them.
@@ -74,22 +74,22 @@ pub struct ServerSettings {
     pub tls_options: tls::TlsOptions,
     /// `server.hsts`: responses carry `Strict-Transport-Security`.
     pub hsts: bool,
-    pub real_ip_header: Option<String>,
-    pub real_ip_pos: i64,
+    pub(crate) real_ip_header: Option<String>,
+    pub(crate) real_ip_pos: i64,
     /// Cleartext HTTP/2 (prior knowledge) on a plain listener.
-    pub h2c: bool,
+    pub(crate) h2c: bool,
     /// Most connections open at once (the server's default when `None`).
-    pub max_connections: Option<usize>,
-    pub reload: ReloadMode,
+    pub(crate) max_connections: Option<usize>,
+    pub(crate) reload: ReloadMode,
     /// What a reload may empty that had entries (see `reload`).
-    pub reload_allow_empty: Vec<MayEmpty>,
+    pub(crate) reload_allow_empty: Vec<MayEmpty>,
 }
 
 /// `server.reload`: what makes the running server load its configuration
 /// again.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum ReloadMode {
+pub(crate) enum ReloadMode {
     /// A change to any file the configuration names, once it has settled,
     /// and SIGHUP.
     #[default]
@@ -102,7 +102,7 @@ pub enum ReloadMode {
 /// the running configuration has entries in them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum MayEmpty {
+pub(crate) enum MayEmpty {
     /// The ACL (`acl` or `acl_file`): empty, it denies everything.
     Acl,
     /// The `htpasswd` file: empty, none of its users can log in.
@@ -111,24 +111,24 @@ pub enum MayEmpty {
 
 #[derive(Debug, Clone)]
 pub struct TokenSettings {
-    pub issuer: String,
-    pub ttl_secs: u64,
-    pub kid: KidMode,
-    pub x5c: bool,
+    pub(crate) issuer: String,
+    pub(crate) ttl_secs: u64,
+    pub(crate) kid: KidMode,
+    pub(crate) x5c: bool,
     /// Which configured pair signs: `key_path` and `cert_path` are its files.
     pub signing_pair: SigningPair,
-    pub key_path: PathBuf,
+    pub(crate) key_path: PathBuf,
     /// The key file's text (PEM), parsed when a generation is built.
-    pub key_pem: Secret,
+    pub(crate) key_pem: Secret,
     /// The passphrase of an encrypted key (`token.key_passphrase_*`).
-    pub key_passphrase: Option<Secret>,
-    pub cert_path: Option<PathBuf>,
+    pub(crate) key_passphrase: Option<Secret>,
+    pub(crate) cert_path: Option<PathBuf>,
     /// The certificate of the signing key (PEM), when configured.
-    pub cert_pem: Option<String>,
+    pub(crate) cert_pem: Option<String>,
     /// Refresh token lifetime; 0 = refresh tokens disabled.
-    pub refresh_ttl_secs: u64,
+    pub(crate) refresh_ttl_secs: u64,
     /// Audiences whose tokens are shaped for zot.
-    pub zot_audiences: Vec<String>,
+    pub(crate) zot_audiences: Vec<String>,
 }
 
 /// The files tokens are signed with. docker_auth signs with the server's TLS
@@ -146,7 +146,7 @@ pub enum SigningPair {
 
 impl SigningPair {
     /// The YAML keys of the key and certificate files, for messages.
-    pub fn keys(self) -> (&'static str, &'static str) {
+    pub(crate) fn keys(self) -> (&'static str, &'static str) {
         match self {
             SigningPair::Token => ("token.key", "token.certificate"),
             SigningPair::Server => ("server.key", "server.certificate"),
@@ -158,13 +158,13 @@ impl SigningPair {
 /// `Deref`) and the settings of serving and signing.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
     pub server: ServerSettings,
     pub token: TokenSettings,
-    pub policy: Policy,
-    pub throttle: ThrottleSettings,
+    pub(crate) policy: Policy,
+    pub(crate) throttle: ThrottleSettings,
     /// Every file this configuration was read from (watched for reload).
-    pub files: Vec<PathBuf>,
+    pub(crate) files: Vec<PathBuf>,
 }
 
 /// Who may log in and what they are granted: the authentication backends
@@ -175,21 +175,21 @@ pub struct Policy {
     pub htpasswd: Option<Arc<PasswordTable>>,
     pub ldap: Option<LdapSettings>,
     pub acl: Arc<Acl>,
-    pub mirrors: Vec<Mirror>,
+    pub(crate) mirrors: Vec<Mirror>,
     /// Allowed registry services; empty = any.
-    pub services: Vec<String>,
-    pub chain: ChainOptions,
+    pub(crate) services: Vec<String>,
+    pub(crate) chain: ChainOptions,
 }
 
 /// Tuning of the authentication chain (`auth_cache`, and the bcrypt pool).
 #[derive(Debug, Clone, Copy)]
-pub struct ChainOptions {
-    pub cache_ttl: Duration,
-    pub cache_entries: usize,
+pub(crate) struct ChainOptions {
+    pub(crate) cache_ttl: Duration,
+    pub(crate) cache_entries: usize,
     /// bcrypt verifications running at once (default: number of cores).
-    pub workers: usize,
+    pub(crate) workers: usize,
     /// Verifications allowed to wait for a worker before new ones are refused.
-    pub queue: usize,
+    pub(crate) queue: usize,
 }
 
 impl Default for ChainOptions {
@@ -254,7 +254,7 @@ impl Config {
     /// Reads the file at `path` and validates its policy sections only
     /// (the YAML as a whole is still parsed strictly): no signing key,
     /// certificate or TLS file is read.
-    pub fn load_policy(path: &Path) -> Result<Policy, ConfigError> {
+    pub(crate) fn load_policy(path: &Path) -> Result<Policy, ConfigError> {
         Self::policy_from_yaml(path, &read_config(path)?)
     }
 
@@ -522,13 +522,13 @@ fn policy(raw: &mut RawConfig, text: &str) -> Result<(Policy, Vec<PathBuf>), Str
 
 /// Brute-force throttling (`throttle:`; see `http::throttle`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ThrottleSettings {
-    pub window: std::time::Duration,
+pub(crate) struct ThrottleSettings {
+    pub(crate) window: std::time::Duration,
     /// 0 = no address limit.
-    pub max_failures_per_ip: u32,
+    pub(crate) max_failures_per_ip: u32,
     /// 0 = no account limit.
-    pub max_failures_per_account: u32,
-    pub max_tracked: usize,
+    pub(crate) max_failures_per_account: u32,
+    pub(crate) max_tracked: usize,
 }
 
 impl Default for ThrottleSettings {
@@ -543,7 +543,7 @@ impl Default for ThrottleSettings {
 }
 
 impl ThrottleSettings {
-    pub fn enabled(&self) -> bool {
+    pub(crate) fn enabled(&self) -> bool {
         self.max_failures_per_ip > 0 || self.max_failures_per_account > 0
     }
 }

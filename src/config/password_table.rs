@@ -35,7 +35,7 @@ pub enum TableError {
 }
 
 /// Checks that `hash` is a bcrypt hash this server can verify.
-pub fn check_bcrypt(hash: &str) -> Result<(), String> {
+pub(crate) fn check_bcrypt(hash: &str) -> Result<(), String> {
     let scheme_ok = ["$2a$", "$2b$", "$2y$"].iter().any(|p| hash.starts_with(p));
     if !scheme_ok {
         let scheme = if hash.starts_with("$apr1$") {
@@ -75,7 +75,7 @@ fn pasted_line(user: &str, hash: &str) -> Result<(), TableError> {
 
 impl PasswordTable {
     /// Builds the table from `users:` entries `(name, password, labels)`.
-    pub fn from_users<I>(users: I) -> Result<Self, TableError>
+    pub(crate) fn from_users<I>(users: I) -> Result<Self, TableError>
     where
         I: IntoIterator<Item = (String, Option<String>, Labels)>,
     {
@@ -168,7 +168,7 @@ impl PasswordTable {
     }
 
     /// The bcrypt cost of every user's hash.
-    pub fn costs(&self) -> impl Iterator<Item = u32> + '_ {
+    pub(crate) fn costs(&self) -> impl Iterator<Item = u32> + '_ {
         self.entries
             .values()
             .filter_map(|e| e.hash.parse::<bcrypt::HashParts>().ok())
@@ -184,7 +184,7 @@ impl PasswordTable {
         self.entries.is_empty()
     }
 
-    pub fn allows_anonymous(&self) -> bool {
+    pub(crate) fn allows_anonymous(&self) -> bool {
         self.anonymous.is_some()
     }
 }

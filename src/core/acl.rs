@@ -84,7 +84,7 @@ pub struct Request<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
     /// Requested actions that are granted (empty = denied).
-    pub granted: Actions,
+    pub(crate) granted: Actions,
     /// Index of the deciding entry; `None` when no entry matched.
     pub rule: Option<usize>,
 }
@@ -166,7 +166,7 @@ impl Acl {
     /// anchored and so can match inside a path segment or a longer value
     /// (`/team/` matches `alice/teamwork`), naming the entry and field and
     /// the anchored form.
-    pub fn warnings(&self) -> Vec<String> {
+    pub(crate) fn warnings(&self) -> Vec<String> {
         let mut out = Vec::new();
         for (i, rule) in self.rules.iter().enumerate() {
             let m = &rule.matches;

@@ -12,7 +12,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 /// Why no client address could be read from the header.
-pub const NOT_PROVIDED: &str = "client address not provided";
+pub(crate) const NOT_PROVIDED: &str = "client address not provided";
 
 /// Picks the client address. Without a configured header (`lines` is
 /// `None`), the peer. With one, `lines()` yields the header's lines in the
@@ -21,7 +21,7 @@ pub const NOT_PROVIDED: &str = "client address not provided";
 /// (negative counts from the end, clamped to the first entry; past the
 /// end, the last). No line, a line that is not text, or an entry that is
 /// not an address is `Err`.
-pub fn client_ip<'a, F, I>(
+pub(crate) fn client_ip<'a, F, I>(
     peer: SocketAddr,
     lines: Option<F>,
     pos: i64,

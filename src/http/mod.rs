@@ -4,9 +4,9 @@
 //! and body; the use case itself is [`crate::service`]'s.
 
 mod body;
-pub mod client_ip;
-pub mod error;
-pub mod limits;
+pub(crate) mod client_ip;
+pub(crate) mod error;
+pub(crate) mod limits;
 pub mod params;
 
 use std::net::SocketAddr;
@@ -22,11 +22,12 @@ use axum::Router;
 use crate::authn::Credentials;
 use crate::metrics::{Metrics, Outcome};
 use crate::service::{Generation, Issued, Login, Method, TokenRequest, TokenService};
-pub use error::ApiError;
+pub(crate) use error::ApiError;
 use params::Params;
 
 /// The whole HTTP application: [`router`] inside [`limits::around`].
-pub type App = limits::Limits<tower_http::sensitive_headers::SetSensitiveRequestHeaders<Router>>;
+pub(crate) type App =
+    limits::Limits<tower_http::sensitive_headers::SetSensitiveRequestHeaders<Router>>;
 
 /// Builds the application for `service`: the routes, with the request
 /// limits around them.
@@ -37,14 +38,14 @@ pub fn app(service: TokenService) -> App {
 /// The `Strict-Transport-Security` value sent with `server.hsts: true`: one
 /// year, this host only (`includeSubDomains` would bind every sibling host,
 /// a decision for whoever owns the domain, not for the token server).
-pub const HSTS: &str = "max-age=31536000";
+pub(crate) const HSTS: &str = "max-age=31536000";
 
 /// The routes, under the configured `server.path_prefix` (read once:
 /// changing it needs a restart). No limits: see [`app`]. With `server.hsts`
 /// (read per response, so a reload applies it) every routed response carries
 /// `Strict-Transport-Security`; it is sent over plain HTTP too, where clients
 /// ignore it unless a TLS-terminating proxy in front passes it on.
-pub fn router(service: TokenService) -> Router {
+pub(crate) fn router(service: TokenService) -> Router {
     let prefix = service.current().config.server.path_prefix.clone();
     let token = get(token_get).post(token_post);
     let generations = service.clone();

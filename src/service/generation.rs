@@ -17,10 +17,10 @@ use crate::token::Signer;
 #[derive(Debug)]
 pub struct Generation {
     pub config: Config,
-    pub signer: Arc<Signer>,
-    pub authn: Chain,
+    pub(crate) signer: Arc<Signer>,
+    pub(crate) authn: Chain,
     /// Set when refresh tokens are enabled.
-    pub refresh_key: Option<RefreshKey>,
+    pub(crate) refresh_key: Option<RefreshKey>,
 }
 
 impl Generation {

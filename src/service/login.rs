@@ -25,9 +25,9 @@ pub enum Login {
 pub struct Identity {
     /// The account as the backend knows it (which may differ from the
     /// typed user name in letter case, for LDAP), `""` for anonymous.
-    pub account: String,
-    pub labels: Labels,
-    pub backend: &'static str,
+    pub(crate) account: String,
+    pub(crate) labels: Labels,
+    pub(crate) backend: &'static str,
 }
 
 pub(super) async fn identify(

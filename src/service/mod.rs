@@ -14,7 +14,7 @@ pub mod audit;
 mod authorize;
 mod generation;
 mod login;
-pub mod throttle;
+pub(crate) mod throttle;
 mod warnings;
 
 use std::future::Future;
@@ -24,7 +24,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 
-pub use authorize::{authorize, check_service, Authorization, Grant};
+pub(crate) use authorize::{authorize, check_service, Authorization, Grant};
 pub use generation::{chain_for, Generation};
 pub use login::{Identity, Login};
 pub use throttle::Method;
@@ -36,7 +36,7 @@ use crate::metrics::Metrics;
 use crate::token::refresh::{RefreshClaims, RefreshKey};
 
 /// Most scopes one request may carry.
-pub const MAX_SCOPES: usize = 64;
+pub(crate) const MAX_SCOPES: usize = 64;
 
 /// What a client asked for, already taken out of HTTP.
 #[derive(Debug, Clone, Default)]
@@ -61,16 +61,16 @@ pub struct TokenRequest {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Issued {
-    pub token: String,
-    pub expires_in: u64,
+    pub(crate) token: String,
+    pub(crate) expires_in: u64,
     /// Unix seconds the token was issued at.
-    pub issued_at: u64,
+    pub(crate) issued_at: u64,
     pub account: String,
-    pub authorization: Authorization,
+    pub(crate) authorization: Authorization,
     /// The authentication backend that accepted the account.
-    pub backend: &'static str,
+    pub(crate) backend: &'static str,
     /// Present when asked for and enabled.
-    pub refresh_token: Option<String>,
+    pub(crate) refresh_token: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -114,11 +114,11 @@ impl TokenService {
 
     /// Replaces the running generation; requests already running finish
     /// with the one they started with.
-    pub fn swap(&self, next: Generation) {
+    pub(crate) fn swap(&self, next: Generation) {
         self.generation.store(Arc::new(next));
     }
 
-    pub fn metrics(&self) -> &Metrics {
+    pub(crate) fn metrics(&self) -> &Metrics {
         &self.metrics
     }
 
@@ -126,7 +126,7 @@ impl TokenService {
     /// which it may also need, e.g. for the 401 realm). The throttle's
     /// admission happens here, before the returned future is first polled;
     /// the future holds only what the answer needs.
-    pub fn token(
+    pub(crate) fn token(
         &self,
         gen: &Arc<Generation>,
         req: TokenRequest,

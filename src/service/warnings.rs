@@ -26,7 +26,7 @@ struct Facts {
 
 impl Generation {
     /// One line per risky setting; empty when there is none.
-    pub fn warnings(&self) -> Vec<String> {
+    pub(crate) fn warnings(&self) -> Vec<String> {
         let c = &self.config;
         let local_only = match &c.server.addr {
             Listen::Unix(_) => true,

@@ -4,7 +4,7 @@
 use super::Alg;
 
 /// Returns `(private key PEM (PKCS#8), certificate PEM)`.
-pub fn generate(alg: Alg, common_name: &str) -> Result<(String, String), String> {
+pub(crate) fn generate(alg: Alg, common_name: &str) -> Result<(String, String), String> {
     let kp = match alg {
         Alg::ES256 => rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256),
         Alg::ES384 => rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384),

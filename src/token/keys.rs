@@ -312,7 +312,7 @@ pub fn thumbprint_kid(jwk: &serde_json::Map<String, serde_json::Value>) -> Strin
 
 /// Reads the first certificate of a PEM bundle and returns its DER, after
 /// checking that it certifies `spki_der`.
-pub fn certificate_der(pem: &str, spki_der: &[u8]) -> Result<Vec<u8>, KeyError> {
+pub(crate) fn certificate_der(pem: &str, spki_der: &[u8]) -> Result<Vec<u8>, KeyError> {
     use der::{Decode, Encode};
     let block = pem_blocks(pem)
         .into_iter()

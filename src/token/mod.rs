@@ -81,7 +81,7 @@ impl Signer {
     /// The signer `token` describes: its key parsed (decrypted with the
     /// passphrase when set), the certificate checked against the key.
     /// Errors name the YAML key and the file.
-    pub fn from_settings(token: &TokenSettings) -> Result<Signer, String> {
+    pub(crate) fn from_settings(token: &TokenSettings) -> Result<Signer, String> {
         let (key_name, cert_name) = token.signing_pair.keys();
         let key = PrivateKey::from_pem_with_passphrase(
             token.key_pem.expose(),
@@ -104,16 +104,16 @@ impl Signer {
     }
 
     /// The key for refresh tokens, derived from this signing key.
-    pub fn refresh_key(&self) -> refresh::RefreshKey {
+    pub(crate) fn refresh_key(&self) -> refresh::RefreshKey {
         refresh::RefreshKey::derive(&self.key.secret_material())
     }
 
-    pub fn kid(&self) -> Option<&str> {
+    pub(crate) fn kid(&self) -> Option<&str> {
         self.kid.as_deref()
     }
 
     /// The public key as a JWK (with `kid`, `alg` and `use` when known).
-    pub fn public_jwk(&self) -> serde_json::Value {
+    pub(crate) fn public_jwk(&self) -> serde_json::Value {
         let mut m = self.jwk.clone();
         if let Some(kid) = &self.kid {
             m.insert("kid".into(), kid.clone().into());
@@ -125,7 +125,7 @@ impl Signer {
 
     /// `{"keys": [public JWK]}`, as served at `/.well-known/jwks.json` and
     /// written for distribution 3.x's `auth.token.jwks`.
-    pub fn jwks(&self) -> serde_json::Value {
+    pub(crate) fn jwks(&self) -> serde_json::Value {
         serde_json::json!({ "keys": [self.public_jwk()] })
     }
 

@@ -10,7 +10,7 @@ use crate::core::Labels;
 
 impl LabelMap {
     /// `value` as the label gets it.
-    pub fn apply(&self, value: &str) -> String {
+    pub(crate) fn apply(&self, value: &str) -> String {
         let v = if self.parse_cn {
             super::escape::cn_of(value)
         } else {
@@ -26,7 +26,7 @@ impl LabelMap {
 
 /// The values of `attribute` in `attrs`; attribute names are compared
 /// without regard to case (servers answer `memberOf` to `memberof`).
-pub fn values<'a>(attrs: &'a HashMap<String, Vec<String>>, attribute: &str) -> &'a [String] {
+pub(crate) fn values<'a>(attrs: &'a HashMap<String, Vec<String>>, attribute: &str) -> &'a [String] {
     attrs
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(attribute))
@@ -34,7 +34,11 @@ pub fn values<'a>(attrs: &'a HashMap<String, Vec<String>>, attribute: &str) -> &
 }
 
 /// Adds the labels `maps` take from `attrs` to `labels`.
-pub fn extract(maps: &[LabelMap], attrs: &HashMap<String, Vec<String>>, labels: &mut Labels) {
+pub(crate) fn extract(
+    maps: &[LabelMap],
+    attrs: &HashMap<String, Vec<String>>,
+    labels: &mut Labels,
+) {
     for m in maps {
         let vals = values(attrs, &m.attribute);
         if vals.is_empty() {
@@ -48,7 +52,7 @@ pub fn extract(maps: &[LabelMap], attrs: &HashMap<String, Vec<String>>, labels: 
 }
 
 /// Sorts and deduplicates every label's values; drops empty labels.
-pub fn normalize(labels: &mut Labels) {
+pub(crate) fn normalize(labels: &mut Labels) {
     labels.retain(|_, v| {
         v.sort();
         v.dedup();

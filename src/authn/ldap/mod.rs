@@ -27,8 +27,8 @@
 //! fresh connections, so service resumes without a restart.
 
 mod account;
-pub mod escape;
-pub mod labels;
+pub(crate) mod escape;
+pub(crate) mod labels;
 mod pool;
 
 use std::time::Duration;
@@ -113,18 +113,13 @@ impl Ldap {
 
     /// The attributes the filter matches the account on (see [`account`]);
     /// empty when logins keep the typed name.
-    pub fn account_attributes(&self) -> &[String] {
+    pub(crate) fn account_attributes(&self) -> &[String] {
         &self.account_attributes
-    }
-
-    /// The server, as `ldap://host:port` or `ldaps://host:port`.
-    pub fn server(&self) -> &str {
-        &self.settings.url
     }
 
     /// Whether the directory is searched as the user
     /// (`initial_bind_as_user`), which needs the user's password.
-    pub fn binds_as_user(&self) -> bool {
+    pub(crate) fn binds_as_user(&self) -> bool {
         matches!(self.settings.bind, BindMode::AsUser { .. })
     }
 

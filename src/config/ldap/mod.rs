@@ -21,80 +21,80 @@ pub(crate) mod tls;
 #[serde(deny_unknown_fields)]
 pub struct RawLdap {
     /// `host:port`.
-    pub addr: String,
+    pub(crate) addr: String,
     /// `none` (or empty), `starttls` or `always`; unset with port 636
     /// means `always`.
     #[serde(default)]
-    pub tls: Option<String>,
+    pub(crate) tls: Option<String>,
     #[serde(default)]
-    pub insecure_tls_skip_verify: bool,
+    pub(crate) insecure_tls_skip_verify: bool,
     #[serde(default)]
-    pub ca_certificate: Option<PathBuf>,
+    pub(crate) ca_certificate: Option<PathBuf>,
     #[serde(default)]
-    pub bind_dn: Option<String>,
+    pub(crate) bind_dn: Option<String>,
     #[serde(default)]
-    pub bind_password_file: Option<PathBuf>,
+    pub(crate) bind_password_file: Option<PathBuf>,
     /// Extension: the service account's password from this environment
     /// variable instead of a file.
     #[serde(default)]
-    pub bind_password_env: Option<String>,
+    pub(crate) bind_password_env: Option<String>,
     /// Bind first as the user (`bind_dn` with `${account}` filled in) with
     /// the user's password, instead of as a service account.
     #[serde(default)]
-    pub initial_bind_as_user: bool,
+    pub(crate) initial_bind_as_user: bool,
     #[serde(default)]
-    pub base: Option<String>,
+    pub(crate) base: Option<String>,
     /// Search filter; `${account}` is the (escaped) account name.
-    pub filter: String,
+    pub(crate) filter: String,
     #[serde(default)]
-    pub labels: BTreeMap<String, RawLabel>,
+    pub(crate) labels: BTreeMap<String, RawLabel>,
     /// Extension: groups found by a second search become a label.
     #[serde(default)]
-    pub group_search: Option<RawGroupSearch>,
+    pub(crate) group_search: Option<RawGroupSearch>,
     /// Extension: time allowed for one connection (TCP, TLS, StartTLS).
     #[serde(default, deserialize_with = "duration")]
-    pub connect_timeout: Option<Duration>,
+    pub(crate) connect_timeout: Option<Duration>,
     /// Extension: time allowed for one whole authentication against LDAP.
     #[serde(default, deserialize_with = "duration")]
-    pub timeout: Option<Duration>,
+    pub(crate) timeout: Option<Duration>,
     /// Extension: connections kept open per pool (search and bind).
     #[serde(default)]
-    pub pool_size: Option<usize>,
+    pub(crate) pool_size: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawLabel {
+pub(crate) struct RawLabel {
     #[serde(default)]
-    pub attribute: String,
+    pub(crate) attribute: String,
     #[serde(default)]
-    pub parse_cn: bool,
+    pub(crate) parse_cn: bool,
     #[serde(default)]
-    pub lower_case: bool,
+    pub(crate) lower_case: bool,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawGroupSearch {
-    pub base: String,
+pub(crate) struct RawGroupSearch {
+    pub(crate) base: String,
     /// `${dn}` is the user's DN, `${account}` the account name (escaped).
-    pub filter: String,
+    pub(crate) filter: String,
     #[serde(default)]
-    pub attribute: Option<String>,
+    pub(crate) attribute: Option<String>,
     #[serde(default)]
-    pub label: Option<String>,
+    pub(crate) label: Option<String>,
     #[serde(default)]
-    pub parse_cn: bool,
+    pub(crate) parse_cn: bool,
     #[serde(default)]
-    pub lower_case: bool,
+    pub(crate) lower_case: bool,
 }
 
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
-pub const DEFAULT_POOL_SIZE: usize = 4;
+pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_POOL_SIZE: usize = 4;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TlsMode {
+pub(crate) enum TlsMode {
     None,
     StartTls,
     Always,
@@ -102,7 +102,7 @@ pub enum TlsMode {
 
 /// How the search is authorized.
 #[derive(Debug, Clone)]
-pub enum BindMode {
+pub(crate) enum BindMode {
     /// No bind: anonymous search.
     Anonymous,
     /// Service account (`bind_dn` + `bind_password_file`).
@@ -114,19 +114,19 @@ pub enum BindMode {
 
 /// One label fed from one attribute (`labels:` and `group_search`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LabelMap {
-    pub label: String,
-    pub attribute: String,
+pub(crate) struct LabelMap {
+    pub(crate) label: String,
+    pub(crate) attribute: String,
     /// Take the CN out of DN values (`cn=devs,ou=groups,...` -> `devs`).
-    pub parse_cn: bool,
-    pub lower_case: bool,
+    pub(crate) parse_cn: bool,
+    pub(crate) lower_case: bool,
 }
 
 #[derive(Debug, Clone)]
-pub struct GroupSearch {
-    pub base: String,
-    pub filter: String,
-    pub map: LabelMap,
+pub(crate) struct GroupSearch {
+    pub(crate) base: String,
+    pub(crate) filter: String,
+    pub(crate) map: LabelMap,
 }
 
 /// A validated `ldap_auth`.
@@ -135,19 +135,19 @@ pub struct LdapSettings {
     /// `ldap://host:port` or `ldaps://host:port`: the connection URL, and
     /// the server's name in errors and logs.
     pub url: String,
-    pub tls: TlsMode,
-    pub tls_config: Option<Arc<rustls::ClientConfig>>,
-    pub insecure: bool,
-    pub bind: BindMode,
-    pub base: String,
-    pub filter: String,
-    pub labels: Vec<LabelMap>,
-    pub groups: Option<GroupSearch>,
-    pub connect_timeout: Duration,
-    pub timeout: Duration,
-    pub pool_size: usize,
+    pub(crate) tls: TlsMode,
+    pub(crate) tls_config: Option<Arc<rustls::ClientConfig>>,
+    pub(crate) insecure: bool,
+    pub(crate) bind: BindMode,
+    pub(crate) base: String,
+    pub(crate) filter: String,
+    pub(crate) labels: Vec<LabelMap>,
+    pub(crate) groups: Option<GroupSearch>,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) timeout: Duration,
+    pub(crate) pool_size: usize,
     /// The files read at load (bind password, CA).
-    pub files: Vec<PathBuf>,
+    pub(crate) files: Vec<PathBuf>,
 }
 
 impl std::fmt::Debug for LdapSettings {
