@@ -1,6 +1,6 @@
 //! Starting the server from a config path: load, bind, serve (HTTP or
 //! HTTPS, one stack), watch for reloads, stop gracefully on SIGTERM/SIGINT. Used by the
-//! binary; tests call [`crate::server::serve`].
+//! binary; tests call [`crate::server::serve`] with their own listener.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -72,7 +72,7 @@ pub fn serve(config_path: &Path, listen: Option<SocketAddr>) -> i32 {
         let app = app(service.clone());
         let watcher = tokio::spawn(crate::reload::watch(service, WATCH_INTERVAL, tls));
         let result =
-            crate::server::serve_with(listener, app, options, crate::server::shutdown_signal())
+            crate::server::serve(listener, app, options, crate::server::shutdown_signal())
                 .await;
         watcher.abort();
         match result {

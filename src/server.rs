@@ -167,7 +167,7 @@ impl TlsHandle {
     }
 }
 
-/// How [`serve_with`] serves.
+/// How [`serve`] serves.
 #[derive(Clone, Default)]
 pub struct ServeOptions {
     /// Serve TLS with this configuration; plain HTTP when `None`.
@@ -179,18 +179,9 @@ pub struct ServeOptions {
     pub max_connections: Option<usize>,
 }
 
-/// Serves `app` on `listener` over plain HTTP/1.1 with the default limits
-/// until `shutdown` resolves; see [`serve_with`].
-pub async fn serve<F>(listener: impl Into<Listener>, app: App, shutdown: F) -> std::io::Result<()>
-where
-    F: Future<Output = ()> + Send + 'static,
-{
-    serve_with(listener, app, ServeOptions::default(), shutdown).await
-}
-
 /// Serves `app` on `listener` until `shutdown` resolves; in-flight requests
 /// are then allowed to finish (up to [`SHUTDOWN_GRACE`]).
-pub async fn serve_with<F>(
+pub async fn serve<F>(
     listener: impl Into<Listener>,
     app: App,
     options: ServeOptions,

@@ -135,15 +135,6 @@ impl Acl {
         self.decision(req, rule)
     }
 
-    /// The same decision as [`Acl::evaluate`] by testing every entry in
-    /// order, without the index: the reference the index is checked against
-    /// (tests, benchmarks).
-    pub fn evaluate_linear(&self, req: &Request<'_>) -> Decision {
-        let ip = normalize(req.ip);
-        let rule = (0..self.entries.len()).find(|&i| self.entries[i].matches(req, ip));
-        self.decision(req, rule)
-    }
-
     fn decision(&self, req: &Request<'_>, rule: Option<usize>) -> Decision {
         let granted = match rule.map(|i| &self.entries[i]) {
             None => BTreeSet::new(),

@@ -37,7 +37,7 @@ mod tests {
     fn generated_keys_load_and_match_their_certificate() {
         for alg in [Alg::ES256, Alg::ES384, Alg::ES512, Alg::EdDSA, Alg::RS256] {
             let (key_pem, cert_pem) = generate(alg, "regauth test").unwrap();
-            let key = PrivateKey::from_pem(&key_pem).unwrap();
+            let key = PrivateKey::from_pem(&key_pem, None).unwrap();
             assert_eq!(key.alg(), alg);
             certificate_der(&cert_pem, &key.public_spki_der()).unwrap();
         }

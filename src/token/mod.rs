@@ -83,11 +83,8 @@ impl Signer {
     /// Errors name the YAML key and the file.
     pub(crate) fn from_settings(token: &TokenSettings) -> Result<Signer, String> {
         let (key_name, cert_name) = token.signing_pair.keys();
-        let key = PrivateKey::from_pem_with_passphrase(
-            token.key_pem.expose(),
-            token.key_passphrase.as_ref(),
-        )
-        .map_err(|e| format!("{key_name} ({}): {e}", token.key_path.display()))?;
+        let key = PrivateKey::from_pem(token.key_pem.expose(), token.key_passphrase.as_ref())
+            .map_err(|e| format!("{key_name} ({}): {e}", token.key_path.display()))?;
         let cert_der = match &token.cert_pem {
             Some(pem) => Some(
                 keys::certificate_der(pem, &key.public_spki_der())

@@ -43,7 +43,9 @@ fn backend(yaml: &str) -> Ldap {
 }
 
 async fn auth(l: &Ldap, user: &str, password: &str) -> Result<Outcome, AuthnError> {
-    l.authenticate(user, &Secret::new(password)).await
+    l.login(user, &Secret::new(password))
+        .await
+        .map(|(outcome, _)| outcome)
 }
 
 fn labels(pairs: &[(&str, &[&str])]) -> Outcome {

@@ -88,9 +88,14 @@ impl Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(regauth::server::serve(listener, app, async {
-            let _ = rx.await;
-        }));
+        tokio::spawn(regauth::server::serve(
+            listener,
+            app,
+            Default::default(),
+            async {
+                let _ = rx.await;
+            },
+        ));
         Server {
             addr,
             client: reqwest::Client::new(),

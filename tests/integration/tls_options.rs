@@ -150,7 +150,7 @@ fn serve(server_extra: &str) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
         tls: Some(regauth::server::TlsHandle::new(&tls)),
         ..Default::default()
     };
-    tokio::spawn(regauth::server::serve_with(listener, app, options, async {
+    tokio::spawn(regauth::server::serve(listener, app, options, async {
         let _ = rx.await;
     }));
     (addr, tx)

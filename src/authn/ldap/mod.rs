@@ -123,13 +123,9 @@ impl Ldap {
         matches!(self.settings.bind, BindMode::AsUser { .. })
     }
 
-    /// Verifies `user`/`password` against the directory.
-    pub async fn authenticate(&self, user: &str, password: &Secret) -> Result<Outcome, AuthnError> {
-        Ok(self.login(user, password).await?.0)
-    }
-
-    /// [`Ldap::authenticate`], with the entry's own spelling of the account
-    /// when it differs from `user` (see [`account`]).
+    /// Verifies `user`/`password` against the directory; with the outcome,
+    /// the entry's own spelling of the account when it differs from `user`
+    /// (see [`account`]).
     pub async fn login(
         &self,
         user: &str,
