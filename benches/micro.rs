@@ -526,7 +526,7 @@ fn alternatives(c: &mut Criterion) {
             .str("method", "GET")
             .str("grant", "password")
             .str("client_id", "")
-            .bare("ip", ip)
+            .unquoted("ip", ip)
             .str("account", "ci")
             .str("backend", "htpasswd")
             .str("service", "registry.example.com")

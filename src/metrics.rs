@@ -25,7 +25,7 @@ pub(crate) struct ResultLabel {
 
 /// The outcome of one token request, as counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Outcome {
+pub(crate) enum RequestOutcome {
     /// Every requested action granted (or a login without scopes).
     Granted,
     /// Some requested actions granted, some not.
@@ -39,26 +39,26 @@ pub(crate) enum Outcome {
     Throttled,
 }
 
-impl Outcome {
-    pub(crate) const ALL: [Outcome; 7] = [
-        Outcome::Granted,
-        Outcome::Partial,
-        Outcome::Denied,
-        Outcome::BadRequest,
-        Outcome::Unauthorized,
-        Outcome::BackendError,
-        Outcome::Throttled,
+impl RequestOutcome {
+    pub(crate) const ALL: [RequestOutcome; 7] = [
+        RequestOutcome::Granted,
+        RequestOutcome::Partial,
+        RequestOutcome::Denied,
+        RequestOutcome::BadRequest,
+        RequestOutcome::Unauthorized,
+        RequestOutcome::BackendError,
+        RequestOutcome::Throttled,
     ];
 
     pub(crate) fn as_str(self) -> &'static str {
         match self {
-            Outcome::Granted => "granted",
-            Outcome::Partial => "partial",
-            Outcome::Denied => "denied",
-            Outcome::BadRequest => "bad_request",
-            Outcome::Unauthorized => "unauthorized",
-            Outcome::BackendError => "backend_error",
-            Outcome::Throttled => "throttled",
+            RequestOutcome::Granted => "granted",
+            RequestOutcome::Partial => "partial",
+            RequestOutcome::Denied => "denied",
+            RequestOutcome::BadRequest => "bad_request",
+            RequestOutcome::Unauthorized => "unauthorized",
+            RequestOutcome::BackendError => "backend_error",
+            RequestOutcome::Throttled => "throttled",
         }
     }
 }
@@ -71,7 +71,7 @@ pub struct Metrics {
     pub(crate) rate_limited: Counter,
     pub(crate) config_generation: Gauge,
     /// The series every request updates, looked up once (indexed like
-    /// [`Outcome::ALL`]): a family lookup takes a lock and hashes the label.
+    /// [`RequestOutcome::ALL`]): a family lookup takes a lock and hashes the label.
     by_outcome: Vec<(Counter, Histogram)>,
     cache_hit: Counter,
     cache_miss: Counter,
@@ -146,7 +146,7 @@ impl Default for Metrics {
         );
         config_generation.set(1);
         // Every outcome's series exists from the start (at zero).
-        let by_outcome = Outcome::ALL
+        let by_outcome = RequestOutcome::ALL
             .iter()
             .map(|o| {
                 let l = OutcomeLabel {
@@ -175,7 +175,7 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    pub(crate) fn request(&self, outcome: Outcome, seconds: f64) {
+    pub(crate) fn request(&self, outcome: RequestOutcome, seconds: f64) {
         let (count, latency) = &self.by_outcome[outcome as usize];
         count.inc();
         latency.observe(seconds);
@@ -213,11 +213,11 @@ mod tests {
 
     #[test]
     fn outcomes_index_their_own_series() {
-        for (i, o) in Outcome::ALL.iter().enumerate() {
+        for (i, o) in RequestOutcome::ALL.iter().enumerate() {
             assert_eq!(*o as usize, i, "{o:?}");
         }
         let m = Metrics::default();
-        m.request(Outcome::Throttled, 0.001);
+        m.request(RequestOutcome::Throttled, 0.001);
         m.cache_lookup(true);
         let text = m.render();
         for want in [
@@ -233,9 +233,9 @@ mod tests {
     #[test]
     fn counters_render() {
         let m = Metrics::default();
-        m.request(Outcome::Granted, 0.001);
-        m.request(Outcome::Granted, 0.002);
-        m.request(Outcome::Unauthorized, 0.05);
+        m.request(RequestOutcome::Granted, 0.001);
+        m.request(RequestOutcome::Granted, 0.002);
+        m.request(RequestOutcome::Unauthorized, 0.05);
         m.reload(false);
         let text = m.render();
         assert!(

@@ -20,27 +20,6 @@ use crate::secret::Secret;
 /// A credential digest.
 pub(crate) type Key = [u8; 32];
 
-/// Keys are HMAC outputs under a key clients do not know: uniformly
-/// distributed and not choosable, so their first 8 bytes are already a
-/// good hash and a second keyed hash (SipHash) would add nothing.
-#[derive(Default)]
-struct DigestHasher(u64);
-
-impl std::hash::Hasher for DigestHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        // `[u8; 32]` hashes its length first (8 bytes or fewer), then itself.
-        if let Some(first) = bytes.first_chunk::<8>() {
-            self.0 ^= u64::from_le_bytes(*first);
-        }
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type BuildDigestHasher = std::hash::BuildHasherDefault<DigestHasher>;
-
 /// What a cached verification answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hit {
@@ -63,7 +42,7 @@ pub struct CredCache {
     key: hmac::Key,
     ttl: Duration,
     max_entries: usize,
-    entries: Mutex<HashMap<Key, Entry, BuildDigestHasher>>,
+    entries: Mutex<HashMap<Key, Entry>>,
 }
 
 impl std::fmt::Debug for CredCache {

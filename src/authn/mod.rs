@@ -112,6 +112,15 @@ pub(crate) enum LabelSource {
     NeedsPassword { backend: &'static str },
 }
 
+/// What [`Chain::without_backends`] found.
+#[derive(Debug)]
+pub(crate) enum FirstLook<'c> {
+    /// Anonymous, or a cache hit: the verdict.
+    Answered(Verdict),
+    /// These credentials need a backend ([`Chain::verify_with_backends`]).
+    NeedsBackend(&'c Credentials),
+}
+
 /// The configured backends, tried in order, with the credential cache.
 #[derive(Debug, Clone)]
 pub struct Chain {
@@ -166,20 +175,19 @@ impl Chain {
         &self.backends
     }
 
-    /// The verdict when it needs no backend: anonymous requests (no
-    /// credentials or an empty user name) and cache hits. `Err`: the
-    /// credentials a backend has to verify ([`Chain::verify_with_backends`]).
-    pub(crate) fn at_once<'c>(
-        &self,
-        creds: Option<&'c Credentials>,
-    ) -> Result<Verdict, &'c Credentials> {
+    /// What the chain can answer without asking a backend: anonymous
+    /// requests (no credentials or an empty user name) and cache hits.
+    pub(crate) fn without_backends<'c>(&self, creds: Option<&'c Credentials>) -> FirstLook<'c> {
         match creds {
-            Some(c) if !c.user.is_empty() => self.cached(c).ok_or(c),
-            _ => Ok(self.anonymous()),
+            Some(c) if !c.user.is_empty() => match self.cached(c) {
+                Some(v) => FirstLook::Answered(v),
+                None => FirstLook::NeedsBackend(c),
+            },
+            _ => FirstLook::Answered(self.anonymous()),
         }
     }
 
-    /// A verification by the backends, for credentials [`Chain::at_once`]
+    /// A verification by the backends, for credentials [`Chain::without_backends`]
     /// could not answer: coalesced with concurrent ones for the same
     /// credentials, cached when it succeeds.
     pub(crate) async fn verify_with_backends(

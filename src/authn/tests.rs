@@ -7,9 +7,9 @@ impl Chain {
     /// What the service's login does: the verdict at once, or a
     /// verification by the backends.
     async fn authenticate(&self, creds: Option<&Credentials>) -> Result<Verdict, AuthnError> {
-        match self.at_once(creds) {
-            Ok(v) => Ok(v),
-            Err(c) => self.verify_with_backends(c).await,
+        match self.without_backends(creds) {
+            FirstLook::Answered(v) => Ok(v),
+            FirstLook::NeedsBackend(c) => self.verify_with_backends(c).await,
         }
     }
 }

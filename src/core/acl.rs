@@ -193,8 +193,5 @@ impl Acl {
 
 /// A v4-mapped v6 client address is matched as v4 (as docker_auth does).
 fn normalize(ip: Option<IpAddr>) -> Option<IpAddr> {
-    ip.map(|ip| match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    })
+    ip.map(|ip| ip.to_canonical())
 }

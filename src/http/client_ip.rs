@@ -31,7 +31,7 @@ where
     I: Iterator<Item = Option<&'a str>>,
 {
     let Some(lines) = lines else {
-        return Ok(canonical(peer.ip()));
+        return Ok(peer.ip().to_canonical());
     };
     let mut len: i64 = 0;
     for line in lines() {
@@ -51,20 +51,12 @@ where
             return entry
                 .trim()
                 .parse::<IpAddr>()
-                .map(canonical)
+                .map(|ip: IpAddr| ip.to_canonical())
                 .map_err(|_| NOT_PROVIDED);
         }
         idx -= 1;
     }
     Err(NOT_PROVIDED)
-}
-
-/// IPv4-mapped IPv6 addresses (dual-stack sockets) become plain IPv4.
-fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    }
 }
 
 #[cfg(test)]

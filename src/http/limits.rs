@@ -219,14 +219,9 @@ impl ClientSlots {
 /// The client address a request is counted under: the connection's peer,
 /// IPv4-mapped addresses as IPv4.
 fn client_of(req: &Request) -> IpAddr {
-    let ip = req
-        .extensions()
+    req.extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    }
+        .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip().to_canonical())
 }
 
 impl<S> Service<Request> for Limits<S>

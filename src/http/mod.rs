@@ -20,7 +20,7 @@ use axum::routing::get;
 use axum::Router;
 
 use crate::authn::Credentials;
-use crate::metrics::{Metrics, Outcome};
+use crate::metrics::{Metrics, RequestOutcome};
 use crate::service::{Generation, Issued, Login, Method, TokenRequest, TokenService};
 pub(crate) use error::ApiError;
 use params::Params;
@@ -103,19 +103,19 @@ fn token_get(
     let gen = svc.current();
     let headers = req.headers();
     let query = req.uri().query().unwrap_or_default();
-    let asked = read_get(query, headers);
-    let request = asked.and_then(|asked| token_request(&gen, peer, headers, asked));
+    let input = read_get(query, headers);
+    let request = input.and_then(|input| token_request(&gen, peer, headers, input));
     answer(svc, gen, request, start)
 }
 
-fn read_get(query: &str, headers: &HeaderMap) -> Result<Asked, ApiError> {
+fn read_get(query: &str, headers: &HeaderMap) -> Result<ClientInput, ApiError> {
     let params = params::parse(query.as_bytes()).map_err(bad)?;
     let login = match basic(headers)? {
         Some(c) => Login::Password(c),
         None => Login::Anonymous,
     };
     let offline = params.offline_token;
-    Ok(Asked {
+    Ok(ClientInput {
         params,
         login,
         offline,
@@ -152,7 +152,7 @@ async fn token_post(
         }
     };
     let request =
-        read_post(&body).and_then(|asked| token_request(&gen, peer, &parts.headers, asked));
+        read_post(&body).and_then(|input| token_request(&gen, peer, &parts.headers, input));
     drop((parts, body));
     answer(svc, gen, request, start).await
 }
@@ -171,7 +171,7 @@ fn is_form(content_type: Option<&HeaderValue>) -> bool {
         })
 }
 
-fn read_post(body: &[u8]) -> Result<Asked, ApiError> {
+fn read_post(body: &[u8]) -> Result<ClientInput, ApiError> {
     let params = params::parse(body).map_err(bad)?;
     let login = match params.grant_type.as_deref() {
         Some("password") => match (params.username.clone(), params.password.clone()) {
@@ -195,7 +195,7 @@ fn read_post(body: &[u8]) -> Result<Asked, ApiError> {
         None => return Err(bad_request("missing grant_type")),
     };
     let offline = params.access_type.as_deref() == Some("offline") || params.offline_token;
-    Ok(Asked {
+    Ok(ClientInput {
         params,
         login,
         offline,
@@ -232,7 +232,7 @@ fn basic(headers: &HeaderMap) -> Result<Option<Credentials>, ApiError> {
 }
 
 /// What the client sent, read out of the request by its method's handler.
-struct Asked {
+struct ClientInput {
     params: Params,
     login: Login,
     /// A refresh token was asked for.
@@ -246,7 +246,7 @@ fn token_request(
     gen: &Generation,
     peer: SocketAddr,
     headers: &HeaderMap,
-    asked: Asked,
+    input: ClientInput,
 ) -> Result<TokenRequest, ApiError> {
     let server = &gen.config.server;
     // Every line of the header, in order (see `client_ip`).
@@ -255,12 +255,12 @@ fn token_request(
         move || all.iter().map(|v| v.to_str().ok())
     });
     let ip = client_ip::client_ip(peer, lines, server.real_ip_pos).map_err(bad_request)?;
-    let Asked {
+    let ClientInput {
         params,
         login,
         offline,
         method,
-    } = asked;
+    } = input;
     Ok(TokenRequest {
         service: params.service.unwrap_or_default(),
         scopes: params.scopes,
@@ -293,22 +293,22 @@ fn answer(
     }
 }
 
-fn outcome(result: &Result<Issued, ApiError>) -> Outcome {
+fn outcome(result: &Result<Issued, ApiError>) -> RequestOutcome {
     match result {
         Ok(issued) => {
             let (n, full, partial) = issued.authorization.summary();
             if full == n {
-                Outcome::Granted
+                RequestOutcome::Granted
             } else if full > 0 || partial > 0 {
-                Outcome::Partial
+                RequestOutcome::Partial
             } else {
-                Outcome::Denied
+                RequestOutcome::Denied
             }
         }
-        Err(ApiError::BadRequest(_)) => Outcome::BadRequest,
-        Err(ApiError::Unauthorized { .. }) => Outcome::Unauthorized,
-        Err(ApiError::Unavailable) => Outcome::BackendError,
-        Err(ApiError::Busy | ApiError::TooManyFailures { .. }) => Outcome::Throttled,
+        Err(ApiError::BadRequest(_)) => RequestOutcome::BadRequest,
+        Err(ApiError::Unauthorized { .. }) => RequestOutcome::Unauthorized,
+        Err(ApiError::Unavailable) => RequestOutcome::BackendError,
+        Err(ApiError::Busy | ApiError::TooManyFailures { .. }) => RequestOutcome::Throttled,
     }
 }
 

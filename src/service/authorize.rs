@@ -65,7 +65,8 @@ pub(crate) fn check_service<'c>(
     }
 }
 
-/// Evaluates `scopes` (already parsed) for an authenticated account.
+/// Evaluates `scopes` (already parsed) for an authenticated account:
+/// [`check_service`], then [`authorize_checked`].
 pub(crate) fn authorize(
     policy: &Policy,
     account: &str,
@@ -75,6 +76,23 @@ pub(crate) fn authorize(
     scopes: Vec<Scope>,
 ) -> Result<Authorization, ServiceError> {
     let mirror = check_service(policy, service)?;
+    Ok(authorize_checked(
+        policy, mirror, account, labels, service, ip, scopes,
+    ))
+}
+
+/// [`authorize`] for a `service` [`check_service`] accepted, naming
+/// `mirror`: the token path checks the service before it spends a
+/// password verification, and does not check it again.
+pub(crate) fn authorize_checked(
+    policy: &Policy,
+    mirror: Option<&remap::Mirror>,
+    account: &str,
+    labels: &Labels,
+    service: &str,
+    ip: Option<IpAddr>,
+    scopes: Vec<Scope>,
+) -> Authorization {
     let (audience, scopes) = match mirror {
         Some(m) => (m.audience.clone(), remap::rebuild_all(m, &scopes)),
         None => (service.to_owned(), scopes),
@@ -98,9 +116,9 @@ pub(crate) fn authorize(
             }
         })
         .collect();
-    Ok(Authorization {
+    Authorization {
         audience,
         mirror: mirror.cloned(),
         grants,
-    })
+    }
 }

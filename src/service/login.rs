@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use super::{Generation, ServiceError};
-use crate::authn::{AuthnError, Credentials, Outcome, Verdict};
+use crate::authn::{AuthnError, Credentials, FirstLook, Outcome, Verdict};
 use crate::core::Labels;
 use crate::metrics::{BackendLabel, Metrics};
 use crate::secret::Secret;
@@ -53,14 +53,14 @@ async fn password(
 ) -> Result<Identity, ServiceError> {
     // Anonymous requests and cache hits are answered at once; only a
     // verification by a backend awaits, in a future of its own.
-    let verdict = match rt.authn.at_once(creds) {
-        Ok(v) => {
+    let verdict = match rt.authn.without_backends(creds) {
+        FirstLook::Answered(v) => {
             if v.cached {
                 metrics.cache_lookup(true);
             }
             v
         }
-        Err(c) => Box::pin(verify(rt, metrics, c)).await?,
+        FirstLook::NeedsBackend(c) => Box::pin(verify(rt, metrics, c)).await?,
     };
     tracing::debug!(
         account = creds.map_or("", |c| c.user.as_str()),

@@ -24,6 +24,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 
+use authorize::authorize_checked;
 pub(crate) use authorize::{authorize, check_service, Authorization, Grant};
 pub use generation::{chain_for, Generation};
 pub use login::{Identity, Login};
@@ -185,7 +186,7 @@ pub async fn issue_token(
         }
     }
     // Reject unknown services before spending a password verification.
-    check_service(config, &req.service)?;
+    let mirror = check_service(config, &req.service)?;
     let who = login::identify(rt, metrics, &req.login, &req.service, now).await?;
     if matches!(req.login, Login::Refresh(_))
         && req.account.as_ref().is_some_and(|a| *a != who.account)
@@ -194,14 +195,15 @@ pub async fn issue_token(
             "account does not match the refresh token".into(),
         ));
     }
-    let authorization = authorize(
+    let authorization = authorize_checked(
         config,
+        mirror,
         &who.account,
         &who.labels,
         &req.service,
         req.ip,
         scopes,
-    )?;
+    );
     for g in &authorization.grants {
         tracing::debug!(
             account = %who.account,

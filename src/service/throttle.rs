@@ -204,17 +204,14 @@ enum IpKey {
 
 impl From<IpAddr> for IpKey {
     fn from(ip: IpAddr) -> IpKey {
-        match ip {
+        match ip.to_canonical() {
             IpAddr::V4(v4) => IpKey::V4(v4.octets()),
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => IpKey::V4(v4.octets()),
-                None => {
-                    let o = v6.octets();
-                    let mut p = [0u8; 8];
-                    p.copy_from_slice(&o[..8]);
-                    IpKey::V6(p)
-                }
-            },
+            IpAddr::V6(v6) => {
+                let o = v6.octets();
+                let mut p = [0u8; 8];
+                p.copy_from_slice(&o[..8]);
+                IpKey::V6(p)
+            }
         }
     }
 }

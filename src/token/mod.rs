@@ -20,13 +20,7 @@ pub fn new_jti() -> String {
     use rand::RngCore;
     let mut b = [0u8; 16];
     rand::thread_rng().fill_bytes(&mut b);
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(32);
-    for x in b {
-        s.push(char::from(HEX[usize::from(x >> 4)]));
-        s.push(char::from(HEX[usize::from(x & 15)]));
-    }
-    s
+    data_encoding::HEXLOWER.encode(&b)
 }
 
 /// A ready-to-use signer: the key, its precomputed `kid` and the base64url
