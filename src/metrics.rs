@@ -70,6 +70,12 @@ pub struct Metrics {
     pub(crate) reloads: Family<ResultLabel, Counter>,
     pub(crate) rate_limited: Counter,
     pub(crate) config_generation: Gauge,
+    /// `throttle.redis` calls that failed or timed out (each one counted
+    /// locally instead).
+    pub(crate) throttle_redis_errors: Counter,
+    /// 1 while failure counts are shared through `throttle.redis`, 0 while
+    /// counted in this process only (no Redis configured, or unreachable).
+    pub(crate) throttle_redis_up: Gauge,
     /// The series every request updates, looked up once (indexed like
     /// [`RequestOutcome::ALL`]): a family lookup takes a lock and hashes the label.
     by_outcome: Vec<(Counter, Histogram)>,
@@ -145,6 +151,18 @@ impl Default for Metrics {
             config_generation.clone(),
         );
         config_generation.set(1);
+        let throttle_redis_errors = Counter::default();
+        registry.register(
+            "throttle_redis_errors",
+            "throttle.redis calls that failed or timed out (the failure counts fell back to this process)",
+            throttle_redis_errors.clone(),
+        );
+        let throttle_redis_up = Gauge::default();
+        registry.register(
+            "throttle_redis_up",
+            "1 while failed-login counts are shared through throttle.redis, 0 while counted in this process only",
+            throttle_redis_up.clone(),
+        );
         // Every outcome's series exists from the start (at zero).
         let by_outcome = RequestOutcome::ALL
             .iter()
@@ -170,6 +188,8 @@ impl Default for Metrics {
             reloads,
             rate_limited,
             config_generation,
+            throttle_redis_errors,
+            throttle_redis_up,
         }
     }
 }

@@ -117,6 +117,15 @@ pub fn check(a: &CheckArgs) -> Result<(), CliError> {
     if !c.services.is_empty() {
         println!("  services:   {}", c.services.join(", "));
     }
+    if let Some(url) = &c.throttle.redis {
+        println!(
+            "  throttle:   failure counts shared through {}",
+            url.redacted()
+        );
+        if let Err(e) = crate::service::redis_reachable(url) {
+            eprintln!("warning: throttle.redis {}: unreachable ({e}); each replica counts failed logins in its own process until Redis answers (logins go on)", url.redacted());
+        }
+    }
     for w in g.warnings() {
         eprintln!("warning: {w}");
     }

@@ -520,7 +520,7 @@ fn policy(raw: &mut RawConfig, text: &str) -> Result<(Policy, Vec<PathBuf>), Str
     Ok((policy, files))
 }
 
-/// Brute-force throttling (`throttle:`; see `http::throttle`).
+/// Brute-force throttling (`throttle:`; see `service::throttle`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ThrottleSettings {
     pub(crate) window: std::time::Duration,
@@ -529,6 +529,8 @@ pub(crate) struct ThrottleSettings {
     /// 0 = no account limit.
     pub(crate) max_failures_per_account: u32,
     pub(crate) max_tracked: usize,
+    /// Where replicas share their failure counts (`throttle.redis`).
+    pub(crate) redis: Option<RedisUrl>,
 }
 
 impl Default for ThrottleSettings {
@@ -538,7 +540,70 @@ impl Default for ThrottleSettings {
             max_failures_per_ip: 30,
             max_failures_per_account: 10,
             max_tracked: 100_000,
+            redis: None,
         }
+    }
+}
+
+/// A validated `throttle.redis` URL: `redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]`.
+/// It may carry a password, so `Debug` shows [`RedisUrl::redacted`].
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct RedisUrl {
+    url: Secret,
+    redacted: String,
+}
+
+impl RedisUrl {
+    /// Checks the URL's form (no connection is made): the `redis` scheme
+    /// (TLS, `rediss://`, is not spoken), a host, a database number as the
+    /// path, nothing else.
+    pub(crate) fn parse(text: &str) -> Result<RedisUrl, String> {
+        let bad = |why: &str| {
+            format!("throttle.redis: {why}; expected redis://HOST:PORT/DB, e.g. redis://127.0.0.1:6379/0")
+        };
+        let u = url::Url::parse(text).map_err(|e| bad(&format!("not a URL ({e})")))?;
+        match u.scheme() {
+            "redis" => {}
+            "rediss" => return Err(bad("rediss:// (TLS) is not supported; keep Redis on loopback or a private network and use redis://")),
+            other => return Err(bad(&format!("scheme {other:?} is not redis"))),
+        }
+        if u.host_str().is_none_or(str::is_empty) {
+            return Err(bad("no host"));
+        }
+        let db = u.path().trim_start_matches('/');
+        if !db.is_empty() && db.parse::<u32>().is_err() {
+            return Err(bad(&format!(
+                "the path {:?} is not a database number",
+                u.path()
+            )));
+        }
+        if u.query().is_some() || u.fragment().is_some() {
+            return Err(bad("a query or fragment is not supported"));
+        }
+        let mut shown = u.clone();
+        if u.password().is_some() {
+            let _ = shown.set_password(Some("***"));
+        }
+        Ok(RedisUrl {
+            url: Secret::new(text),
+            redacted: shown.to_string(),
+        })
+    }
+
+    /// The URL as written, password included: only for connecting.
+    pub(crate) fn expose(&self) -> &str {
+        self.url.expose()
+    }
+
+    /// The URL with any password replaced by `***`, for logs and `check`.
+    pub(crate) fn redacted(&self) -> &str {
+        &self.redacted
+    }
+}
+
+impl std::fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted)
     }
 }
 
@@ -566,6 +631,7 @@ fn throttle_settings(raw: Option<raw::RawThrottle>) -> Result<ThrottleSettings, 
             .max_failures_per_account
             .unwrap_or(d.max_failures_per_account),
         max_tracked: r.max_tracked.unwrap_or(d.max_tracked),
+        redis: r.redis.as_deref().map(RedisUrl::parse).transpose()?,
     })
 }
 

@@ -267,4 +267,8 @@ pub(crate) struct RawThrottle {
     /// Most addresses (and, separately, accounts) tracked at once.
     #[serde(default)]
     pub(crate) max_tracked: Option<usize>,
+    /// `redis://[:PASSWORD@]HOST[:PORT][/DB]`: failure counts shared by
+    /// all replicas.
+    #[serde(default)]
+    pub(crate) redis: Option<String>,
 }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use crate::authn::ldap::Ldap;
 use crate::authn::{Backend, Chain};
 use crate::config::{Config, ConfigError, Policy};
+use crate::service::throttle::SharedKey;
 use crate::token::refresh::RefreshKey;
 use crate::token::Signer;
 
@@ -21,6 +22,9 @@ pub struct Generation {
     pub(crate) authn: Chain,
     /// Set when refresh tokens are enabled.
     pub(crate) refresh_key: Option<RefreshKey>,
+    /// Set with `throttle.redis`: names the shared counters (derived from
+    /// the signing key, so every replica computes the same names).
+    pub(crate) throttle_key: Option<SharedKey>,
 }
 
 impl Generation {
@@ -33,7 +37,13 @@ impl Generation {
             message,
         })?;
         let refresh_key = (config.token.refresh_ttl_secs > 0).then(|| signer.refresh_key());
+        let throttle_key = config
+            .throttle
+            .redis
+            .as_ref()
+            .map(|_| SharedKey::new(&signer.derive_key(b"regauth throttle key v1")));
         Ok(Generation {
+            throttle_key,
             authn: chain_for(&config),
             signer: Arc::new(signer),
             refresh_key,

@@ -22,7 +22,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 
 use authorize::authorize_checked;
 pub(crate) use authorize::{authorize, check_service, Authorization, Grant};
@@ -97,15 +97,38 @@ pub struct TokenService {
     generation: Arc<ArcSwap<Generation>>,
     metrics: Arc<Metrics>,
     throttle: Arc<throttle::Throttle>,
+    /// The client of the running generation's `throttle.redis`, kept
+    /// across reloads that keep the URL (see `throttle::shared`).
+    redis: Arc<ArcSwapOption<throttle::Redis>>,
 }
 
 impl TokenService {
     pub fn new(generation: Generation) -> TokenService {
-        TokenService {
+        let service = TokenService {
             generation: Arc::new(ArcSwap::from_pointee(generation)),
             metrics: Arc::new(Metrics::default()),
             throttle: Arc::new(throttle::Throttle::new()),
+            redis: Arc::new(ArcSwapOption::empty()),
+        };
+        service.follow_redis(&service.current());
+        service
+    }
+
+    /// Makes the Redis client match `next`'s `throttle.redis`: kept when
+    /// the URL is the same, replaced or dropped otherwise.
+    fn follow_redis(&self, next: &Generation) {
+        let url = next.config.throttle.redis.as_ref();
+        let current = self.redis.load();
+        if current.as_deref().map(throttle::Redis::url) == url {
+            return;
         }
+        let client = url.and_then(|u| {
+            throttle::Redis::new(u)
+                .inspect_err(|e| tracing::warn!(error = %e, "throttle.redis: counting failed logins in this process only"))
+                .ok()
+        });
+        self.metrics.throttle_redis_up.set(0);
+        self.redis.store(client.map(Arc::new));
     }
 
     /// The running generation.
@@ -116,6 +139,7 @@ impl TokenService {
     /// Replaces the running generation; requests already running finish
     /// with the one they started with.
     pub(crate) fn swap(&self, next: Generation) {
+        self.follow_redis(&next);
         self.generation.store(Arc::new(next));
     }
 
@@ -133,7 +157,15 @@ impl TokenService {
         req: TokenRequest,
     ) -> impl Future<Output = Result<Issued, ServiceError>> + Send + 'static {
         let ip = req.ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        // With throttle.redis, admission waits on Redis inside the future.
+        let shared = match (throttle::guess(&req.login), &gen.throttle_key) {
+            (Some(_), Some(key)) if gen.config.throttle.enabled() => {
+                self.redis.load_full().map(|redis| (redis, key.clone()))
+            }
+            _ => None,
+        };
         let admitted = match throttle::guess(&req.login) {
+            Some(_) if shared.is_some() => Ok(None),
             Some(creds) => self
                 .throttle
                 .admit(&gen.config.throttle, ip, creds, req.method, &self.metrics)
@@ -149,7 +181,25 @@ impl TokenService {
             Arc::clone(&self.metrics),
         );
         async move {
-            let attempt = admitted?;
+            let mut attempt = admitted?;
+            if let (Some((redis, key)), Some(creds)) = (&shared, throttle::guess(&req.login)) {
+                let admit = throttle.admit_shared(
+                    &gen.config.throttle,
+                    ip,
+                    creds,
+                    req.method,
+                    &metrics,
+                    (redis, key),
+                );
+                attempt =
+                    Some(
+                        Box::pin(admit)
+                            .await
+                            .map_err(|r| ServiceError::TooManyFailures {
+                                retry_after: r.retry_after,
+                            })?,
+                    );
+            }
             let now = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs());
@@ -159,11 +209,37 @@ impl TokenService {
             if let (Err(ServiceError::Unauthorized), Some(attempt), Some(creds)) =
                 (&result, attempt, throttle::guess(&req.login))
             {
-                throttle.record_failure(&gen.config.throttle, ip, creds, attempt);
+                match &shared {
+                    Some((redis, key)) => {
+                        Box::pin(throttle.record_failure_shared(
+                            &gen.config.throttle,
+                            ip,
+                            creds,
+                            attempt,
+                            &metrics,
+                            (redis, key),
+                        ))
+                        .await
+                    }
+                    None => throttle.record_failure(&gen.config.throttle, ip, creds, attempt),
+                }
             }
             result
         }
     }
+}
+
+/// Whether `throttle.redis` answers a PING within a second (for `regauth
+/// check`, outside any runtime).
+pub(crate) fn redis_reachable(url: &crate::config::RedisUrl) -> Result<(), String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the check: {e}"))?
+        .block_on(throttle::shared::ping(
+            url,
+            std::time::Duration::from_secs(1),
+        ))
 }
 
 /// Parses, identifies, authorizes and signs. `now` is Unix seconds; `jti`

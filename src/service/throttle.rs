@@ -98,6 +98,12 @@
 //! server, not to a configuration generation: a reload changes the limits
 //! but keeps the counts.
 //!
+//! # Replicas
+//!
+//! With `throttle.redis` the counts (and containerd's retry markers) are
+//! shared by all replicas through Redis, and this in-process state is the
+//! fallback while Redis does not answer: see [`shared`].
+//!
 //! Concurrent attempts from one key are checked before any of them fails,
 //! so a key can exceed its limit by the number of attempts in flight at
 //! once; those are bounded by the password-verification pool (which refuses
@@ -116,6 +122,7 @@ use crate::authn::Credentials;
 use crate::config::ThrottleSettings;
 use crate::metrics::Metrics;
 use crate::service::Login;
+pub(crate) use shared::{Redis, SharedKey};
 
 /// How long a failed POST's marker waits for containerd's GET retry, which
 /// follows at once.
@@ -488,6 +495,81 @@ impl Throttle {
     }
 }
 
+impl Throttle {
+    /// Admission with the counts shared through `redis` (see [`shared`]):
+    /// decided on the shared counts and the local ones; on the local ones
+    /// alone when Redis does not answer.
+    pub(crate) async fn admit_shared(
+        &self,
+        s: &ThrottleSettings,
+        ip: IpAddr,
+        creds: &Credentials,
+        method: Method,
+        metrics: &Metrics,
+        (redis, key): (&Redis, &SharedKey),
+    ) -> Result<Attempt, Refused> {
+        if !s.enabled() {
+            return Ok(Attempt::Get);
+        }
+        let names = key.names(ip, &creds.user);
+        let fingerprint = (method == Method::Get).then(|| key.fingerprint(creds));
+        let Some(view) = redis.view(metrics, s, &names, fingerprint.as_deref()).await else {
+            return self.admit(s, ip, creds, method, metrics);
+        };
+        let now = Instant::now();
+        // A marker left by this process (while Redis was away) counts too:
+        // a retry repeats a password already counted as wrong.
+        let local_retry = method == Method::Get
+            && self.tracked_markers.load(Ordering::Relaxed) > 0
+            && self.take_retry(ip, &creds.user, self.fingerprint(creds), now);
+        if view.retry || local_retry {
+            return Ok(Attempt::Retry);
+        }
+        self.check(s, ip, &creds.user, now)
+            .and_then(|()| view.decide(s))
+            .inspect_err(|refused| refusal(metrics, ip, &creds.user, refused))?;
+        Ok(match method {
+            Method::Get => Attempt::Get,
+            Method::Post => Attempt::Post,
+        })
+    }
+
+    /// Counts a failure here and in Redis (the local count is the fallback
+    /// for when Redis goes away).
+    pub(crate) async fn record_failure_shared(
+        &self,
+        s: &ThrottleSettings,
+        ip: IpAddr,
+        creds: &Credentials,
+        attempt: Attempt,
+        metrics: &Metrics,
+        (redis, key): (&Redis, &SharedKey),
+    ) {
+        if !s.enabled() || attempt == Attempt::Retry {
+            return;
+        }
+        self.record_failure(s, ip, creds, attempt);
+        let names = key.names(ip, &creds.user);
+        let fingerprint = (attempt == Attempt::Post).then(|| key.fingerprint(creds));
+        redis
+            .failed(metrics, s, &names, fingerprint.as_deref())
+            .await;
+    }
+}
+
+/// Counts and logs a refused attempt.
+fn refusal(metrics: &Metrics, ip: IpAddr, account: &str, refused: &Refused) {
+    metrics.rate_limited.inc();
+    tracing::info!(
+        target: "regauth::audit",
+        outcome = "throttled",
+        %ip,
+        account,
+        limit = match refused.by { Limit::Ip => "ip", Limit::Account => "account" },
+        "too many failed logins"
+    );
+}
+
 /// The credentials a login guesses: those of a password login (Basic, or
 /// a POST with `grant_type=password`) with a non-empty user. Anonymous
 /// requests and refresh tokens guess nothing.
@@ -514,19 +596,8 @@ impl Throttle {
         if !s.enabled() {
             return Ok(Attempt::Get);
         }
-        let account = creds.user.as_str();
         self.attempt(s, ip, creds, method, Instant::now())
-            .inspect_err(|refused| {
-                metrics.rate_limited.inc();
-                tracing::info!(
-                    target: "regauth::audit",
-                    outcome = "throttled",
-                    %ip,
-                    account,
-                    limit = match refused.by { Limit::Ip => "ip", Limit::Account => "account" },
-                    "too many failed logins"
-                );
-            })
+            .inspect_err(|refused| refusal(metrics, ip, &creds.user, refused))
     }
 
     /// After a password login with `creds` admitted as `attempt` was
@@ -545,5 +616,6 @@ impl Throttle {
     }
 }
 
+pub(crate) mod shared;
 #[cfg(test)]
 mod tests;

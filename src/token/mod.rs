@@ -99,6 +99,19 @@ impl Signer {
         refresh::RefreshKey::derive(&self.key.secret_material())
     }
 
+    /// 32 bytes derived from the signing key for the purpose `label`
+    /// (HMAC-SHA256 under the label of the key material's SHA-256): the
+    /// same for every process holding this key, useless for recovering it.
+    pub(crate) fn derive_key(&self, label: &[u8]) -> [u8; 32] {
+        use aws_lc_rs::{digest, hmac};
+        let digest = digest::digest(&digest::SHA256, &self.key.secret_material());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(
+            hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, label), digest.as_ref()).as_ref(),
+        );
+        out
+    }
+
     pub(crate) fn kid(&self) -> Option<&str> {
         self.kid.as_deref()
     }

@@ -156,6 +156,11 @@ fn bad_configs_table() {
         (format!("{base}mirrors:\n  - {{service: docker.io, prefix: \"\", audience: r}}\n"), "mirrors[0].prefix: must not be empty"),
         (format!("{base}mirrors:\n  - {{service: docker.io, prefix: docker.io, audience: r}}\n  - {{service: hub, prefix: docker.io/library, audience: r}}\n"), "overlaps mirrors[0].prefix"),
         (format!("{base}services: [reg]\nmirrors:\n  - {{service: docker.io, prefix: docker.io, audience: other}}\n"), "mirrors[0].audience: \"other\" is not listed in services"),
+        (format!("{base}throttle: {{redis: \"localhost:6379\"}}\n"), "throttle.redis: scheme \"localhost\" is not redis"),
+        (format!("{base}throttle: {{redis: \"rediss://r:6380/0\"}}\n"), "throttle.redis: rediss:// (TLS) is not supported"),
+        (format!("{base}throttle: {{redis: \"redis://r:6379/zero\"}}\n"), "throttle.redis: the path \"/zero\" is not a database number"),
+        (format!("{base}throttle: {{redis: \"redis:///0\"}}\n"), "throttle.redis: no host"),
+        (format!("{base}throttle: {{redis: \"redis://r:99999/0\"}}\n"), "throttle.redis: not a URL"),
         (format!("{base}services: [docker.io, r]\nmirrors:\n  - {{service: docker.io, prefix: docker.io, audience: r}}\n"), "also listed in services"),
     ];
     for (yaml, want) in cases {

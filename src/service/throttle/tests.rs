@@ -13,6 +13,7 @@ fn settings(ip: u32, account: u32) -> ThrottleSettings {
         max_failures_per_ip: ip,
         max_failures_per_account: account,
         max_tracked: 1000,
+        redis: None,
     }
 }
 
