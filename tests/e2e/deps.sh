@@ -22,6 +22,7 @@ declare -A PROVIDES=(
 	[dockerd]=docker.io # Docker Engine 20.10 (+ containerd, runc), see docker.sh
 	[slapd]=slapd            # LDAP tests (tests/integration/slapd.rs)
 	[ldapwhoami]=ldap-utils  # slapd harness readiness probe
+	[redis-server]=redis-server # throttle.redis tests (tests/integration/throttle_redis.rs, ha.sh)
 	[curl]=curl
 	[jq]=jq
 	[openssl]=openssl    # recomputes the expected key id / x5c from the cert

@@ -96,6 +96,38 @@ fn check_warns_when_ldap_logins_keep_the_typed_name() {
 }
 
 #[test]
+fn check_warns_when_throttle_redis_does_not_answer_without_showing_its_password() {
+    // A port nothing listens on (taken from the OS, then released).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("redis.yml");
+    let throttle =
+        format!("{DEFAULT_ACL}throttle: {{redis: \"redis://:s3cret@127.0.0.1:{port}/2\"}}\n");
+    std::fs::write(&path, config_yaml("p256", "", &throttle)).unwrap();
+    let (code, out, err) = regauth(&["check", "--config", path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let shown = format!("redis://:***@127.0.0.1:{port}/2");
+    assert!(
+        out.contains(&format!(
+            "throttle:   failure counts shared through {shown}"
+        )),
+        "{out}"
+    );
+    assert!(
+        err.contains(&format!("warning: throttle.redis {shown}: unreachable (")),
+        "{err}"
+    );
+    assert!(
+        !out.contains("s3cret") && !err.contains("s3cret"),
+        "{out}\n{err}"
+    );
+}
+
+#[test]
 fn check_names_a_typo_and_its_line() {
     let text = std::fs::read_to_string(fixture("docker_auth.yml"))
         .unwrap()

@@ -18,4 +18,5 @@ mod slapd;
 mod soak;
 mod support;
 mod throttle;
+mod throttle_redis;
 mod tls_options;
