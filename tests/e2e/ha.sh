@@ -205,7 +205,10 @@ t_ha_push_pull_replica_killed() {
 	ha_push_pull_loop "$out" &
 	loop_pid=$!
 	for n in 1 2; do
-		sleep 1.5
+		# nginx leaves a replica that failed alone for fail_timeout (2 s)
+		# after it is back: a rolling restart waits that long before
+		# stopping the next one.
+		sleep 3
 		pid=$(ha_pid "regauth$n")
 		at_kill=$(wc -l <"$out")
 		note "killing replica $n (pid $pid) after $at_kill operations"
