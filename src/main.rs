@@ -68,6 +68,13 @@ fn main() {
             kind,
             out: out.as_deref(),
         }),
+        Command::Robot(args) => match cli::robot::run(&args) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("error: {e}");
+                1
+            }
+        },
     };
     // exit() runs no destructors: write the pending log lines first.
     drop(log_guard);

@@ -19,6 +19,12 @@ pub struct BackendLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RobotLabel {
+    pub robot: String,
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabel {
     pub result: &'static str,
 }
@@ -72,6 +78,8 @@ pub struct Metrics {
     pub cache: Family<ResultLabel, Counter>,
     pub reloads: Family<ResultLabel, Counter>,
     pub rate_limited: Counter,
+    /// Robot logins by robot and outcome (the robots file bounds the names).
+    pub robot_logins: Family<RobotLabel, Counter>,
     pub config_generation: Gauge,
     /// The series every request updates, looked up once (indexed like
     /// [`Outcome::ALL`]): a family lookup takes a lock and hashes the label.
@@ -141,6 +149,12 @@ impl Default for Metrics {
             "Requests refused by brute-force throttling",
             rate_limited.clone(),
         );
+        let robot_logins = Family::<RobotLabel, Counter>::default();
+        registry.register(
+            "robot_logins",
+            "Robot logins by robot and outcome (ok, wrong_secret, expired)",
+            robot_logins.clone(),
+        );
         let config_generation = Gauge::default();
         registry.register(
             "config_generation",
@@ -175,6 +189,7 @@ impl Default for Metrics {
             cache,
             reloads,
             rate_limited,
+            robot_logins,
             config_generation,
         }
     }
@@ -194,6 +209,16 @@ impl Metrics {
         } else {
             self.cache_miss.inc();
         }
+    }
+
+    /// A login as robot `robot`: `ok`, `wrong_secret` or `expired`.
+    pub fn robot_login(&self, robot: &str, outcome: &'static str) {
+        self.robot_logins
+            .get_or_create(&RobotLabel {
+                robot: robot.to_owned(),
+                outcome,
+            })
+            .inc();
     }
 
     pub fn reload(&self, ok: bool) {

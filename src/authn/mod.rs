@@ -8,9 +8,10 @@ pub mod cache;
 pub mod inflight;
 pub mod ldap;
 pub mod password_table;
+pub mod robots;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::Semaphore;
 
@@ -71,6 +72,9 @@ pub enum Backend {
     },
     /// `ldap_auth`.
     Ldap(Arc<ldap::Ldap>),
+    /// `robots_file`: verified at once, before the cache and the other
+    /// backends (see [`robots`]).
+    Robots(Arc<robots::RobotTable>),
 }
 
 impl Backend {
@@ -78,6 +82,7 @@ impl Backend {
         match self {
             Backend::Table { name, .. } => name,
             Backend::Ldap(_) => "ldap",
+            Backend::Robots(_) => "robot",
         }
     }
 
@@ -88,9 +93,16 @@ impl Backend {
                 password_table::Lookup::Anonymous(labels) => Some(labels),
                 _ => None,
             },
-            Backend::Ldap(_) => None,
+            Backend::Ldap(_) | Backend::Robots(_) => None,
         }
     }
+}
+
+/// Now, in Unix seconds (robot expiry).
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// Where a login as an account would take its labels from, found without
@@ -209,9 +221,50 @@ impl Chain {
     /// credentials a backend has to verify ([`Chain::verify_with_backends`]).
     pub fn at_once<'c>(&self, creds: Option<&'c Credentials>) -> Result<Verdict, &'c Credentials> {
         match creds {
-            Some(c) if !c.user.is_empty() => self.cached(c).ok_or(c),
+            Some(c) if !c.user.is_empty() => match self.robot(c) {
+                Some(v) => Ok(v),
+                None => self.cached(c).ok_or(c),
+            },
             _ => Ok(self.anonymous()),
         }
+    }
+
+    /// The robot table, when `robots_file` is configured.
+    pub fn robots(&self) -> Option<&robots::RobotTable> {
+        self.backends.iter().find_map(|b| match b {
+            Backend::Robots(t) => Some(&**t),
+            _ => None,
+        })
+    }
+
+    /// The verdict on a robot's login; `None` when `creds` names no robot.
+    fn robot(&self, creds: &Credentials) -> Option<Verdict> {
+        let outcome = match self
+            .robots()?
+            .check(&creds.user, &creds.password, unix_now())
+        {
+            robots::Check::NotARobot => return None,
+            robots::Check::Valid(labels) => Outcome::Authenticated(labels.clone()),
+            robots::Check::WrongSecret => {
+                tracing::info!(robot = %creds.user, reason = "wrong secret", "robot login refused");
+                Outcome::Denied
+            }
+            robots::Check::Expired { expires } => {
+                tracing::info!(
+                    robot = %creds.user,
+                    reason = "expired",
+                    expired_at = %crate::config::robots::rfc3339(expires),
+                    "robot login refused: the robot expired; add a new one with `regauth robot add`"
+                );
+                Outcome::Denied
+            }
+        };
+        Some(Verdict {
+            outcome,
+            backend: "robot",
+            cached: false,
+            account: None,
+        })
     }
 
     /// A verification by the backends, for credentials [`Chain::at_once`]
@@ -249,6 +302,8 @@ impl Chain {
                         outcome
                     }
                 },
+                // Answered by `at_once`, never cached.
+                Backend::Robots(_) => continue,
             };
             if let Outcome::Authenticated(labels) = &outcome {
                 // Keyed on what was typed, holding the account it names:
@@ -315,6 +370,9 @@ impl Chain {
             }),
             // Boxed for the same reason as in `authenticate`.
             Backend::Ldap(l) => Box::pin(l.lookup(user)).await,
+            Backend::Robots(t) => Ok(t
+                .current(user, unix_now())
+                .map(|(_, labels, sha)| (labels.clone(), sha.to_vec()))),
         }
     }
 
@@ -333,8 +391,15 @@ impl Chain {
                 _ => LabelSource::Unknown,
             });
         }
+        if let Some(labels) = self.robots().and_then(|t| t.labels(user)) {
+            return Ok(LabelSource::Found {
+                backend: "robot",
+                labels: labels.clone(),
+            });
+        }
         for b in &self.backends {
             match b {
+                Backend::Robots(_) => {}
                 Backend::Table { name, table } => {
                     if let password_table::Lookup::Hash(_, labels) = table.lookup(user) {
                         return Ok(LabelSource::Found {
@@ -363,7 +428,7 @@ impl Chain {
     pub async fn ready(&self) -> Result<(), AuthnError> {
         for b in &self.backends {
             match b {
-                Backend::Table { .. } => {}
+                Backend::Table { .. } | Backend::Robots(_) => {}
                 Backend::Ldap(l) => l.ping().await?,
             }
         }

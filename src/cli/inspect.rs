@@ -110,6 +110,9 @@ pub fn check(path: &Path) -> i32 {
     if let Some(l) = &c.ldap {
         println!("  ldap:       {}", l.server());
     }
+    if let Some(r) = &c.robots {
+        println!("  robots:     {} ({})", r.robots.len(), r.path.display());
+    }
     println!("  acl:        {} rules", c.acl.len());
     for m in &c.mirrors {
         println!(
@@ -190,19 +193,33 @@ pub fn explain(a: ExplainArgs<'_>) -> i32 {
             }
         }
     };
-    let auth =
-        match crate::service::authorize(&c, a.account, &labels, &service, a.ip, scopes.clone()) {
-            Ok(x) => x,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return 1;
-            }
-        };
+    let auth = match crate::service::authorize(
+        &c,
+        a.account,
+        &labels,
+        &service,
+        a.ip,
+        scopes.clone(),
+        robot_ceiling(&c, a.account),
+    ) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 1;
+        }
+    };
     println!(
         "account {:?}, service {:?} -> aud {:?}",
         a.account, service, auth.audience
     );
     println!("labels: {} ({origin})", show_labels(&labels));
+    if let Some(ceiling) = robot_ceiling(&c, a.account) {
+        let bounds: Vec<String> = ceiling.bounds().iter().map(|b| b.to_string()).collect();
+        println!(
+            "robot: granted what the ACL grants within its scopes [{}]",
+            bounds.join(", ")
+        );
+    }
     if let Some(m) = &auth.mirror {
         println!(
             "mirror: service {:?} rebuilds repository names under {:?}",
@@ -216,6 +233,9 @@ pub fn explain(a: ExplainArgs<'_>) -> i32 {
         let granted: Vec<&str> = g.granted.iter().map(|a| a.as_ref()).collect();
         println!("{}", g.scope);
         println!("  granted: [{}]", granted.join(","));
+        if g.capped {
+            println!("  the robot's scopes took away the rest of what the ACL grants");
+        }
         match g.rule {
             Some(i) => {
                 let rule = &c.acl.rules()[i];
@@ -229,6 +249,18 @@ pub fn explain(a: ExplainArgs<'_>) -> i32 {
         }
     }
     0
+}
+
+/// The scope ceiling of `account` when it is a robot.
+pub(super) fn robot_ceiling<'p>(
+    policy: &'p crate::config::Policy,
+    account: &str,
+) -> Option<&'p crate::core::ceiling::Ceiling> {
+    policy
+        .robots
+        .as_ref()
+        .and_then(|r| r.get(account))
+        .map(|r| &r.ceiling)
 }
 
 /// The labels a login as `account` would get, and where they come from

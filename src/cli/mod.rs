@@ -1,5 +1,5 @@
 //! The command line: `serve`, `check`, `hash`, `keygen`, `explain`,
-//! `mint`, `registry-config`. Each subcommand is a function returning an
+//! `mint`, `registry-config`, `robot`. Each subcommand is a function returning an
 //! exit code; parsing lives here, the work in the submodules.
 
 use std::path::{Path, PathBuf};
@@ -125,6 +125,9 @@ pub enum Command {
         #[arg(long)]
         registry: Option<String>,
     },
+    /// Manage robot accounts (scoped, expiring machine credentials) in a
+    /// robots file.
+    Robot(robot::RobotArgs),
     /// Print the auth snippet a registry needs to trust this server.
     RegistryConfig {
         /// The configuration file whose signing key the registry must trust.
@@ -202,6 +205,7 @@ pub enum RegistryKind {
 mod inspect;
 mod keys;
 mod registry;
+pub mod robot;
 
 pub use inspect::{check, explain, ExplainArgs};
 pub use keys::{hash, keygen, mint, MintArgs};

@@ -23,6 +23,10 @@ pub struct RawConfig {
     pub acl: Option<Vec<RuleSpec>>,
     #[serde(default)]
     pub acl_file: Option<PathBuf>,
+    /// Robot accounts: a YAML list of scoped, expiring machine
+    /// credentials (see `config::robots`).
+    #[serde(default)]
+    pub robots_file: Option<PathBuf>,
     #[serde(default)]
     pub mirrors: Vec<RawMirror>,
     /// Registry services tokens may be issued for (besides mirrors). Empty:

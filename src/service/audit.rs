@@ -98,7 +98,11 @@ fn write_grant(g: &Grant, acl: &Acl, w: &mut dyn Write) -> fmt::Result {
             None => write!(w, "acl[{i}]"),
         },
         None => w.write_str("no match"),
+    }?;
+    if g.capped {
+        w.write_str(" within the robot's scopes")?;
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -122,6 +126,7 @@ mod tests {
                 .map(|a| crate::core::scope::action(a))
                 .collect(),
             rule,
+            capped: false,
         };
         let cases = [
             (

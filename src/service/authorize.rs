@@ -1,11 +1,15 @@
 //! The pure part of issuing: which audience, which rebuilt scopes, and
-//! what the ACL grants for each. Shared with `regauth explain` and `mint`.
+//! what the ACL grants for each, within the account's scope ceiling when
+//! it has one (a robot: granted = ACL ∩ ceiling, so the ACL can never
+//! give a robot more than its entry names). Shared with `regauth explain`
+//! and `mint`.
 
 use std::net::IpAddr;
 
 use super::ServiceError;
 use crate::config::Policy;
 use crate::core::acl;
+use crate::core::ceiling::Ceiling;
 use crate::core::remap;
 use crate::core::scope::{Actions, Scope};
 use crate::core::Labels;
@@ -18,6 +22,8 @@ pub struct Grant {
     pub granted: Actions,
     /// Index of the deciding ACL entry; `None` = no entry matched.
     pub rule: Option<usize>,
+    /// The account's ceiling took away actions the ACL granted.
+    pub capped: bool,
 }
 
 /// The authorization of a whole request.
@@ -65,7 +71,8 @@ pub fn check_service<'c>(
     }
 }
 
-/// Evaluates `scopes` (already parsed) for an authenticated account.
+/// Evaluates `scopes` (already parsed) for an authenticated account,
+/// within `ceiling` when the account has one (robots).
 pub fn authorize(
     policy: &Policy,
     account: &str,
@@ -73,6 +80,7 @@ pub fn authorize(
     service: &str,
     ip: Option<IpAddr>,
     scopes: Vec<Scope>,
+    ceiling: Option<&Ceiling>,
 ) -> Result<Authorization, ServiceError> {
     let mirror = check_service(policy, service)?;
     let (audience, scopes) = match mirror {
@@ -91,10 +99,19 @@ pub fn authorize(
                 labels,
                 actions: &s.actions,
             });
+            let (granted, capped) = match ceiling {
+                Some(c) => {
+                    let within = c.limit(&s, &d.granted);
+                    let capped = within.len() != d.granted.len();
+                    (within, capped)
+                }
+                None => (d.granted, false),
+            };
             Grant {
                 scope: s,
-                granted: d.granted,
+                granted,
                 rule: d.rule,
+                capped,
             }
         })
         .collect();

@@ -223,6 +223,7 @@ pub async fn issue_token(
         &req.service,
         req.ip,
         scopes,
+        who.ceiling.as_deref(),
     )?;
     for g in &authorization.grants {
         tracing::debug!(
@@ -311,6 +312,11 @@ pub fn chain_for(config: &Policy) -> Chain {
     }
     if let Some(l) = &config.ldap {
         backends.push(Backend::Ldap(l.clone()));
+    }
+    if let Some(r) = &config.robots {
+        backends.push(Backend::Robots(Arc::new(
+            crate::authn::robots::RobotTable::new(r),
+        )));
     }
     Chain::new(backends, config.chain)
 }
