@@ -539,3 +539,25 @@ fn a_bad_robots_file_is_a_load_error_naming_file_and_line() {
         "{err}"
     );
 }
+
+#[test]
+fn the_example_robots_file_loads_and_lists() {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/ci/robots.yaml");
+    let robots = regauth::config::robots::load(&example).unwrap();
+    let names: Vec<&str> = robots.robots.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["ci-pusher", "deployer"]);
+    // Its hashes are of the secrets its comment names, which are no robot
+    // secrets: nobody can log in as these robots.
+    let table = regauth::authn::robots::RobotTable::new(&robots);
+    for (name, secret) in [
+        ("ci-pusher", "example-only-1"),
+        ("deployer", "example-only-2"),
+    ] {
+        assert!(matches!(
+            table.check(name, &regauth::secret::Secret::new(secret), 0),
+            regauth::authn::robots::Check::Valid(_)
+        ));
+    }
+    let out = regauth(&["robot", "list", "--file", example.to_str().unwrap()]);
+    assert!(out.status.success());
+}
