@@ -302,7 +302,8 @@ async fn the_ceiling_limits_what_the_acl_grants() {
     let s = Server::start_in(dir, &yaml).await;
     // (user, scope, granted); the ACL alone grants `ci` every action on
     // every repository.
-    let cases: &[(&str, &str, &str, Result<&[&str], u16>)] = &[
+    type Case<'a> = (&'a str, &'a str, &'a str, Result<&'a [&'a str], u16>);
+    let cases: &[Case] = &[
         (
             "ci",
             &ci,
