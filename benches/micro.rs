@@ -277,17 +277,13 @@ fn authn(c: &mut Criterion) {
     // A robot login: SHA-256 of the secret, compared in constant time
     // (never cached: it costs about what a cache hit does).
     let secret = regauth::authn::robots::new_secret();
-    let robots = regauth::authn::robots::RobotTable::new(&regauth::config::robots::Robots {
-        path: "robots.yaml".into(),
-        robots: vec![regauth::config::robots::Robot {
-            name: "robot-ci".into(),
-            secret_sha256: regauth::authn::robots::sha256(&secret),
-            expires: i64::MAX,
-            ceiling: Default::default(),
-            labels: Labels::new(),
-            comment: None,
-        }],
-    });
+    let robots = regauth::authn::robots::RobotTable::new([regauth::authn::robots::RobotEntry {
+        name: "robot-ci".into(),
+        sha256: regauth::authn::robots::sha256(&secret),
+        expires: i64::MAX,
+        ceiling: Default::default(),
+        labels: Labels::new(),
+    }]);
     g.bench_function("robot_verify", |b| {
         b.iter(|| {
             assert!(matches!(

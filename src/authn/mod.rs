@@ -3,6 +3,8 @@
 //! wrong) or `NoMatch` (not their user: ask the next one), or fails.
 //! Successful verifications are cached (see [`cache`]); slow verifications
 //! (bcrypt) run on the blocking pool, bounded, and fail fast when saturated.
+//! Robots ([`robots`]) are asked first, by name, and answered at once
+//! without the cache: their check is one SHA-256.
 
 pub mod cache;
 pub mod inflight;
@@ -52,7 +54,8 @@ pub enum AuthnError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verdict {
     pub outcome: Outcome,
-    /// The backend that decided (`"users"`, `"htpasswd"`, `"ldap"`), or `"none"`.
+    /// The backend that decided (`"users"`, `"htpasswd"`, `"ldap"`,
+    /// `"robot"`), or `"none"`.
     pub backend: &'static str,
     /// Whether the verdict came from the credential cache.
     pub cached: bool,
@@ -216,8 +219,8 @@ impl Chain {
         }
     }
 
-    /// The verdict when it needs no backend: anonymous requests (no
-    /// credentials or an empty user name) and cache hits. `Err`: the
+    /// The verdict when it needs no slow backend: anonymous requests (no
+    /// credentials or an empty user name), robots, and cache hits. `Err`: the
     /// credentials a backend has to verify ([`Chain::verify_with_backends`]).
     pub fn at_once<'c>(&self, creds: Option<&'c Credentials>) -> Result<Verdict, &'c Credentials> {
         match creds {
@@ -253,7 +256,10 @@ impl Chain {
                 tracing::info!(
                     robot = %creds.user,
                     reason = "expired",
-                    expired_at = %crate::config::robots::rfc3339(expires),
+                    expired_at = %time::OffsetDateTime::from_unix_timestamp(expires)
+                        .ok()
+                        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+                        .unwrap_or_else(|| expires.to_string()),
                     "robot login refused: the robot expired; add a new one with `regauth robot add`"
                 );
                 Outcome::Denied

@@ -23,10 +23,24 @@ use std::sync::Arc;
 use aws_lc_rs::digest;
 use subtle::ConstantTimeEq;
 
-use crate::config::robots::{Robots, SECRET_PREFIX};
 use crate::core::ceiling::Ceiling;
 use crate::core::Labels;
 use crate::secret::Secret;
+
+/// The prefix of every robot secret, so that secret scanners find leaks.
+pub const SECRET_PREFIX: &str = "rgr_";
+
+/// One robot, as the robots file describes it.
+#[derive(Debug, Clone)]
+pub struct RobotEntry {
+    pub name: String,
+    /// SHA-256 of the whole secret.
+    pub sha256: [u8; 32],
+    /// Unix seconds from which logins are refused.
+    pub expires: i64,
+    pub ceiling: Ceiling,
+    pub labels: Labels,
+}
 
 /// The robots of one configuration generation, by name.
 #[derive(Debug, Clone, Default)]
@@ -72,19 +86,18 @@ pub fn sha256(secret: &Secret) -> [u8; 32] {
 }
 
 impl RobotTable {
-    pub fn new(robots: &Robots) -> RobotTable {
+    pub fn new(robots: impl IntoIterator<Item = RobotEntry>) -> RobotTable {
         RobotTable {
             robots: robots
-                .robots
-                .iter()
+                .into_iter()
                 .map(|r| {
                     (
-                        r.name.clone(),
+                        r.name,
                         Entry {
-                            sha256: r.secret_sha256,
+                            sha256: r.sha256,
                             expires: r.expires,
-                            ceiling: Arc::new(r.ceiling.clone()),
-                            labels: r.labels.clone(),
+                            ceiling: Arc::new(r.ceiling),
+                            labels: r.labels,
                         },
                     )
                 })
@@ -136,7 +149,6 @@ impl RobotTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::robots::Robot;
 
     #[test]
     fn check_table() {
@@ -144,17 +156,13 @@ mod tests {
         assert!(good.expose().starts_with("rgr_") && good.expose().len() == 4 + 43);
         assert_ne!(good, new_secret());
         let labels = Labels::from([("team".to_string(), vec!["ci".to_string()])]);
-        let table = RobotTable::new(&Robots {
-            path: "robots.yaml".into(),
-            robots: vec![Robot {
-                name: "ci".into(),
-                secret_sha256: sha256(&good),
-                expires: 1000,
-                ceiling: Ceiling::default(),
-                labels: labels.clone(),
-                comment: None,
-            }],
-        });
+        let table = RobotTable::new([RobotEntry {
+            name: "ci".into(),
+            sha256: sha256(&good),
+            expires: 1000,
+            ceiling: Ceiling::default(),
+            labels: labels.clone(),
+        }]);
         let other = new_secret();
         let cases = [
             ("ci", &good, 999, Check::Valid(&labels)),

@@ -26,9 +26,6 @@ use super::lines;
 use crate::core::ceiling::Ceiling;
 use crate::core::Labels;
 
-/// The prefix of every robot secret, so that secret scanners find leaks.
-pub const SECRET_PREFIX: &str = "rgr_";
-
 /// One entry as written.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

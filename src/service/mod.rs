@@ -314,8 +314,15 @@ pub fn chain_for(config: &Policy) -> Chain {
         backends.push(Backend::Ldap(l.clone()));
     }
     if let Some(r) = &config.robots {
+        let entries = r.robots.iter().map(|r| crate::authn::robots::RobotEntry {
+            name: r.name.clone(),
+            sha256: r.secret_sha256,
+            expires: r.expires,
+            ceiling: r.ceiling.clone(),
+            labels: r.labels.clone(),
+        });
         backends.push(Backend::Robots(Arc::new(
-            crate::authn::robots::RobotTable::new(r),
+            crate::authn::robots::RobotTable::new(entries),
         )));
     }
     Chain::new(backends, config.chain)

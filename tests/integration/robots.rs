@@ -549,7 +549,15 @@ fn the_example_robots_file_loads_and_lists() {
     assert_eq!(names, ["ci-pusher", "deployer"]);
     // Its hashes are of the secrets its comment names, which are no robot
     // secrets: nobody can log in as these robots.
-    let table = regauth::authn::robots::RobotTable::new(&robots);
+    let table = regauth::authn::robots::RobotTable::new(robots.robots.iter().map(|r| {
+        regauth::authn::robots::RobotEntry {
+            name: r.name.clone(),
+            sha256: r.secret_sha256,
+            expires: r.expires,
+            ceiling: r.ceiling.clone(),
+            labels: r.labels.clone(),
+        }
+    }));
     for (name, secret) in [
         ("ci-pusher", "example-only-1"),
         ("deployer", "example-only-2"),
