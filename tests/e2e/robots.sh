@@ -210,6 +210,9 @@ t_rb_expired() {
 		--dest-creds "ci-expiring:$s" "oci:$IMG_V1:v1" "docker://$RB_REG/ci/expired:v1"
 	log_since "$RB_REGAUTH_LOG" "$mark" | grep -F 'robot login refused' | grep -F 'robot=ci-expiring' | grep -qF 'reason="expired"' ||
 		fail "no log line saying the robot expired: $(log_since "$RB_REGAUTH_LOG" "$mark" | grep -F ci-expiring | head -n2)"
+	log_since "$RB_REGAUTH_LOG" "$mark" | grep -F 'regauth::audit' | grep -F 'outcome="refused"' |
+		grep -F 'account="ci-expiring"' | grep -F 'backend="robot"' | grep -qF 'failed_check="expired"' ||
+		fail "no refused audit line for ci-expiring with backend=\"robot\" failed_check=\"expired\""
 	if grep -qF "$s" "$RB_REGAUTH_LOG"; then fail "the secret is in regauth's log"; fi
 }
 
