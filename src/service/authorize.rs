@@ -121,3 +121,53 @@ pub fn authorize(
         grants,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::scope;
+
+    #[test]
+    fn the_ceiling_caps_what_the_acl_grants() {
+        let yaml = "server: {addr: \":5001\"}\ntoken: {issuer: i, expiration: 1, key: k}\nusers: {\"\": {}}\nacl:\n  - match: {account: ci}\n    actions: [\"*\"]\n  - match: {account: ci2, name: \"ci/*\"}\n    actions: [pull]\n";
+        let policy =
+            crate::config::Config::policy_from_yaml(std::path::Path::new("c.yml"), yaml).unwrap();
+        let ceiling = Ceiling::parse(["repository:ci/*:push,pull"]).unwrap();
+        // (account, scope, with the ceiling?, granted, capped)
+        let cases: &[(&str, &str, bool, &[&str], bool)] = &[
+            (
+                "ci",
+                "repository:ci/app:push,pull,delete",
+                false,
+                &["delete", "pull", "push"],
+                false,
+            ),
+            (
+                "ci",
+                "repository:ci/app:push,pull,delete",
+                true,
+                &["pull", "push"],
+                true,
+            ),
+            ("ci", "repository:ci/app:pull", true, &["pull"], false),
+            ("ci", "repository:other/app:pull", true, &[], true),
+            ("ci2", "repository:ci/app:push,pull", true, &["pull"], false),
+            ("ci2", "repository:other/app:pull", true, &[], false),
+        ];
+        for (account, s, capped_by, granted, capped) in cases {
+            let a = authorize(
+                &policy,
+                account,
+                &Labels::new(),
+                "reg",
+                None,
+                vec![scope::parse(s).unwrap()],
+                capped_by.then_some(&ceiling),
+            )
+            .unwrap();
+            let got: Vec<&str> = a.grants[0].granted.iter().map(|x| x.as_ref()).collect();
+            assert_eq!(got, *granted, "{account} {s} {capped_by}");
+            assert_eq!(a.grants[0].capped, *capped, "{account} {s} {capped_by}");
+        }
+    }
+}
