@@ -9,29 +9,29 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct OutcomeLabel {
-    pub outcome: &'static str,
+pub(crate) struct OutcomeLabel {
+    pub(crate) outcome: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct BackendLabel {
-    pub backend: &'static str,
+pub(crate) struct BackendLabel {
+    pub(crate) backend: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct RobotLabel {
-    pub robot: String,
-    pub outcome: &'static str,
+pub(crate) struct RobotLabel {
+    pub(crate) robot: String,
+    pub(crate) outcome: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ResultLabel {
-    pub result: &'static str,
+pub(crate) struct ResultLabel {
+    pub(crate) result: &'static str,
 }
 
 /// The outcome of one token request, as counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum RequestOutcome {
     /// Every requested action granted (or a login without scopes).
     Granted,
     /// Some requested actions granted, some not.
@@ -45,44 +45,41 @@ pub enum Outcome {
     Throttled,
 }
 
-impl Outcome {
-    pub const ALL: [Outcome; 7] = [
-        Outcome::Granted,
-        Outcome::Partial,
-        Outcome::Denied,
-        Outcome::BadRequest,
-        Outcome::Unauthorized,
-        Outcome::BackendError,
-        Outcome::Throttled,
+impl RequestOutcome {
+    pub(crate) const ALL: [RequestOutcome; 7] = [
+        RequestOutcome::Granted,
+        RequestOutcome::Partial,
+        RequestOutcome::Denied,
+        RequestOutcome::BadRequest,
+        RequestOutcome::Unauthorized,
+        RequestOutcome::BackendError,
+        RequestOutcome::Throttled,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
-            Outcome::Granted => "granted",
-            Outcome::Partial => "partial",
-            Outcome::Denied => "denied",
-            Outcome::BadRequest => "bad_request",
-            Outcome::Unauthorized => "unauthorized",
-            Outcome::BackendError => "backend_error",
-            Outcome::Throttled => "throttled",
+            RequestOutcome::Granted => "granted",
+            RequestOutcome::Partial => "partial",
+            RequestOutcome::Denied => "denied",
+            RequestOutcome::BadRequest => "bad_request",
+            RequestOutcome::Unauthorized => "unauthorized",
+            RequestOutcome::BackendError => "backend_error",
+            RequestOutcome::Throttled => "throttled",
         }
     }
 }
 
 pub struct Metrics {
     registry: Registry,
-    pub requests: Family<OutcomeLabel, Counter>,
-    pub request_seconds: Family<OutcomeLabel, Histogram>,
-    pub authn_seconds: Family<BackendLabel, Histogram>,
-    pub authn_errors: Family<BackendLabel, Counter>,
-    pub cache: Family<ResultLabel, Counter>,
-    pub reloads: Family<ResultLabel, Counter>,
-    pub rate_limited: Counter,
+    pub(crate) authn_seconds: Family<BackendLabel, Histogram>,
+    pub(crate) authn_errors: Family<BackendLabel, Counter>,
+    pub(crate) reloads: Family<ResultLabel, Counter>,
+    pub(crate) rate_limited: Counter,
     /// Robot logins by robot and outcome (the robots file bounds the names).
-    pub robot_logins: Family<RobotLabel, Counter>,
-    pub config_generation: Gauge,
+    pub(crate) robot_logins: Family<RobotLabel, Counter>,
+    pub(crate) config_generation: Gauge,
     /// The series every request updates, looked up once (indexed like
-    /// [`Outcome::ALL`]): a family lookup takes a lock and hashes the label.
+    /// [`RequestOutcome::ALL`]): a family lookup takes a lock and hashes the label.
     by_outcome: Vec<(Counter, Histogram)>,
     cache_hit: Counter,
     cache_miss: Counter,
@@ -163,7 +160,7 @@ impl Default for Metrics {
         );
         config_generation.set(1);
         // Every outcome's series exists from the start (at zero).
-        let by_outcome = Outcome::ALL
+        let by_outcome = RequestOutcome::ALL
             .iter()
             .map(|o| {
                 let l = OutcomeLabel {
@@ -182,11 +179,8 @@ impl Default for Metrics {
             cache_hit,
             cache_miss,
             registry,
-            requests,
-            request_seconds,
             authn_seconds,
             authn_errors,
-            cache,
             reloads,
             rate_limited,
             robot_logins,
@@ -196,14 +190,14 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    pub fn request(&self, outcome: Outcome, seconds: f64) {
+    pub(crate) fn request(&self, outcome: RequestOutcome, seconds: f64) {
         let (count, latency) = &self.by_outcome[outcome as usize];
         count.inc();
         latency.observe(seconds);
     }
 
     /// A credential-cache lookup for a password login.
-    pub fn cache_lookup(&self, hit: bool) {
+    pub(crate) fn cache_lookup(&self, hit: bool) {
         if hit {
             self.cache_hit.inc();
         } else {
@@ -212,7 +206,7 @@ impl Metrics {
     }
 
     /// A login as robot `robot`: `ok`, `wrong_secret` or `expired`.
-    pub fn robot_login(&self, robot: &str, outcome: &'static str) {
+    pub(crate) fn robot_login(&self, robot: &str, outcome: &'static str) {
         self.robot_logins
             .get_or_create(&RobotLabel {
                 robot: robot.to_owned(),
@@ -221,7 +215,7 @@ impl Metrics {
             .inc();
     }
 
-    pub fn reload(&self, ok: bool) {
+    pub(crate) fn reload(&self, ok: bool) {
         let result = if ok { "success" } else { "failure" };
         self.reloads.get_or_create(&ResultLabel { result }).inc();
         if ok {
@@ -230,7 +224,7 @@ impl Metrics {
     }
 
     /// The text exposition format.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String cannot fail");
@@ -244,11 +238,11 @@ mod tests {
 
     #[test]
     fn outcomes_index_their_own_series() {
-        for (i, o) in Outcome::ALL.iter().enumerate() {
+        for (i, o) in RequestOutcome::ALL.iter().enumerate() {
             assert_eq!(*o as usize, i, "{o:?}");
         }
         let m = Metrics::default();
-        m.request(Outcome::Throttled, 0.001);
+        m.request(RequestOutcome::Throttled, 0.001);
         m.cache_lookup(true);
         let text = m.render();
         for want in [
@@ -264,9 +258,9 @@ mod tests {
     #[test]
     fn counters_render() {
         let m = Metrics::default();
-        m.request(Outcome::Granted, 0.001);
-        m.request(Outcome::Granted, 0.002);
-        m.request(Outcome::Unauthorized, 0.05);
+        m.request(RequestOutcome::Granted, 0.001);
+        m.request(RequestOutcome::Granted, 0.002);
+        m.request(RequestOutcome::Unauthorized, 0.05);
         m.reload(false);
         let text = m.render();
         assert!(

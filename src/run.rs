@@ -1,11 +1,10 @@
 //! Starting the server from a config path: load, bind, serve (HTTP or
 //! HTTPS, one stack), watch for reloads, stop gracefully on SIGTERM/SIGINT. Used by the
-//! binary; tests call [`crate::server::serve`].
+//! binary; tests call [`crate::server::serve`] with their own listener.
 
-use std::net::SocketAddr;
-use std::path::Path;
 use std::time::Duration;
 
+use crate::cli::{CliError, ServeArgs};
 use crate::config::{Config, Listen};
 use crate::http::app;
 use crate::server::{Listener, ServeOptions, TlsHandle};
@@ -15,26 +14,16 @@ use crate::service::{Generation, TokenService};
 /// after it has settled for `reload::SETTLE` (1 s), so within 1.25 s.
 const WATCH_INTERVAL: Duration = Duration::from_millis(250);
 
-/// Loads `config_path` and serves until SIGTERM/SIGINT. Returns the exit code.
-pub fn serve(config_path: &Path, listen: Option<SocketAddr>) -> i32 {
-    let config = match Config::load(config_path) {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!("{e}");
-            return 1;
-        }
-    };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
+/// Loads the configuration and serves until SIGTERM/SIGINT.
+pub fn serve(a: &ServeArgs) -> Result<(), CliError> {
+    let generation = Config::load(&a.config).and_then(Generation::build)?;
+    let listen = a.listen;
+    let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            tracing::error!("cannot start the async runtime: {e}");
-            return 1;
-        }
-    };
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     rt.block_on(async move {
+        let config = &generation.config;
         let bound = match (listen, &config.server.addr) {
             (None, Listen::Unix(path)) => Listener::bind_unix(path)
                 .map_err(|e| format!("cannot listen on unix:{}: {e}", path.display())),
@@ -43,20 +32,14 @@ pub fn serve(config_path: &Path, listen: Option<SocketAddr>) -> i32 {
                 .map(Listener::from)
                 .map_err(|e| format!("cannot listen on {addr}: {e}")),
         };
-        let listener = match bound {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::error!("{e}");
-                return 1;
-            }
-        };
+        let listener = bound?;
         let tls = config.server.tls_config.as_ref().map(TlsHandle::new);
         tracing::info!(
             addr = %listener.describe(),
             scheme = if tls.is_some() { "https" } else { "http" },
             prefix = %config.server.path_prefix,
-            alg = config.signer.alg().as_str(),
-            kid = config.signer.kid().unwrap_or("none"),
+            alg = generation.signer.alg().as_str(),
+            kid = generation.signer.kid().unwrap_or("none"),
             "regauth listening"
         );
         if tls.is_none() {
@@ -67,19 +50,13 @@ pub fn serve(config_path: &Path, listen: Option<SocketAddr>) -> i32 {
             h2c: config.server.h2c,
             max_connections: config.server.max_connections,
         };
-        let service = TokenService::new(Generation::build(config));
+        let service = TokenService::new(generation);
         let app = app(service.clone());
         let watcher = tokio::spawn(crate::reload::watch(service, WATCH_INTERVAL, tls));
         let result =
-            crate::server::serve_with(listener, app, options, crate::server::shutdown_signal())
+            crate::server::serve(listener, app, options, crate::server::shutdown_signal())
                 .await;
         watcher.abort();
-        match result {
-            Ok(()) => 0,
-            Err(e) => {
-                tracing::error!("server error: {e}");
-                1
-            }
-        }
+        result.map_err(|e| format!("server error: {e}").into())
     })
 }

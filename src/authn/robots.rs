@@ -28,7 +28,7 @@ use crate::core::Labels;
 use crate::secret::Secret;
 
 /// The prefix of every robot secret, so that secret scanners find leaks.
-pub const SECRET_PREFIX: &str = "rgr_";
+pub(crate) const SECRET_PREFIX: &str = "rgr_";
 
 /// One robot, as the robots file describes it.
 #[derive(Debug, Clone)]
@@ -105,18 +105,6 @@ impl RobotTable {
         }
     }
 
-    pub fn len(&self) -> usize {
-        self.robots.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.robots.is_empty()
-    }
-
-    pub fn contains(&self, name: &str) -> bool {
-        self.robots.contains_key(name)
-    }
-
     /// Verifies `secret` for robot `name` at `now` (Unix seconds).
     pub fn check(&self, name: &str, secret: &Secret, now: i64) -> Check<'_> {
         let Some(e) = self.robots.get(name) else {
@@ -133,7 +121,11 @@ impl RobotTable {
 
     /// The robot's ceiling, labels and stored digest while it is valid at
     /// `now`; `None` when there is no such robot or it expired.
-    pub fn current(&self, name: &str, now: i64) -> Option<(&Arc<Ceiling>, &Labels, &[u8; 32])> {
+    pub(crate) fn current(
+        &self,
+        name: &str,
+        now: i64,
+    ) -> Option<(&Arc<Ceiling>, &Labels, &[u8; 32])> {
         self.robots
             .get(name)
             .filter(|e| now < e.expires)
@@ -141,7 +133,7 @@ impl RobotTable {
     }
 
     /// The labels of robot `name`, expired or not.
-    pub fn labels(&self, name: &str) -> Option<&Labels> {
+    pub(crate) fn labels(&self, name: &str) -> Option<&Labels> {
         self.robots.get(name).map(|e| &e.labels)
     }
 }

@@ -13,18 +13,15 @@
 //! with no labels rather than failing: the decision for an account without
 //! labels is still worth seeing.
 
-use std::path::Path;
-
-use super::load;
+use super::{load, CheckArgs, CliError, ExplainArgs};
 use crate::authn::{Chain, LabelSource};
 use crate::config::Config;
 use crate::core::{scope, Labels};
 
-pub fn check(path: &Path) -> i32 {
-    let c = match load(path) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
+pub fn check(a: &CheckArgs) -> Result<(), CliError> {
+    let path = a.config.as_path();
+    let g = load(&a.config)?;
+    let c = &g.config;
     println!("{}: OK", path.display());
     let scheme = if c.server.tls.is_some() {
         "https"
@@ -73,7 +70,7 @@ pub fn check(path: &Path) -> i32 {
         "  token:      issuer {:?}, {} s, {} key, kid {}{}",
         c.token.issuer,
         c.token.ttl_secs,
-        c.signer.alg().as_str(),
+        g.signer.alg().as_str(),
         c.token.kid.as_str(),
         if c.token.x5c { ", x5c" } else { "" }
     );
@@ -108,7 +105,7 @@ pub fn check(path: &Path) -> i32 {
         println!("  htpasswd:   {} users", h.len());
     }
     if let Some(l) = &c.ldap {
-        println!("  ldap:       {}", l.server());
+        println!("  ldap:       {}", l.url);
     }
     if let Some(r) = &c.robots {
         println!("  robots:     {} ({})", r.robots.len(), r.path.display());
@@ -123,97 +120,62 @@ pub fn check(path: &Path) -> i32 {
     if !c.services.is_empty() {
         println!("  services:   {}", c.services.join(", "));
     }
-    for w in c.warnings() {
+    for w in g.warnings() {
         eprintln!("warning: {w}");
     }
     // Valid but likely not meant: warnings, exit 0.
     for w in c.acl.warnings() {
         eprintln!("warning: {w}");
     }
-    if c.ldap
-        .as_ref()
-        .is_some_and(|l| l.account_attributes().is_empty())
-    {
+    let ldap_keeps_typed_name = g.authn.backends().iter().any(|b| match b {
+        crate::authn::Backend::Ldap(l) => l.account_attributes().is_empty(),
+        crate::authn::Backend::Table { .. } | crate::authn::Backend::Robots(_) => false,
+    });
+    if ldap_keeps_typed_name {
         eprintln!("warning: ldap_auth.filter: no attribute is matched exactly against ${{account}} (as in \"(uid=${{account}})\"), so LDAP logins keep the name as typed, in whatever case the directory accepts it: match LDAP accounts case-insensitively in the ACL (\"/(?i)^alice$/\") or on labels");
     }
     // Warnings do not fail the check: docker_auth loads such files too.
-    let warnings = crate::config::lint::warnings(path, &c);
+    let warnings = crate::config::lint::warnings(path, c);
     for w in &warnings {
         eprintln!("warning: {w}");
     }
     if !warnings.is_empty() {
         println!("  warnings:   {}", warnings.len());
     }
-    0
+    Ok(())
 }
 
-pub struct ExplainArgs<'a> {
-    pub config: &'a Path,
-    pub account: &'a str,
-    pub scopes: &'a [String],
-    pub service: Option<&'a str>,
-    pub ip: Option<std::net::IpAddr>,
-    pub labels: &'a [String],
-}
-
-pub fn explain(a: ExplainArgs<'_>) -> i32 {
-    let c = match Config::load_policy(a.config) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return 1;
-        }
-    };
-    let service = match super::service_flag(&c, a.service) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {}: {e}", a.config.display());
-            return 1;
-        }
-    };
-    let scopes = match scope::parse_all(
-        a.scopes.iter().map(String::as_str),
+pub fn explain(a: &ExplainArgs) -> Result<(), CliError> {
+    let c = Config::load_policy(&a.config).map_err(|e| CliError(e.to_string()))?;
+    let service = super::service_flag(&c, a.service.as_deref())
+        .map_err(|e| CliError(format!("{}: {e}", a.config.display())))?;
+    let scopes = scope::parse_all(
+        a.scope.iter().map(String::as_str),
         crate::service::MAX_SCOPES,
-    ) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: --scope: {e} ({})", super::SCOPE_SHAPE);
-            return 1;
-        }
-    };
+    )
+    .map_err(|e| CliError(format!("--scope: {e} ({})", super::SCOPE_SHAPE)))?;
     // After the cheap checks: the lookup may wait for LDAP.
-    let (labels, origin) = if a.labels.is_empty() {
-        login_labels(&crate::service::chain_for(&c), a.account)
+    let (labels, origin) = if a.label.is_empty() {
+        login_labels(&crate::service::chain_for(&c), &a.account)
     } else {
-        match super::parse_labels(a.labels) {
-            Ok(l) => (l, "from --label".to_owned()),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return 1;
-            }
-        }
+        (super::parse_labels(&a.label)?, "from --label".to_owned())
     };
-    let auth = match crate::service::authorize(
+    let auth = crate::service::authorize(
         &c,
-        a.account,
+        &a.account,
         &labels,
         &service,
         a.ip,
         scopes.clone(),
-        robot_ceiling(&c, a.account),
-    ) {
-        Ok(x) => x,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return 1;
-        }
-    };
+        robot_ceiling(&c, &a.account),
+    )
+    .map_err(|e| CliError(e.to_string()))?;
     println!(
         "account {:?}, service {:?} -> aud {:?}",
         a.account, service, auth.audience
     );
     println!("labels: {} ({origin})", show_labels(&labels));
-    if let Some(ceiling) = robot_ceiling(&c, a.account) {
+    if let Some(ceiling) = robot_ceiling(&c, &a.account) {
         let bounds: Vec<String> = ceiling.bounds().iter().map(|b| b.to_string()).collect();
         println!(
             "robot: granted what the ACL grants within its scopes [{}]",
@@ -248,7 +210,7 @@ pub fn explain(a: ExplainArgs<'_>) -> i32 {
             None => println!("  no ACL entry matched: denied"),
         }
     }
-    0
+    Ok(())
 }
 
 /// The scope ceiling of `account` when it is a robot.

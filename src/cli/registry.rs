@@ -12,35 +12,20 @@
 
 use std::path::Path;
 
-use super::{load, RegistryKind};
+use super::{load, CliError, RegistryArgs, RegistryKind};
 use crate::config::Policy;
 
-pub struct RegistryArgs<'a> {
-    pub config: &'a Path,
-    pub realm: Option<&'a str>,
-    pub service: Option<&'a str>,
-    pub kind: RegistryKind,
-    pub out: Option<&'a Path>,
-}
-
-pub fn registry_config(a: RegistryArgs<'_>) -> i32 {
-    let c = match load(a.config) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let service = match registry_service(&c, a.service) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {}: {e}", a.config.display());
-            return 1;
-        }
-    };
+pub fn registry_config(a: &RegistryArgs) -> Result<(), CliError> {
+    let g = load(&a.config)?;
+    let c = &g.config;
+    let service = registry_service(c, a.service.as_deref())
+        .map_err(|e| CliError(format!("{}: {e}", a.config.display())))?;
     let scheme = if c.server.tls.is_some() {
         "https"
     } else {
         "http"
     };
-    let realm = a.realm.map_or_else(
+    let realm = a.realm.as_deref().map_or_else(
         || format!("{scheme}://{}{}/auth", c.server.addr, c.server.path_prefix),
         str::to_owned,
     );
@@ -52,26 +37,23 @@ pub fn registry_config(a: RegistryArgs<'_>) -> i32 {
     };
     let mut cert = c.token.cert_path.as_deref().map(abs);
     let mut jwks = None;
-    if let Some(dir) = a.out {
+    if let Some(dir) = a.out.as_deref() {
         let written = (|| -> std::io::Result<()> {
             std::fs::create_dir_all(dir)?;
             let jwks_path = dir.join("jwks.json");
             std::fs::write(
                 &jwks_path,
-                serde_json::to_string_pretty(&c.signer.jwks()).unwrap_or_default(),
+                serde_json::to_string_pretty(&g.signer.jwks()).unwrap_or_default(),
             )?;
             jwks = Some(abs(&jwks_path));
-            if let Some(pem) = &c.cert_pem {
+            if let Some(pem) = &c.token.cert_pem {
                 let cert_path = dir.join("token.pem");
                 std::fs::write(&cert_path, pem)?;
                 cert = Some(abs(&cert_path));
             }
             Ok(())
         })();
-        if let Err(e) = written {
-            eprintln!("error: writing to {}: {e}", dir.display());
-            return 1;
-        }
+        written.map_err(|e| format!("writing to {}: {e}", dir.display()))?;
     }
     let need_cert = || {
         cert.clone().unwrap_or_else(|| {
@@ -83,7 +65,7 @@ pub fn registry_config(a: RegistryArgs<'_>) -> i32 {
     let service = &service;
     match a.kind {
         RegistryKind::Distribution => {
-            if c.token.kid != crate::token::KidMode::Libtrust && !c.token.x5c {
+            if c.token.kid != crate::config::KidMode::Libtrust && !c.token.x5c {
                 eprintln!("warning: distribution 2.x matches tokens by libtrust kid: set token.kid: libtrust or token.x5c: true");
             }
             println!("# distribution 2.x (docker-registry) config.yml");
@@ -96,7 +78,7 @@ pub fn registry_config(a: RegistryArgs<'_>) -> i32 {
                     "auth:\n  token:\n    realm: {realm}\n    service: {service}\n    issuer: {issuer:?}\n    jwks: {path}"
                 ),
                 None => {
-                    if c.token.kid != crate::token::KidMode::Thumbprint && !c.token.x5c {
+                    if c.token.kid != crate::config::KidMode::Thumbprint && !c.token.x5c {
                         eprintln!("warning: with rootcertbundle, distribution 3.x matches tokens by JWK thumbprint: set token.kid: thumbprint or token.x5c: true, or pass --out DIR to use a JWKS file");
                     }
                     println!(
@@ -114,7 +96,7 @@ pub fn registry_config(a: RegistryArgs<'_>) -> i32 {
             );
         }
     }
-    0
+    Ok(())
 }
 
 /// The registry's service for the snippet: `flag` when the configuration

@@ -80,14 +80,14 @@ pub struct RemoveArgs {
 
 /// Why a robot command failed: one line, naming the file.
 #[derive(Debug, thiserror::Error)]
-pub enum RobotError {
+pub(crate) enum RobotError {
     #[error("{flag}: {message}")]
     Usage { flag: &'static str, message: String },
     #[error("{}: {message}", file.display())]
     File { file: PathBuf, message: String },
 }
 
-pub fn run(args: &RobotArgs) -> Result<(), RobotError> {
+pub(crate) fn run(args: &RobotArgs) -> Result<(), RobotError> {
     match &args.command {
         RobotCommand::Add(a) => add(a, &mut std::io::stdout()),
         RobotCommand::List(a) => list(a, &mut std::io::stdout()),

@@ -29,16 +29,16 @@ use crate::core::Labels;
 /// One entry as written.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawRobot {
-    pub name: String,
-    pub secret_sha256: String,
-    pub expires: String,
+pub(crate) struct RawRobot {
+    pub(crate) name: String,
+    pub(crate) secret_sha256: String,
+    pub(crate) expires: String,
     #[serde(default)]
-    pub scopes: Vec<String>,
+    pub(crate) scopes: Vec<String>,
     #[serde(default, skip_serializing_if = "Labels::is_empty")]
-    pub labels: Labels,
+    pub(crate) labels: Labels,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub comment: Option<String>,
+    pub(crate) comment: Option<String>,
 }
 
 /// One valid robot.
@@ -54,18 +54,18 @@ pub struct Robot {
 }
 
 impl Robot {
-    pub fn expired(&self, now: i64) -> bool {
+    pub(crate) fn expired(&self, now: i64) -> bool {
         now >= self.expires
     }
 
     /// `expires` in RFC 3339 (UTC).
-    pub fn expires_text(&self) -> String {
+    pub(crate) fn expires_text(&self) -> String {
         rfc3339(self.expires)
     }
 }
 
 /// `secs` (Unix) in RFC 3339, UTC.
-pub fn rfc3339(secs: i64) -> String {
+pub(crate) fn rfc3339(secs: i64) -> String {
     OffsetDateTime::from_unix_timestamp(secs)
         .ok()
         .and_then(|t| t.format(&Rfc3339).ok())
@@ -80,13 +80,13 @@ pub struct Robots {
 }
 
 impl Robots {
-    pub fn get(&self, name: &str) -> Option<&Robot> {
+    pub(crate) fn get(&self, name: &str) -> Option<&Robot> {
         self.robots.iter().find(|r| r.name == name)
     }
 }
 
 /// The entries of a robots file's text, unchecked (an empty file has none).
-pub fn parse_raw(text: &str) -> Result<Vec<RawRobot>, String> {
+pub(crate) fn parse_raw(text: &str) -> Result<Vec<RawRobot>, String> {
     if text.trim().is_empty()
         || serde_yaml::from_str::<serde_yaml::Value>(text).is_ok_and(|v| v.is_null())
     {
@@ -96,7 +96,7 @@ pub fn parse_raw(text: &str) -> Result<Vec<RawRobot>, String> {
 }
 
 /// Parses and checks a robots file's text; errors say `line N: ...`.
-pub fn parse(text: &str) -> Result<Vec<Robot>, String> {
+pub(crate) fn parse(text: &str) -> Result<Vec<Robot>, String> {
     let raw = parse_raw(text)?;
     let mut out: Vec<Robot> = Vec::with_capacity(raw.len());
     for (i, r) in raw.into_iter().enumerate() {
@@ -163,7 +163,7 @@ pub fn load(path: &Path) -> Result<Robots, String> {
 
 /// A robot's name is a Basic user name: not empty, no `:`, no whitespace
 /// or control characters.
-pub fn check_name(name: &str) -> Result<(), String> {
+pub(crate) fn check_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("must not be empty".into());
     }
@@ -185,7 +185,7 @@ fn hex32(s: &str) -> Option<[u8; 32]> {
 /// `text` with `entry` appended as a new item, the rest as written.
 /// Refused when the name is already there or the result does not parse to
 /// the old entries plus this one.
-pub fn append(text: &str, entry: &RawRobot) -> Result<String, String> {
+pub(crate) fn append(text: &str, entry: &RawRobot) -> Result<String, String> {
     let before = parse_raw(text)?;
     if before.iter().any(|r| r.name == entry.name) {
         return Err(format!(
@@ -223,7 +223,7 @@ pub fn append(text: &str, entry: &RawRobot) -> Result<String, String> {
 /// `text` without the entry named `name`: its lines go, the comment and
 /// blank lines right before the next entry stay. Refused when there is no
 /// such entry or the result does not parse to the other entries.
-pub fn remove(text: &str, name: &str) -> Result<String, String> {
+pub(crate) fn remove(text: &str, name: &str) -> Result<String, String> {
     let before = parse_raw(text)?;
     let index = before
         .iter()

@@ -14,10 +14,10 @@ use crate::core::scope::{self, Actions, Scope};
 
 /// One `type:name-glob:actions` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Bound {
-    pub typ: String,
-    pub name: String,
-    pub actions: Actions,
+pub(crate) struct Bound {
+    pub(crate) typ: String,
+    pub(crate) name: String,
+    pub(crate) actions: Actions,
 }
 
 /// The entries of one credential's ceiling.
@@ -31,15 +31,15 @@ pub struct Ceiling {
 #[error(
     "scope {entry:?}: {reason} (expected type:name-glob:actions, e.g. repository:ci/*:push,pull)"
 )]
-pub struct BoundError {
-    pub entry: String,
-    pub reason: &'static str,
+pub(crate) struct BoundError {
+    pub(crate) entry: String,
+    pub(crate) reason: &'static str,
 }
 
 impl Bound {
     /// Parses `type:name-glob:actions`. The type ends at the first `:` and
     /// the actions start after the last one, as in a scope.
-    pub fn parse(s: &str) -> Result<Bound, BoundError> {
+    pub(crate) fn parse(s: &str) -> Result<Bound, BoundError> {
         let err = |reason| BoundError {
             entry: s.to_owned(),
             reason,
@@ -88,12 +88,14 @@ impl fmt::Display for Bound {
 }
 
 impl Ceiling {
-    pub fn new(bounds: Vec<Bound>) -> Ceiling {
+    pub(crate) fn new(bounds: Vec<Bound>) -> Ceiling {
         Ceiling { bounds }
     }
 
     /// Parses every entry; the first bad one is the error.
-    pub fn parse<'a>(entries: impl IntoIterator<Item = &'a str>) -> Result<Ceiling, BoundError> {
+    pub(crate) fn parse<'a>(
+        entries: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Ceiling, BoundError> {
         entries
             .into_iter()
             .map(Bound::parse)
@@ -101,14 +103,14 @@ impl Ceiling {
             .map(Ceiling::new)
     }
 
-    pub fn bounds(&self) -> &[Bound] {
+    pub(crate) fn bounds(&self) -> &[Bound] {
         &self.bounds
     }
 
     /// The part of `granted` (what the ACL granted for `scope`) that the
     /// ceiling allows. A granted `*` (the client asked for `*` and the ACL
     /// allowed it) stays only where an entry allows `*`.
-    pub fn limit(&self, scope: &Scope, granted: &Actions) -> Actions {
+    pub(crate) fn limit(&self, scope: &Scope, granted: &Actions) -> Actions {
         let mut allowed = Actions::new();
         for b in self.bounds.iter().filter(|b| b.covers(scope)) {
             if b.actions.contains("*") {

@@ -4,7 +4,7 @@
 pub mod acl;
 pub mod ceiling;
 pub mod claims;
-pub mod remap;
+pub(crate) mod remap;
 pub mod scope;
 
 use std::collections::BTreeMap;

@@ -16,29 +16,29 @@ use crate::core::Labels;
 
 /// The decision for one requested scope.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Grant {
+pub(crate) struct Grant {
     /// The scope as the registry will see it (rebuilt for mirrors).
-    pub scope: Scope,
-    pub granted: Actions,
+    pub(crate) scope: Scope,
+    pub(crate) granted: Actions,
     /// Index of the deciding ACL entry; `None` = no entry matched.
-    pub rule: Option<usize>,
+    pub(crate) rule: Option<usize>,
     /// The account's ceiling took away actions the ACL granted.
-    pub capped: bool,
+    pub(crate) capped: bool,
 }
 
 /// The authorization of a whole request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Authorization {
+pub(crate) struct Authorization {
     /// The token's `aud`.
-    pub audience: String,
+    pub(crate) audience: String,
     /// The mirror the service named, if any.
-    pub mirror: Option<remap::Mirror>,
-    pub grants: Vec<Grant>,
+    pub(crate) mirror: Option<remap::Mirror>,
+    pub(crate) grants: Vec<Grant>,
 }
 
 impl Authorization {
     /// Counts for metrics: (requested scopes, fully granted, partly granted).
-    pub fn summary(&self) -> (usize, usize, usize) {
+    pub(crate) fn summary(&self) -> (usize, usize, usize) {
         let full = self
             .grants
             .iter()
@@ -55,7 +55,7 @@ impl Authorization {
 
 /// The mirror `service` names, or `None` for a registry service; an error
 /// when an allow-list of services is configured and `service` is not on it.
-pub fn check_service<'c>(
+pub(crate) fn check_service<'c>(
     policy: &'c Policy,
     service: &str,
 ) -> Result<Option<&'c remap::Mirror>, ServiceError> {
@@ -71,9 +71,10 @@ pub fn check_service<'c>(
     }
 }
 
-/// Evaluates `scopes` (already parsed) for an authenticated account,
-/// within `ceiling` when the account has one (robots).
-pub fn authorize(
+/// Evaluates `scopes` (already parsed) for an authenticated account:
+/// [`check_service`], then [`authorize_checked`], within `ceiling` when
+/// the account has one (robots).
+pub(crate) fn authorize(
     policy: &Policy,
     account: &str,
     labels: &Labels,
@@ -83,6 +84,25 @@ pub fn authorize(
     ceiling: Option<&Ceiling>,
 ) -> Result<Authorization, ServiceError> {
     let mirror = check_service(policy, service)?;
+    Ok(authorize_checked(
+        policy, mirror, account, labels, service, ip, scopes, ceiling,
+    ))
+}
+
+/// [`authorize`] for a `service` [`check_service`] accepted, naming
+/// `mirror`: the token path checks the service before it spends a
+/// password verification, and does not check it again.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn authorize_checked(
+    policy: &Policy,
+    mirror: Option<&remap::Mirror>,
+    account: &str,
+    labels: &Labels,
+    service: &str,
+    ip: Option<IpAddr>,
+    scopes: Vec<Scope>,
+    ceiling: Option<&Ceiling>,
+) -> Authorization {
     let (audience, scopes) = match mirror {
         Some(m) => (m.audience.clone(), remap::rebuild_all(m, &scopes)),
         None => (service.to_owned(), scopes),
@@ -115,11 +135,11 @@ pub fn authorize(
             }
         })
         .collect();
-    Ok(Authorization {
+    Authorization {
         audience,
         mirror: mirror.cloned(),
         grants,
-    })
+    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::{Generation, ServiceError};
-use crate::authn::{AuthnError, Credentials, Outcome, Verdict};
+use crate::authn::{AuthnError, Credentials, FirstLook, Outcome, Verdict};
 use crate::core::ceiling::Ceiling;
 use crate::core::Labels;
 use crate::metrics::{BackendLabel, Metrics};
@@ -27,11 +27,11 @@ pub enum Login {
 pub struct Identity {
     /// The account as the backend knows it (which may differ from the
     /// typed user name in letter case, for LDAP), `""` for anonymous.
-    pub account: String,
-    pub labels: Labels,
-    pub backend: &'static str,
+    pub(crate) account: String,
+    pub(crate) labels: Labels,
+    pub(crate) backend: &'static str,
     /// The most this account may be granted (robots), whatever the ACL says.
-    pub ceiling: Option<Arc<Ceiling>>,
+    pub(crate) ceiling: Option<Arc<Ceiling>>,
 }
 
 pub(super) async fn identify(
@@ -68,14 +68,14 @@ async fn password(
 ) -> Result<Identity, ServiceError> {
     // Anonymous requests and cache hits are answered at once; only a
     // verification by a backend awaits, in a future of its own.
-    let verdict = match rt.authn.at_once(creds) {
-        Ok(v) => {
+    let verdict = match rt.authn.without_backends(creds) {
+        FirstLook::Answered(v) => {
             if v.cached {
                 metrics.cache_lookup(true);
             }
             v
         }
-        Err(c) => Box::pin(verify(rt, metrics, c)).await?,
+        FirstLook::NeedsBackend(c) => Box::pin(verify(rt, metrics, c)).await?,
     };
     tracing::debug!(
         account = creds.map_or("", |c| c.user.as_str()),

@@ -12,8 +12,10 @@
 
 pub mod audit;
 mod authorize;
+mod generation;
 mod login;
-pub mod throttle;
+pub(crate) mod throttle;
+mod warnings;
 
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr};
@@ -22,19 +24,20 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 
-pub use authorize::{authorize, check_service, Authorization, Grant};
+use authorize::authorize_checked;
+pub(crate) use authorize::{authorize, check_service, Authorization, Grant};
+pub use generation::{chain_for, Generation};
 pub use login::{Identity, Login};
 pub use throttle::Method;
 
-use crate::authn::{AuthnError, Backend, Chain};
-use crate::config::{Config, Policy};
+use crate::authn::AuthnError;
 use crate::core::claims::{self, Access, ClaimInput};
 use crate::core::scope;
 use crate::metrics::Metrics;
 use crate::token::refresh::{RefreshClaims, RefreshKey};
 
 /// Most scopes one request may carry.
-pub const MAX_SCOPES: usize = 64;
+pub(crate) const MAX_SCOPES: usize = 64;
 
 /// What a client asked for, already taken out of HTTP.
 #[derive(Debug, Clone, Default)]
@@ -59,16 +62,16 @@ pub struct TokenRequest {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Issued {
-    pub token: String,
-    pub expires_in: u64,
+    pub(crate) token: String,
+    pub(crate) expires_in: u64,
     /// Unix seconds the token was issued at.
-    pub issued_at: u64,
+    pub(crate) issued_at: u64,
     pub account: String,
-    pub authorization: Authorization,
+    pub(crate) authorization: Authorization,
     /// The authentication backend that accepted the account.
-    pub backend: &'static str,
+    pub(crate) backend: &'static str,
     /// Present when asked for and enabled.
-    pub refresh_token: Option<String>,
+    pub(crate) refresh_token: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,30 +87,6 @@ pub enum ServiceError {
     /// ([`throttle`]); `retry_after` is when the window ends.
     #[error("too many failed logins")]
     TooManyFailures { retry_after: std::time::Duration },
-}
-
-/// Everything one configuration generation needs to serve requests: the
-/// configuration, the authentication chain built from it, the refresh-token
-/// key. A reload builds a new one and swaps it in whole.
-#[derive(Debug)]
-pub struct Generation {
-    pub config: Config,
-    pub authn: Chain,
-    /// Set when refresh tokens are enabled.
-    pub refresh_key: Option<RefreshKey>,
-}
-
-impl Generation {
-    /// The generation `config` describes.
-    pub fn build(config: Config) -> Generation {
-        let authn = chain_for(&config);
-        let refresh_key = (config.token.refresh_ttl_secs > 0).then(|| config.signer.refresh_key());
-        Generation {
-            config,
-            authn,
-            refresh_key,
-        }
-    }
 }
 
 /// The token service: the running generation (swapped whole on reload),
@@ -136,11 +115,11 @@ impl TokenService {
 
     /// Replaces the running generation; requests already running finish
     /// with the one they started with.
-    pub fn swap(&self, next: Generation) {
+    pub(crate) fn swap(&self, next: Generation) {
         self.generation.store(Arc::new(next));
     }
 
-    pub fn metrics(&self) -> &Metrics {
+    pub(crate) fn metrics(&self) -> &Metrics {
         &self.metrics
     }
 
@@ -148,7 +127,7 @@ impl TokenService {
     /// which it may also need, e.g. for the 401 realm). The throttle's
     /// admission happens here, before the returned future is first polled;
     /// the future holds only what the answer needs.
-    pub fn token(
+    pub(crate) fn token(
         &self,
         gen: &Arc<Generation>,
         req: TokenRequest,
@@ -207,7 +186,7 @@ pub async fn issue_token(
         }
     }
     // Reject unknown services before spending a password verification.
-    check_service(config, &req.service)?;
+    let mirror = check_service(config, &req.service)?;
     let who = login::identify(rt, metrics, &req.login, &req.service, now).await?;
     if matches!(req.login, Login::Refresh(_))
         && req.account.as_ref().is_some_and(|a| *a != who.account)
@@ -216,15 +195,16 @@ pub async fn issue_token(
             "account does not match the refresh token".into(),
         ));
     }
-    let authorization = authorize(
+    let authorization = authorize_checked(
         config,
+        mirror,
         &who.account,
         &who.labels,
         &req.service,
         req.ip,
         scopes,
         who.ceiling.as_deref(),
-    )?;
+    );
     for g in &authorization.grants {
         tracing::debug!(
             account = %who.account,
@@ -253,7 +233,7 @@ pub async fn issue_token(
     if config.token.zot_audiences.contains(&authorization.audience) {
         access = claims::zot_access(access);
     }
-    let token = config.signer.sign(&claims::build(ClaimInput {
+    let token = rt.signer.sign(&claims::build(ClaimInput {
         issuer: &config.token.issuer,
         account: &who.account,
         audience: &authorization.audience,
@@ -293,37 +273,4 @@ async fn new_refresh_token(
         exp: now + rt.config.token.refresh_ttl_secs,
         jti: format!("r{jti}"),
     })))
-}
-
-/// The authentication chain a policy describes.
-pub fn chain_for(config: &Policy) -> Chain {
-    let mut backends = Vec::new();
-    if let Some(u) = &config.users {
-        backends.push(Backend::Table {
-            name: "users",
-            table: u.clone(),
-        });
-    }
-    if let Some(h) = &config.htpasswd {
-        backends.push(Backend::Table {
-            name: "htpasswd",
-            table: h.clone(),
-        });
-    }
-    if let Some(l) = &config.ldap {
-        backends.push(Backend::Ldap(l.clone()));
-    }
-    if let Some(r) = &config.robots {
-        let entries = r.robots.iter().map(|r| crate::authn::robots::RobotEntry {
-            name: r.name.clone(),
-            sha256: r.secret_sha256,
-            expires: r.expires,
-            ceiling: r.ceiling.clone(),
-            labels: r.labels.clone(),
-        });
-        backends.push(Backend::Robots(Arc::new(
-            crate::authn::robots::RobotTable::new(entries),
-        )));
-    }
-    Chain::new(backends, config.chain)
 }

@@ -24,20 +24,20 @@ const PREFIX: &str = "rt1.";
 
 /// The claims inside a refresh token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RefreshClaims {
-    pub sub: String,
-    pub backend: String,
+pub(crate) struct RefreshClaims {
+    pub(crate) sub: String,
+    pub(crate) backend: String,
     /// base64url of the credential-record fingerprint.
-    pub fp: String,
+    pub(crate) fp: String,
     /// The service the token was issued for.
-    pub aud: String,
-    pub iat: u64,
-    pub exp: u64,
-    pub jti: String,
+    pub(crate) aud: String,
+    pub(crate) iat: u64,
+    pub(crate) exp: u64,
+    pub(crate) jti: String,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum RefreshError {
+pub(crate) enum RefreshError {
     #[error("malformed refresh token")]
     Malformed,
     #[error("refresh token signature mismatch")]
@@ -94,7 +94,7 @@ impl RefreshKey {
         URL_SAFE_NO_PAD.encode(m.sign())
     }
 
-    pub fn issue(&self, claims: &RefreshClaims) -> String {
+    pub(crate) fn issue(&self, claims: &RefreshClaims) -> String {
         let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).expect("claims serialize"));
         let signed = format!("{PREFIX}{payload}");
         let mut m = self.mac();
@@ -105,7 +105,7 @@ impl RefreshKey {
 
     /// Checks the MAC, expiry and service; the fingerprint is the caller's
     /// to compare (it needs the backend).
-    pub fn verify(
+    pub(crate) fn verify(
         &self,
         token: &str,
         service: &str,
@@ -133,7 +133,7 @@ impl RefreshKey {
 }
 
 /// Constant-time comparison of two fingerprints.
-pub fn same_fingerprint(a: &str, b: &str) -> bool {
+pub(crate) fn same_fingerprint(a: &str, b: &str) -> bool {
     use subtle::ConstantTimeEq;
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
