@@ -19,6 +19,13 @@ pub struct BackendLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FederationLabel {
+    pub binding: String,
+    /// `ok`, `unavailable`, or the check that failed (`aud`, `exp`, ...).
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabel {
     pub result: &'static str,
 }
@@ -73,6 +80,7 @@ pub struct Metrics {
     pub reloads: Family<ResultLabel, Counter>,
     pub rate_limited: Counter,
     pub config_generation: Gauge,
+    pub federation_logins: Family<FederationLabel, Counter>,
     /// The series every request updates, looked up once (indexed like
     /// [`Outcome::ALL`]): a family lookup takes a lock and hashes the label.
     by_outcome: Vec<(Counter, Histogram)>,
@@ -148,6 +156,12 @@ impl Default for Metrics {
             config_generation.clone(),
         );
         config_generation.set(1);
+        let federation_logins = Family::<FederationLabel, Counter>::default();
+        registry.register(
+            "federation_logins",
+            "Federated (ID token) logins by binding and result: ok, unavailable, or the check that failed",
+            federation_logins.clone(),
+        );
         // Every outcome's series exists from the start (at zero).
         let by_outcome = Outcome::ALL
             .iter()
@@ -176,6 +190,7 @@ impl Default for Metrics {
             reloads,
             rate_limited,
             config_generation,
+            federation_logins,
         }
     }
 }
@@ -194,6 +209,17 @@ impl Metrics {
         } else {
             self.cache_miss.inc();
         }
+    }
+
+    /// A federated login under `binding` (`""`: a token exchange that
+    /// matched no binding's issuer) ended with `result`.
+    pub fn federation(&self, binding: &str, result: &'static str) {
+        self.federation_logins
+            .get_or_create(&FederationLabel {
+                binding: binding.to_owned(),
+                result,
+            })
+            .inc();
     }
 
     pub fn reload(&self, ok: bool) {

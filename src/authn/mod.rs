@@ -5,6 +5,7 @@
 //! (bcrypt) run on the blocking pool, bounded, and fail fast when saturated.
 
 pub mod cache;
+pub mod federation;
 pub mod inflight;
 pub mod ldap;
 pub mod password_table;

@@ -12,6 +12,7 @@
 //! to its policy, so `config.acl` reads as it always did and code that
 //! only evaluates the policy takes a `&Policy`.
 
+pub mod federation;
 mod lines;
 pub(crate) mod lint;
 pub mod raw;
@@ -174,6 +175,8 @@ pub struct Policy {
     /// Allowed registry services; empty = any.
     pub services: Vec<String>,
     pub chain: crate::authn::ChainOptions,
+    /// `federation:` bindings, in the order written.
+    pub federation: Vec<federation::Binding>,
 }
 
 impl std::ops::Deref for Config {
@@ -413,8 +416,20 @@ fn policy(raw: &mut RawConfig, text: &str) -> Result<(Policy, Vec<PathBuf>), Str
         Some(l) => Some(Arc::new(Ldap::from_raw(l)?)),
         None => None,
     };
-    if users.is_none() && htpasswd.is_none() && ldap.is_none() {
-        return Err("no authentication configured: set users, htpasswd or ldap_auth".into());
+    let is_user = |name: &str| {
+        [&users, &htpasswd].into_iter().flatten().any(|t| {
+            matches!(
+                t.lookup(name),
+                crate::authn::password_table::Lookup::Hash(..)
+            )
+        })
+    };
+    let federation = federation::bindings(std::mem::take(&mut raw.federation), is_user)
+        .map_err(|e| lines::with_item_line(text, "federation", e))?;
+    if users.is_none() && htpasswd.is_none() && ldap.is_none() && federation.is_empty() {
+        return Err(
+            "no authentication configured: set users, htpasswd, ldap_auth or federation".into(),
+        );
     }
 
     let mut acl_text = None;
@@ -463,6 +478,12 @@ fn policy(raw: &mut RawConfig, text: &str) -> Result<(Policy, Vec<PathBuf>), Str
     files.extend(raw.htpasswd.clone());
     files.extend(raw.acl_file.clone());
     files.extend(ldap.iter().flat_map(|l| l.files().to_vec()));
+    for b in &federation {
+        if let federation::KeySource::File { path, .. } = &b.keys {
+            files.push(path.clone());
+        }
+        files.extend(b.ca_path.clone());
+    }
     let mut chain = crate::authn::ChainOptions::default();
     if let Some(c) = raw.auth_cache.take() {
         chain.cache_ttl = c
@@ -478,6 +499,7 @@ fn policy(raw: &mut RawConfig, text: &str) -> Result<(Policy, Vec<PathBuf>), Str
         mirrors,
         services,
         chain,
+        federation,
     };
     Ok((policy, files))
 }

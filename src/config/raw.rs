@@ -39,6 +39,10 @@ pub struct RawConfig {
     #[serde(default)]
     pub ldap_auth: Option<crate::authn::ldap::RawLdap>,
 
+    /// OIDC issuers whose ID tokens log in (workload identity).
+    #[serde(default)]
+    pub federation: Vec<super::federation::RawBinding>,
+
     // docker_auth sections regauth does not implement: accepted by the parser
     // only so that validation can reject them with a precise message.
     #[serde(default)]

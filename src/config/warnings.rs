@@ -34,11 +34,15 @@ impl Config {
             local_only,
             passwords: self.users.as_ref().is_some_and(|u| !u.is_empty())
                 || self.htpasswd.as_ref().is_some_and(|h| !h.is_empty())
-                || self.ldap.is_some(),
+                || self.ldap.is_some()
+                || !self.federation.is_empty(),
             kid: self.token.kid,
             x5c: self.token.x5c,
             alg: self.signer.alg(),
         })
+        .into_iter()
+        .chain(super::federation::warnings(&self.federation))
+        .collect()
     }
 }
 

@@ -17,6 +17,7 @@ use std::fmt::{self, Write};
 use std::net::IpAddr;
 
 use super::throttle::Method;
+use crate::authn::federation::FederationError;
 use crate::core::acl::Acl;
 use crate::logging::record::Record;
 use crate::service::{Generation, Grant, Issued, Login, ServiceError, TokenRequest};
@@ -36,6 +37,7 @@ pub fn record(
         Login::Anonymous => "anonymous",
         Login::Password(_) => "password",
         Login::Refresh(_) => "refresh_token",
+        Login::Exchange(_) => "token_exchange",
     };
     r.str("outcome", if result.is_ok() { "issued" } else { "refused" })
         .str("method", method.as_str());
@@ -55,8 +57,11 @@ pub fn record(
                     r.str("typed_account", &c.user);
                 }
             }
-            r.str("backend", issued.backend)
-                .str("service", &req.service)
+            r.str("backend", issued.backend);
+            if let Some(b) = &issued.binding {
+                r.str("binding", b);
+            }
+            r.str("service", &req.service)
                 .str("audience", &authz.audience);
             if let Some(m) = &authz.mirror {
                 r.str("mirror", &m.prefix);
@@ -73,8 +78,14 @@ pub fn record(
                 Login::Password(c) => c.user.as_str(),
                 _ => "",
             };
-            r.str("account", claimed)
-                .str("service", &req.service)
+            r.str("account", claimed);
+            if let ServiceError::Federation(f) = e {
+                r.str("binding", f.binding());
+                if let FederationError::Refused { refusal, .. } = f {
+                    r.str("check", refusal.check.as_str());
+                }
+            }
+            r.str("service", &req.service)
                 .list("requested", &req.scopes, |s, w| w.write_str(s))
                 .str("reason", &e.to_string());
         }

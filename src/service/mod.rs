@@ -12,6 +12,7 @@
 
 pub mod audit;
 mod authorize;
+mod federated;
 mod login;
 pub mod throttle;
 
@@ -23,9 +24,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use arc_swap::ArcSwap;
 
 pub use authorize::{authorize, check_service, Authorization, Grant};
+pub use federated::EXCHANGE_ACCOUNT;
 pub use login::{Identity, Login};
 pub use throttle::Method;
 
+use crate::authn::federation::{Federation, FederationError};
 use crate::authn::{AuthnError, Backend, Chain};
 use crate::config::{Config, Policy};
 use crate::core::claims::{self, Access, ClaimInput};
@@ -69,6 +72,11 @@ pub struct Issued {
     pub backend: &'static str,
     /// Present when asked for and enabled.
     pub refresh_token: Option<String>,
+    /// The federation binding, for federated logins.
+    pub binding: Option<String>,
+    /// Answers an RFC 8693 token exchange (the body says
+    /// `issued_token_type`).
+    pub exchanged: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +92,19 @@ pub enum ServiceError {
     /// ([`throttle`]); `retry_after` is when the window ends.
     #[error("too many failed logins")]
     TooManyFailures { retry_after: std::time::Duration },
+    /// A federated login refused (401) or its issuer's keys unavailable (503).
+    #[error(transparent)]
+    Federation(#[from] FederationError),
+}
+
+impl ServiceError {
+    /// Whether the answer is a 401: a failed guess for the throttle.
+    pub fn is_unauthorized(&self) -> bool {
+        matches!(
+            self,
+            ServiceError::Unauthorized | ServiceError::Federation(FederationError::Refused { .. })
+        )
+    }
 }
 
 /// Everything one configuration generation needs to serve requests: the
@@ -93,19 +114,26 @@ pub enum ServiceError {
 pub struct Generation {
     pub config: Config,
     pub authn: Chain,
-    /// Set when refresh tokens are enabled.
+    /// Set when refresh tokens are enabled (`token.refresh_expiration`,
+    /// or a federation binding's `session`).
     pub refresh_key: Option<RefreshKey>,
+    /// The federation bindings with their issuers' key caches.
+    pub federation: Arc<Federation>,
 }
 
 impl Generation {
     /// The generation `config` describes.
     pub fn build(config: Config) -> Generation {
         let authn = chain_for(&config);
-        let refresh_key = (config.token.refresh_ttl_secs > 0).then(|| config.signer.refresh_key());
+        let sessions = config.federation.iter().any(|b| b.session > 0);
+        let refresh_key =
+            (config.token.refresh_ttl_secs > 0 || sessions).then(|| config.signer.refresh_key());
+        let federation = Arc::new(Federation::new(&config.federation));
         Generation {
             config,
             authn,
             refresh_key,
+            federation,
         }
     }
 }
@@ -177,10 +205,12 @@ impl TokenService {
             let result = issue_token(&gen, &metrics, &req, now, crate::token::new_jti()).await;
             let retry = attempt == Some(throttle::Attempt::Retry);
             audit::record(&gen, &req, ip, req.method, retry, &result);
-            if let (Err(ServiceError::Unauthorized), Some(attempt), Some(creds)) =
+            if let (Err(e), Some(attempt), Some(creds)) =
                 (&result, attempt, throttle::guess(&req.login))
             {
-                throttle.record_failure(&gen.config.throttle, ip, creds, attempt);
+                if e.is_unauthorized() {
+                    throttle.record_failure(&gen.config.throttle, ip, creds, attempt);
+                }
             }
             result
         }
@@ -209,8 +239,14 @@ pub async fn issue_token(
     // Reject unknown services before spending a password verification.
     check_service(config, &req.service)?;
     let who = login::identify(rt, metrics, &req.login, &req.service, now).await?;
-    if matches!(req.login, Login::Refresh(_))
-        && req.account.as_ref().is_some_and(|a| *a != who.account)
+    // After a federated login the account differs from the binding's
+    // name a client may send as `account`.
+    let binding = who.federated.as_ref().map(|f| f.binding.as_str());
+    if matches!(req.login, Login::Refresh(_) | Login::Exchange(_))
+        && req
+            .account
+            .as_ref()
+            .is_some_and(|a| *a != who.account && Some(a.as_str()) != binding)
     {
         return Err(ServiceError::BadRequest(
             "account does not match the refresh token".into(),
@@ -233,8 +269,13 @@ pub async fn issue_token(
             "acl decision"
         );
     }
-    let refresh_token = match (&rt.refresh_key, req.offline, &req.login) {
-        (Some(key), true, Login::Password(_)) if !who.account.is_empty() => {
+    let refresh_token = match (&rt.refresh_key, req.offline, &req.login, &who.federated) {
+        (Some(key), true, Login::Password(_) | Login::Exchange(_), Some(f)) => {
+            federated::refresh_token(rt, key, f, &req.service, now, &jti)
+        }
+        (Some(key), true, Login::Password(_), None)
+            if !who.account.is_empty() && config.token.refresh_ttl_secs > 0 =>
+        {
             // Boxed, as the refresh grant in `login::identify`.
             Box::pin(new_refresh_token(rt, key, &who, &req.service, now, &jti)).await?
         }
@@ -269,6 +310,8 @@ pub async fn issue_token(
         authorization,
         backend: who.backend,
         refresh_token,
+        binding: who.federated.map(|f| f.binding),
+        exchanged: matches!(req.login, Login::Exchange(_)),
     })
 }
 
@@ -291,6 +334,8 @@ async fn new_refresh_token(
         iat: now,
         exp: now + rt.config.token.refresh_ttl_secs,
         jti: format!("r{jti}"),
+        account: None,
+        labels: Default::default(),
     })))
 }
 
