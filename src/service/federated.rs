@@ -79,15 +79,15 @@ fn finish(
                 FederationError::Refused { refusal, .. } => {
                     metrics.federation(binding, refusal.check.as_str());
                     tracing::info!(
-                        binding,
-                        check = refusal.check.as_str(),
+                        binding = %binding,
+                        check = %refusal.check,
                         claim = refusal.claim.as_deref().unwrap_or(""),
                         "federated login refused"
                     );
                 }
                 FederationError::Unavailable { reason, .. } => {
                     metrics.federation(binding, "unavailable");
-                    tracing::warn!(binding, %reason, "federated login unavailable");
+                    tracing::warn!(binding = %binding, %reason, "federated login unavailable");
                 }
             }
             Err(ServiceError::Federation(e))
