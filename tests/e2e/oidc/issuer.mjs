@@ -3,7 +3,8 @@
 // 127.0.0.1:PORT. A token is asked for with the client_credentials grant;
 // the form field `e2e_claims` (JSON) adds claims, shaped as the test wants
 // (GitHub Actions' repository/repository_owner_id/ref, GitLab's
-// project_path/namespace_id), and `e2e_ttl` sets exp = iat + e2e_ttl.
+// project_path/namespace_id), and `e2e_ttl` sets exp = iat + e2e_ttl
+// (iat and exp given in e2e_claims win).
 //
 // Usage: node issuer.mjs PORT   (prints "issuer ready <url>" once serving)
 import { OAuth2Server } from 'oauth2-mock-server';
@@ -17,8 +18,9 @@ const server = new OAuth2Server();
 await server.issuer.keys.generate('RS256');
 server.service.on('beforeTokenSigning', (token, req) => {
   const body = req.body ?? {};
-  if (body.e2e_claims) Object.assign(token.payload, JSON.parse(body.e2e_claims));
   if (body.e2e_ttl) token.payload.exp = token.payload.iat + Number(body.e2e_ttl);
+  // Last: claims given (iat, exp included) win.
+  if (body.e2e_claims) Object.assign(token.payload, JSON.parse(body.e2e_claims));
 });
 await server.start(port, '127.0.0.1');
 // Discovered over http://127.0.0.1 (what regauth's binding names).
