@@ -32,9 +32,11 @@ struct SigningKey {
 
 impl SigningKey {
     fn generate(kid: &str) -> SigningKey {
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
-            .unwrap();
-        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).unwrap();
+        let pkcs8 =
+            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+                .unwrap();
+        let pair =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).unwrap();
         let point = pair.public_key().as_ref();
         assert_eq!(point.len(), 65);
         let jwk = json!({
@@ -109,7 +111,8 @@ impl Issuer {
     }
 
     fn publish(&self, keys: &[&SigningKey]) {
-        *self.jwks.lock().unwrap() = json!({"keys": keys.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>()});
+        *self.jwks.lock().unwrap() =
+            json!({"keys": keys.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>()});
     }
 
     fn fetches(&self) -> usize {
@@ -122,7 +125,10 @@ impl Issuer {
 }
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 /// GitHub Actions-shaped claims for `iss`.
@@ -223,8 +229,11 @@ acl:
 const SCOPE: &str = "scope=repository:org/app:pull,push";
 
 async fn basic(s: &Server, binding: &str, token: &str) -> reqwest::Response {
-    s.get(&format!("/auth?service={AUD}&{SCOPE}"), Some((binding, token)))
-        .await
+    s.get(
+        &format!("/auth?service={AUD}&{SCOPE}"),
+        Some((binding, token)),
+    )
+    .await
 }
 
 /// The `access` of a 200 answer's token.
@@ -250,7 +259,10 @@ async fn every_wrong_token_is_a_401_whose_log_names_the_check() {
     let s = server(&issuer.url, "throttle: {max_failures_per_account: 0}\n").await;
     let good = claims(&issuer.url);
 
-    assert_eq!(access(basic(&s, "ci", &key.sign(&good)).await).await, pull_push("org/app"));
+    assert_eq!(
+        access(basic(&s, "ci", &key.sign(&good)).await).await,
+        pull_push("org/app")
+    );
 
     let unsigned = format!(
         "{}.{}.",
@@ -280,19 +292,69 @@ async fn every_wrong_token_is_a_401_whose_log_names_the_check() {
     };
     let t = now();
     let cases: Vec<(&str, &str, String, &str)> = vec![
-        ("wrong iss", "ci", key.sign(&with(good.clone(), "iss", json!("https://evil.example"))), "check=iss"),
-        ("wrong aud", "ci", key.sign(&with(good.clone(), "aud", json!("elsewhere"))), "check=aud"),
-        ("expired", "ci", key.sign(&with(good.clone(), "exp", json!(t - 120))), "check=exp"),
-        ("nbf in the future", "ci", key.sign(&with(good.clone(), "nbf", json!(t + 600))), "check=nbf"),
-        ("iat older than max_age", "ci", key.sign(&with(good.clone(), "iat", json!(t - 3600))), "check=max_age"),
+        (
+            "wrong iss",
+            "ci",
+            key.sign(&with(good.clone(), "iss", json!("https://evil.example"))),
+            "check=iss",
+        ),
+        (
+            "wrong aud",
+            "ci",
+            key.sign(&with(good.clone(), "aud", json!("elsewhere"))),
+            "check=aud",
+        ),
+        (
+            "expired",
+            "ci",
+            key.sign(&with(good.clone(), "exp", json!(t - 120))),
+            "check=exp",
+        ),
+        (
+            "nbf in the future",
+            "ci",
+            key.sign(&with(good.clone(), "nbf", json!(t + 600))),
+            "check=nbf",
+        ),
+        (
+            "iat older than max_age",
+            "ci",
+            key.sign(&with(good.clone(), "iat", json!(t - 3600))),
+            "check=max_age",
+        ),
         ("alg none", "ci", unsigned, "check=alg"),
         ("HS256 under the public key", "ci", hs256, "check=alg"),
-        ("unknown kid after the refetch", "ci", unknown_kid, "check=kid"),
+        (
+            "unknown kid after the refetch",
+            "ci",
+            unknown_kid,
+            "check=kid",
+        ),
         ("tampered payload", "ci", tampered, "check=signature"),
-        ("other owner id", "ci", key.sign(&with(good.clone(), "repository_owner_id", json!("43"))), "check=require"),
-        ("other ref", "ci", key.sign(&with(good.clone(), "ref", json!("refs/heads/feature"))), "check=require"),
-        ("token for binding other presented as ci", "ci", key.sign(&with(good.clone(), "aud", json!("other.test"))), "check=aud"),
-        ("token for ci presented as other", "other", key.sign(&good), "check=aud"),
+        (
+            "other owner id",
+            "ci",
+            key.sign(&with(good.clone(), "repository_owner_id", json!("43"))),
+            "check=require",
+        ),
+        (
+            "other ref",
+            "ci",
+            key.sign(&with(good.clone(), "ref", json!("refs/heads/feature"))),
+            "check=require",
+        ),
+        (
+            "token for binding other presented as ci",
+            "ci",
+            key.sign(&with(good.clone(), "aud", json!("other.test"))),
+            "check=aud",
+        ),
+        (
+            "token for ci presented as other",
+            "other",
+            key.sign(&good),
+            "check=aud",
+        ),
         ("not a JWT", "ci", "not-a-token".to_owned(), "check=token"),
     ];
     for (name, binding, token, check) in cases {
@@ -345,19 +407,31 @@ async fn a_rotated_key_is_fetched_once_and_a_stopped_issuer_keeps_cached_keys_wo
     let mut issuer = Issuer::start(&[&old]).await;
     let s = server(&issuer.url, "").await;
     let good = claims(&issuer.url);
-    assert_eq!(access(basic(&s, "ci", &old.sign(&good)).await).await, pull_push("org/app"));
+    assert_eq!(
+        access(basic(&s, "ci", &old.sign(&good)).await).await,
+        pull_push("org/app")
+    );
     let before = issuer.fetches();
 
     issuer.publish(&[&new]);
-    assert_eq!(access(basic(&s, "ci", &new.sign(&good)).await).await, pull_push("org/app"));
+    assert_eq!(
+        access(basic(&s, "ci", &new.sign(&good)).await).await,
+        pull_push("org/app")
+    );
     assert_eq!(issuer.fetches(), before + 1, "one refetch for the new kid");
-    assert_eq!(access(basic(&s, "ci", &new.sign(&good)).await).await, pull_push("org/app"));
+    assert_eq!(
+        access(basic(&s, "ci", &new.sign(&good)).await).await,
+        pull_push("org/app")
+    );
     assert_eq!(issuer.fetches(), before + 1, "cached afterwards");
 
     issuer.stop();
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     for _ in 0..3 {
-        assert_eq!(access(basic(&s, "ci", &new.sign(&good)).await).await, pull_push("org/app"));
+        assert_eq!(
+            access(basic(&s, "ci", &new.sign(&good)).await).await,
+            pull_push("org/app")
+        );
     }
 }
 
@@ -370,7 +444,11 @@ async fn a_never_reachable_issuer_makes_only_its_binding_answer_503() {
     // Signed by a key of the test issuer, claiming the unreachable one.
     let down_url = {
         let yaml = std::fs::read_to_string(s.dir.path().join("config.yml")).unwrap();
-        let line = yaml.lines().find(|l| l.contains("issuer: http://") && !l.contains(&issuer.url)).unwrap().to_owned();
+        let line = yaml
+            .lines()
+            .find(|l| l.contains("issuer: http://") && !l.contains(&issuer.url))
+            .unwrap()
+            .to_owned();
         line.split("issuer: ").nth(1).unwrap().to_owned()
     };
     c["iss"] = json!(down_url);
@@ -379,13 +457,20 @@ async fn a_never_reachable_issuer_makes_only_its_binding_answer_503() {
         assert_eq!(resp.status(), 503);
     }
     let alice = s
-        .get(&format!("/auth?service={AUD}&{SCOPE}"), Some(("alice", "alice")))
+        .get(
+            &format!("/auth?service={AUD}&{SCOPE}"),
+            Some(("alice", "alice")),
+        )
         .await;
     assert_eq!(alice.status(), 200);
-    assert_eq!(access(basic(&s, "ci", &key.sign(&claims(&issuer.url))).await).await, pull_push("org/app"));
+    assert_eq!(
+        access(basic(&s, "ci", &key.sign(&claims(&issuer.url))).await).await,
+        pull_push("org/app")
+    );
     let metrics = s.metrics().await;
     assert!(
-        metrics.contains(r#"regauth_federation_logins_total{binding="down",result="unavailable"} 2"#),
+        metrics
+            .contains(r#"regauth_federation_logins_total{binding="down",result="unavailable"} 2"#),
         "{metrics}"
     );
 }
@@ -401,7 +486,12 @@ async fn failed_federated_logins_are_throttled_like_passwords() {
     }
     assert_eq!(basic(&s, "ci", &bad).await.status(), 429);
     // The address is refused for everything, as after wrong passwords.
-    assert_eq!(basic(&s, "ci", &key.sign(&claims(&issuer.url))).await.status(), 429);
+    assert_eq!(
+        basic(&s, "ci", &key.sign(&claims(&issuer.url)))
+            .await
+            .status(),
+        429
+    );
 }
 
 fn exchange_form(token: &str, token_type: &str) -> String {
@@ -464,7 +554,10 @@ async fn a_federated_refresh_token_lasts_the_session_and_follows_the_binding() {
         .await;
     assert_eq!(resp.status(), 200);
     let body: Value = resp.json().await.unwrap();
-    let rt = body["refresh_token"].as_str().expect("a refresh token").to_owned();
+    let rt = body["refresh_token"]
+        .as_str()
+        .expect("a refresh token")
+        .to_owned();
     let payload: Value = serde_json::from_slice(
         &URL_SAFE_NO_PAD
             .decode(rt.strip_prefix("rt1.").unwrap().split('.').next().unwrap())
@@ -487,7 +580,10 @@ async fn a_federated_refresh_token_lasts_the_session_and_follows_the_binding() {
     // A binding without session gives none.
     let other = key.sign(&with(good.clone(), "aud", json!("other.test")));
     let resp = s
-        .get(&format!("/auth?service={AUD}&offline_token=true"), Some(("other", &other)))
+        .get(
+            &format!("/auth?service={AUD}&offline_token=true"),
+            Some(("other", &other)),
+        )
         .await;
     let body: Value = resp.json().await.unwrap();
     assert!(body.get("refresh_token").is_none());

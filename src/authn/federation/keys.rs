@@ -158,10 +158,9 @@ impl IssuerKeys {
             let s = self.state.lock().unwrap_or_else(|p| p.into_inner());
             let keys = s.keys.clone()?;
             let stale = s.fetched_at.is_some_and(|t| t.elapsed() >= REFRESH_AFTER)
-                && !s
-                    .last_failure
+                && s.last_failure
                     .as_ref()
-                    .is_some_and(|(t, _)| t.elapsed() < RETRY_AFTER_FAILURE);
+                    .is_none_or(|(t, _)| t.elapsed() >= RETRY_AFTER_FAILURE);
             (keys, stale)
         };
         if stale && self.client.is_some() {

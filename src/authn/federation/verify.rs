@@ -338,7 +338,7 @@ pub(crate) fn check_claims(binding: &Binding, claims: &Claims, now: u64) -> Resu
         }
     }
     let iat = time("iat");
-    if claims.contains_key("iat") && !iat.is_some_and(|t| t <= now.saturating_add(LEEWAY_SECS)) {
+    if claims.contains_key("iat") && iat.is_none_or(|t| t > now.saturating_add(LEEWAY_SECS)) {
         return Err(Check::Iat.into());
     }
     if let Some(max) = binding.max_age {
