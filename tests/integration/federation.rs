@@ -185,7 +185,7 @@ impl Captured {
     }
 }
 
-/// A server with user alice (htpasswd-style table), binding `ci` for
+/// A server with user alice (in an htpasswd file), binding `ci` for
 /// `issuer` (GitHub-shaped: owner 42, main only), binding `other` for the
 /// same issuer and another audience, binding `down` for an issuer that
 /// never answers, and `extra` top-level YAML.
@@ -194,9 +194,11 @@ async fn server(issuer: &str, extra: &str) -> Server {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap()
     };
+    let dir = tempfile::tempdir().unwrap();
+    let htpasswd = dir.path().join("htpasswd");
+    std::fs::write(&htpasswd, format!("alice:{}\n", hash("alice"))).unwrap();
     let yaml = format!(
-        r#"{head}users:
-  alice: {{password: "{alice}"}}
+        r#"{head}htpasswd: {htpasswd:?}
 federation:
   - name: ci
     issuer: {issuer}
@@ -221,9 +223,8 @@ acl:
     comment: CI pushes its own repository
 {extra}"#,
         head = crate::support::server_and_token_yaml(KEY, ""),
-        alice = hash("alice"),
     );
-    Server::start(&yaml).await
+    Server::start_in(dir, &yaml).await
 }
 
 const SCOPE: &str = "scope=repository:org/app:pull,push";
@@ -597,4 +598,52 @@ async fn a_federated_refresh_token_lasts_the_session_and_follows_the_binding() {
     let next = regauth::service::Generation::build(regauth::config::Config::load(&path).unwrap());
     s.state.swap(next);
     assert_eq!(s.post(&form).await.status(), 401);
+}
+
+#[test]
+fn check_lists_bindings_and_warns_about_unreachable_issuers_and_missing_require() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.yml");
+    let yaml = format!(
+        "{head}federation:\n  - name: ci\n    issuer: http://{closed}\n    audience: {AUD}\n    session: 86400\nacl: []\n",
+        head = crate::support::server_and_token_yaml(KEY, ""),
+    );
+    std::fs::write(&path, yaml).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_regauth"))
+        .args(["check", "--config", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!("federation: \"ci\" trusts http://{closed}")),
+        "{stdout}"
+    );
+    for want in [
+        "federation \"ci\": no require",
+        "federation \"ci\": session is 86400 s",
+        "federation \"ci\": session without max_age",
+        "federation \"ci\": keys cannot be fetched now",
+    ] {
+        assert!(stderr.contains(want), "{want}: {stderr}");
+    }
+}
+
+#[test]
+fn a_binding_named_like_a_user_is_a_load_error() {
+    let yaml = format!(
+        "{head}users:\n  alice: {{password: \"{pw}\"}}\nfederation:\n  - {{name: alice, issuer: \"https://i.example\", audience: a}}\nacl: []\n",
+        head = crate::support::server_and_token_yaml(KEY, ""),
+        pw = hash("alice"),
+    );
+    let e = regauth::config::Config::from_yaml(std::path::Path::new("c.yml"), &yaml).unwrap_err();
+    assert!(e.to_string().contains("federation[0] (alice).name"), "{e}");
+    assert!(e.to_string().contains("also a user"), "{e}");
 }
