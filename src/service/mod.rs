@@ -163,8 +163,10 @@ impl TokenService {
     }
 
     /// Replaces the running generation; requests already running finish
-    /// with the one they started with.
+    /// with the one they started with. The federation key caches start
+    /// from the running generation's keys.
     pub fn swap(&self, next: Generation) {
+        next.federation.inherit(&self.current().federation);
         self.generation.store(Arc::new(next));
     }
 

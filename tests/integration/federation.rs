@@ -434,6 +434,15 @@ async fn a_rotated_key_is_fetched_once_and_a_stopped_issuer_keeps_cached_keys_wo
             pull_push("org/app")
         );
     }
+    // A reload while the issuer is down keeps the keys the running
+    // generation had.
+    let path = s.dir.path().join("config.yml");
+    let next = regauth::service::Generation::build(regauth::config::Config::load(&path).unwrap());
+    s.state.swap(next);
+    assert_eq!(
+        access(basic(&s, "ci", &new.sign(&good)).await).await,
+        pull_push("org/app")
+    );
 }
 
 #[tokio::test]

@@ -115,6 +115,27 @@ impl IssuerKeys {
         }
     }
 
+    /// Takes `previous`'s keys when this cache has none yet: after a
+    /// reload, the keys the running generation had keep serving while the
+    /// new generation's fetch runs (or fails: the issuer may be down).
+    pub(crate) fn seed_from(&self, previous: &IssuerKeys) {
+        if self.source != previous.source || self.issuer != previous.issuer {
+            return;
+        }
+        let (keys, fetched_at) = {
+            let p = previous.state.lock().unwrap_or_else(|p| p.into_inner());
+            match &p.keys {
+                Some(k) => (Arc::clone(k), p.fetched_at),
+                None => return,
+            }
+        };
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if s.keys.is_none() {
+            s.keys = Some(keys);
+            s.fetched_at = fetched_at;
+        }
+    }
+
     /// The cached keys, fetching them first when there are none yet (and
     /// the last failure is old enough); refreshing stale ones in the
     /// background.

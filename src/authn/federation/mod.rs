@@ -133,6 +133,22 @@ impl Federation {
         self.bindings.is_empty()
     }
 
+    /// Seeds each key cache with the keys `previous` (the generation this
+    /// one replaces) holds for the same source and trust anchors: a reload
+    /// while an issuer is down keeps its logins working.
+    pub fn inherit(&self, previous: &Federation) {
+        for b in &self.bindings {
+            let same = previous.bindings.iter().find(|p| {
+                p.binding.keys == b.binding.keys
+                    && p.binding.issuer == b.binding.issuer
+                    && p.binding.ca_certificates == b.binding.ca_certificates
+            });
+            if let Some(p) = same {
+                b.keys.seed_from(&p.keys);
+            }
+        }
+    }
+
     /// The binding named `name`.
     pub fn binding(&self, name: &str) -> Option<&Binding> {
         self.find(name).map(|b| &*b.binding)
