@@ -13,6 +13,9 @@
 //!   hammer the issuer.
 //! - Keys older than [`REFRESH_AFTER`] are refreshed in the background
 //!   while the cached ones keep serving; a failed refresh keeps them.
+//! - A reload builds new caches; each starts with the keys the running
+//!   generation's cache holds for the same source (`seed_from`), so a
+//!   reload while an issuer is down changes nothing for its logins.
 //! - Every fetch has a deadline ([`FETCH_TIMEOUT`]) and a size cap.
 //!
 //! HTTP is reqwest over rustls with the aws-lc-rs provider (the process's
