@@ -100,7 +100,7 @@ pub fn htpasswd(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    match regauth::authn::PasswordTable::from_htpasswd(text) {
+    match regauth::config::password_table::PasswordTable::from_htpasswd(text) {
         Ok(t) => {
             let mut users = 0;
             for l in text.lines() {
@@ -113,14 +113,14 @@ pub fn htpasswd(data: &[u8]) {
                 assert!(
                     matches!(
                         t.lookup(user),
-                        regauth::authn::password_table::Lookup::Hash(..)
+                        regauth::config::password_table::Lookup::Hash(..)
                     ),
                     "user {user:?} lost"
                 );
             }
             assert_eq!(t.len(), users);
         }
-        Err(regauth::authn::TableError::Line { line, .. }) => {
+        Err(regauth::config::password_table::TableError::Line { line, .. }) => {
             assert!(line >= 1 && line <= text.lines().count(), "line {line}");
         }
         Err(e) => panic!("htpasswd errors name a line: {e}"),

@@ -9,30 +9,30 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct OutcomeLabel {
-    pub outcome: &'static str,
+pub(crate) struct OutcomeLabel {
+    pub(crate) outcome: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct BackendLabel {
-    pub backend: &'static str,
+pub(crate) struct BackendLabel {
+    pub(crate) backend: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct FederationLabel {
-    pub binding: String,
+pub(crate) struct FederationLabel {
+    pub(crate) binding: String,
     /// `ok`, `unavailable`, or the check that failed (`aud`, `exp`, ...).
-    pub result: &'static str,
+    pub(crate) result: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ResultLabel {
-    pub result: &'static str,
+pub(crate) struct ResultLabel {
+    pub(crate) result: &'static str,
 }
 
 /// The outcome of one token request, as counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum RequestOutcome {
     /// Every requested action granted (or a login without scopes).
     Granted,
     /// Some requested actions granted, some not.
@@ -46,43 +46,40 @@ pub enum Outcome {
     Throttled,
 }
 
-impl Outcome {
-    pub const ALL: [Outcome; 7] = [
-        Outcome::Granted,
-        Outcome::Partial,
-        Outcome::Denied,
-        Outcome::BadRequest,
-        Outcome::Unauthorized,
-        Outcome::BackendError,
-        Outcome::Throttled,
+impl RequestOutcome {
+    pub(crate) const ALL: [RequestOutcome; 7] = [
+        RequestOutcome::Granted,
+        RequestOutcome::Partial,
+        RequestOutcome::Denied,
+        RequestOutcome::BadRequest,
+        RequestOutcome::Unauthorized,
+        RequestOutcome::BackendError,
+        RequestOutcome::Throttled,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
-            Outcome::Granted => "granted",
-            Outcome::Partial => "partial",
-            Outcome::Denied => "denied",
-            Outcome::BadRequest => "bad_request",
-            Outcome::Unauthorized => "unauthorized",
-            Outcome::BackendError => "backend_error",
-            Outcome::Throttled => "throttled",
+            RequestOutcome::Granted => "granted",
+            RequestOutcome::Partial => "partial",
+            RequestOutcome::Denied => "denied",
+            RequestOutcome::BadRequest => "bad_request",
+            RequestOutcome::Unauthorized => "unauthorized",
+            RequestOutcome::BackendError => "backend_error",
+            RequestOutcome::Throttled => "throttled",
         }
     }
 }
 
 pub struct Metrics {
     registry: Registry,
-    pub requests: Family<OutcomeLabel, Counter>,
-    pub request_seconds: Family<OutcomeLabel, Histogram>,
-    pub authn_seconds: Family<BackendLabel, Histogram>,
-    pub authn_errors: Family<BackendLabel, Counter>,
-    pub cache: Family<ResultLabel, Counter>,
-    pub reloads: Family<ResultLabel, Counter>,
-    pub rate_limited: Counter,
-    pub config_generation: Gauge,
-    pub federation_logins: Family<FederationLabel, Counter>,
+    pub(crate) authn_seconds: Family<BackendLabel, Histogram>,
+    pub(crate) authn_errors: Family<BackendLabel, Counter>,
+    pub(crate) reloads: Family<ResultLabel, Counter>,
+    pub(crate) rate_limited: Counter,
+    pub(crate) config_generation: Gauge,
+    pub(crate) federation_logins: Family<FederationLabel, Counter>,
     /// The series every request updates, looked up once (indexed like
-    /// [`Outcome::ALL`]): a family lookup takes a lock and hashes the label.
+    /// [`RequestOutcome::ALL`]): a family lookup takes a lock and hashes the label.
     by_outcome: Vec<(Counter, Histogram)>,
     cache_hit: Counter,
     cache_miss: Counter,
@@ -163,7 +160,7 @@ impl Default for Metrics {
             federation_logins.clone(),
         );
         // Every outcome's series exists from the start (at zero).
-        let by_outcome = Outcome::ALL
+        let by_outcome = RequestOutcome::ALL
             .iter()
             .map(|o| {
                 let l = OutcomeLabel {
@@ -182,11 +179,8 @@ impl Default for Metrics {
             cache_hit,
             cache_miss,
             registry,
-            requests,
-            request_seconds,
             authn_seconds,
             authn_errors,
-            cache,
             reloads,
             rate_limited,
             config_generation,
@@ -196,14 +190,14 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    pub fn request(&self, outcome: Outcome, seconds: f64) {
+    pub(crate) fn request(&self, outcome: RequestOutcome, seconds: f64) {
         let (count, latency) = &self.by_outcome[outcome as usize];
         count.inc();
         latency.observe(seconds);
     }
 
     /// A credential-cache lookup for a password login.
-    pub fn cache_lookup(&self, hit: bool) {
+    pub(crate) fn cache_lookup(&self, hit: bool) {
         if hit {
             self.cache_hit.inc();
         } else {
@@ -213,7 +207,7 @@ impl Metrics {
 
     /// A federated login under `binding` (`""`: a token exchange that
     /// matched no binding's issuer) ended with `result`.
-    pub fn federation(&self, binding: &str, result: &'static str) {
+    pub(crate) fn federation(&self, binding: &str, result: &'static str) {
         self.federation_logins
             .get_or_create(&FederationLabel {
                 binding: binding.to_owned(),
@@ -222,7 +216,7 @@ impl Metrics {
             .inc();
     }
 
-    pub fn reload(&self, ok: bool) {
+    pub(crate) fn reload(&self, ok: bool) {
         let result = if ok { "success" } else { "failure" };
         self.reloads.get_or_create(&ResultLabel { result }).inc();
         if ok {
@@ -231,7 +225,7 @@ impl Metrics {
     }
 
     /// The text exposition format.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String cannot fail");
@@ -245,11 +239,11 @@ mod tests {
 
     #[test]
     fn outcomes_index_their_own_series() {
-        for (i, o) in Outcome::ALL.iter().enumerate() {
+        for (i, o) in RequestOutcome::ALL.iter().enumerate() {
             assert_eq!(*o as usize, i, "{o:?}");
         }
         let m = Metrics::default();
-        m.request(Outcome::Throttled, 0.001);
+        m.request(RequestOutcome::Throttled, 0.001);
         m.cache_lookup(true);
         let text = m.render();
         for want in [
@@ -265,9 +259,9 @@ mod tests {
     #[test]
     fn counters_render() {
         let m = Metrics::default();
-        m.request(Outcome::Granted, 0.001);
-        m.request(Outcome::Granted, 0.002);
-        m.request(Outcome::Unauthorized, 0.05);
+        m.request(RequestOutcome::Granted, 0.001);
+        m.request(RequestOutcome::Granted, 0.002);
+        m.request(RequestOutcome::Unauthorized, 0.05);
         m.reload(false);
         let text = m.render();
         assert!(

@@ -40,7 +40,7 @@ use crate::server::TlsHandle;
 use crate::service::{Generation, TokenService};
 
 /// How long changed files must keep the same stamps before they are read.
-pub const SETTLE: Duration = Duration::from_secs(1);
+pub(crate) const SETTLE: Duration = Duration::from_secs(1);
 
 /// What identifies a file's content cheaply: its resolved path (symlink
 /// swaps change it), modification time, size and inode.
@@ -102,8 +102,9 @@ fn emptied(running: &Config, next: &Config) -> Option<String> {
 }
 
 /// Loads the configuration again and swaps it in if valid and if it does
-/// not empty the ACL or the htpasswd file (see the module docs). The
-/// listen address and path prefix are fixed at start: a change is logged.
+/// not empty the ACL or the htpasswd file (see the module docs): what
+/// SIGHUP does. The listen address and path prefix are fixed at start: a
+/// change is logged.
 pub async fn reload(service: &TokenService, tls: Option<&TlsHandle>) -> Result<(), ConfigError> {
     attempt(service, tls, || false).await.map(|_| ())
 }
@@ -119,14 +120,15 @@ async fn attempt(
     let current = service.current();
     let path = current.config.path.clone();
     let read = path.clone();
-    let loaded = tokio::task::spawn_blocking(move || Config::load(&read).map(Generation::build))
-        .await
-        .unwrap_or_else(|e| {
-            Err(ConfigError {
-                file: path.clone(),
-                message: format!("loading stopped: {e}"),
-            })
-        });
+    let loaded =
+        tokio::task::spawn_blocking(move || Config::load(&read).and_then(Generation::build))
+            .await
+            .unwrap_or_else(|e| {
+                Err(ConfigError {
+                    file: path.clone(),
+                    message: format!("loading stopped: {e}"),
+                })
+            });
     if raced() {
         return Ok(false);
     }
@@ -214,9 +216,13 @@ pub async fn watch(service: TokenService, interval: Duration, tls: Option<TlsHan
             tracing::info!("SIGHUP: reloading configuration");
         }
         pending = None;
-        // A file written while it was read: its stamps moved.
-        let raced = || !forced && restamp(&seen) != now;
-        seen = match attempt(&service, tls.as_ref(), raced).await {
+        let result = if forced {
+            reload(&service, tls.as_ref()).await.map(|()| true)
+        } else {
+            // A file written while it was read: its stamps moved.
+            attempt(&service, tls.as_ref(), || restamp(&seen) != now).await
+        };
+        seen = match result {
             // The new configuration may name other files.
             Ok(true) => fingerprint(&service.current().config),
             Ok(false) => {

@@ -1,6 +1,6 @@
 //! Starting the server from a config path: load, bind, serve (HTTP or
 //! HTTPS, one stack), watch for reloads, stop gracefully on SIGTERM/SIGINT. Used by the
-//! binary; tests call [`crate::server::serve`].
+//! binary; tests call [`crate::server::serve`] with their own listener.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -17,8 +17,8 @@ const WATCH_INTERVAL: Duration = Duration::from_millis(250);
 
 /// Loads `config_path` and serves until SIGTERM/SIGINT. Returns the exit code.
 pub fn serve(config_path: &Path, listen: Option<SocketAddr>) -> i32 {
-    let config = match Config::load(config_path) {
-        Ok(c) => c,
+    let generation = match Config::load(config_path).and_then(Generation::build) {
+        Ok(g) => g,
         Err(e) => {
             tracing::error!("{e}");
             return 1;
@@ -35,6 +35,7 @@ pub fn serve(config_path: &Path, listen: Option<SocketAddr>) -> i32 {
         }
     };
     rt.block_on(async move {
+        let config = &generation.config;
         let bound = match (listen, &config.server.addr) {
             (None, Listen::Unix(path)) => Listener::bind_unix(path)
                 .map_err(|e| format!("cannot listen on unix:{}: {e}", path.display())),
@@ -55,8 +56,8 @@ pub fn serve(config_path: &Path, listen: Option<SocketAddr>) -> i32 {
             addr = %listener.describe(),
             scheme = if tls.is_some() { "https" } else { "http" },
             prefix = %config.server.path_prefix,
-            alg = config.signer.alg().as_str(),
-            kid = config.signer.kid().unwrap_or("none"),
+            alg = generation.signer.alg().as_str(),
+            kid = generation.signer.kid().unwrap_or("none"),
             "regauth listening"
         );
         if tls.is_none() {
@@ -67,11 +68,11 @@ pub fn serve(config_path: &Path, listen: Option<SocketAddr>) -> i32 {
             h2c: config.server.h2c,
             max_connections: config.server.max_connections,
         };
-        let service = TokenService::new(Generation::build(config));
+        let service = TokenService::new(generation);
         let app = app(service.clone());
         let watcher = tokio::spawn(crate::reload::watch(service, WATCH_INTERVAL, tls));
         let result =
-            crate::server::serve_with(listener, app, options, crate::server::shutdown_signal())
+            crate::server::serve(listener, app, options, crate::server::shutdown_signal())
                 .await;
         watcher.abort();
         match result {

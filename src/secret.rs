@@ -24,7 +24,7 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 }

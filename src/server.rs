@@ -60,25 +60,25 @@ use crate::http::App;
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long in-flight requests may run after shutdown begins.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// Concurrent HTTP/2 streams a connection may open. A client needs one or
 /// two at a time for the token endpoint.
-pub const MAX_STREAMS_PER_CONNECTION: u32 = 16;
+pub(crate) const MAX_STREAMS_PER_CONNECTION: u32 = 16;
 
 /// File descriptors kept free below the open-file limit.
-pub const FD_RESERVE: usize = 64;
+pub(crate) const FD_RESERVE: usize = 64;
 
 /// Open connections when neither the options nor the file limit say less.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 8192;
+pub(crate) const DEFAULT_MAX_CONNECTIONS: usize = 8192;
 
 /// At most one log line per this interval about refused or displaced
 /// connections.
-pub const BURST_LOG_INTERVAL: Duration = Duration::from_secs(60);
+pub(crate) const BURST_LOG_INTERVAL: Duration = Duration::from_secs(60);
 
 /// The address handlers see for a connection on a Unix socket. The client's
 /// address then comes only from `server.real_ip_header`.
-pub const UNIX_PEER: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+pub(crate) const UNIX_PEER: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
     std::net::Ipv4Addr::UNSPECIFIED,
     0,
 ));
@@ -110,7 +110,7 @@ impl Listener {
     /// process that did not stop cleanly (but not a live one, nor any other
     /// kind of file), with mode 0660: the owner and its group (the proxy's)
     /// may connect.
-    pub fn bind_unix(path: &std::path::Path) -> std::io::Result<Listener> {
+    pub(crate) fn bind_unix(path: &std::path::Path) -> std::io::Result<Listener> {
         use std::os::unix::fs::{FileTypeExt, PermissionsExt};
         if let Ok(meta) = std::fs::symlink_metadata(path) {
             if !meta.file_type().is_socket() {
@@ -133,7 +133,7 @@ impl Listener {
     }
 
     /// Where it listens, for the log.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Listener::Tcp(l) => l
                 .local_addr()
@@ -162,12 +162,12 @@ impl TlsHandle {
     }
 
     /// New connections use `config`; open ones keep theirs.
-    pub fn reload(&self, config: &TlsConfig) {
+    pub(crate) fn reload(&self, config: &TlsConfig) {
         self.0.store(Arc::clone(&config.0));
     }
 }
 
-/// How [`serve_with`] serves.
+/// How [`serve`] serves.
 #[derive(Clone, Default)]
 pub struct ServeOptions {
     /// Serve TLS with this configuration; plain HTTP when `None`.
@@ -179,18 +179,9 @@ pub struct ServeOptions {
     pub max_connections: Option<usize>,
 }
 
-/// Serves `app` on `listener` over plain HTTP/1.1 with the default limits
-/// until `shutdown` resolves; see [`serve_with`].
-pub async fn serve<F>(listener: impl Into<Listener>, app: App, shutdown: F) -> std::io::Result<()>
-where
-    F: Future<Output = ()> + Send + 'static,
-{
-    serve_with(listener, app, ServeOptions::default(), shutdown).await
-}
-
 /// Serves `app` on `listener` until `shutdown` resolves; in-flight requests
 /// are then allowed to finish (up to [`SHUTDOWN_GRACE`]).
-pub async fn serve_with<F>(
+pub async fn serve<F>(
     listener: impl Into<Listener>,
     app: App,
     options: ServeOptions,
@@ -522,7 +513,7 @@ impl Connections {
 }
 
 /// Resolves on SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -18,28 +18,7 @@ use crate::core::Labels;
 use crate::secret::Secret;
 
 /// A credential digest.
-pub type Key = [u8; 32];
-
-/// Keys are HMAC outputs under a key clients do not know: uniformly
-/// distributed and not choosable, so their first 8 bytes are already a
-/// good hash and a second keyed hash (SipHash) would add nothing.
-#[derive(Default)]
-struct DigestHasher(u64);
-
-impl std::hash::Hasher for DigestHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        // `[u8; 32]` hashes its length first (8 bytes or fewer), then itself.
-        if let Some(first) = bytes.first_chunk::<8>() {
-            self.0 ^= u64::from_le_bytes(*first);
-        }
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type BuildDigestHasher = std::hash::BuildHasherDefault<DigestHasher>;
+pub(crate) type Key = [u8; 32];
 
 /// What a cached verification answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,7 +42,7 @@ pub struct CredCache {
     key: hmac::Key,
     ttl: Duration,
     max_entries: usize,
-    entries: Mutex<HashMap<Key, Entry, BuildDigestHasher>>,
+    entries: Mutex<HashMap<Key, Entry>>,
 }
 
 impl std::fmt::Debug for CredCache {
@@ -95,7 +74,7 @@ impl CredCache {
     }
 
     /// The keyed digest of a user and password.
-    pub fn digest(&self, user: &str, password: &Secret) -> Key {
+    pub(crate) fn digest(&self, user: &str, password: &Secret) -> Key {
         let mut mac = hmac::Context::with_key(&self.key);
         // Length-prefix the user so ("a:b", "c") and ("a", "b:c") differ.
         mac.update(&(user.len() as u64).to_be_bytes());
@@ -141,12 +120,8 @@ impl CredCache {
         );
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.entries.lock().unwrap_or_else(|p| p.into_inner()).len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
@@ -208,7 +183,7 @@ mod tests {
         let c = CredCache::new(Duration::ZERO, 10);
         let t0 = Instant::now();
         c.put("a", &Secret::new("b"), hit(None), t0);
-        assert!(c.is_empty());
+        assert_eq!(c.len(), 0);
     }
 
     #[test]

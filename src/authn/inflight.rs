@@ -13,13 +13,13 @@ use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 use super::cache::Key;
 
 #[derive(Debug, Default)]
-pub struct Inflight {
+pub(crate) struct Inflight {
     gates: Mutex<HashMap<Key, Arc<AsyncMutex<()>>>>,
 }
 
 /// Held while one request verifies a credential; dropping it lets the next
 /// waiter in and forgets the gate once nobody waits.
-pub struct Pass<'a> {
+pub(crate) struct Pass<'a> {
     owner: &'a Inflight,
     key: Key,
     gate: Arc<AsyncMutex<()>>,
@@ -28,7 +28,7 @@ pub struct Pass<'a> {
 
 impl Inflight {
     /// Waits until no other request is verifying `key`.
-    pub async fn enter(&self, key: Key) -> Pass<'_> {
+    pub(crate) async fn enter(&self, key: Key) -> Pass<'_> {
         let gate = {
             let mut gates = self.gates.lock().unwrap_or_else(|p| p.into_inner());
             gates.entry(key).or_default().clone()
@@ -42,12 +42,12 @@ impl Inflight {
         }
     }
 
-    pub fn len(&self) -> usize {
-        self.gates.lock().unwrap_or_else(|p| p.into_inner()).len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+    #[cfg(test)]
+    pub(super) fn is_empty(&self) -> bool {
+        self.gates
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty()
     }
 }
 

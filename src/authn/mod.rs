@@ -6,19 +6,20 @@
 
 pub mod cache;
 pub mod federation;
-pub mod inflight;
+mod hash;
+pub(crate) mod inflight;
 pub mod ldap;
-pub mod password_table;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::sync::Semaphore;
 
+use crate::config::password_table::{self, PasswordTable};
+use crate::config::ChainOptions;
 use crate::core::Labels;
 use crate::secret::Secret;
 pub use cache::CredCache;
-pub use password_table::{PasswordTable, TableError};
 
 /// Basic credentials (or OAuth2 password-grant credentials).
 #[derive(Debug, Clone)]
@@ -50,21 +51,21 @@ pub enum AuthnError {
 
 /// The result of the chain: who answered and what.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Verdict {
-    pub outcome: Outcome,
+pub(crate) struct Verdict {
+    pub(crate) outcome: Outcome,
     /// The backend that decided (`"users"`, `"htpasswd"`, `"ldap"`), or `"none"`.
-    pub backend: &'static str,
+    pub(crate) backend: &'static str,
     /// Whether the verdict came from the credential cache.
-    pub cached: bool,
+    pub(crate) cached: bool,
     /// The backend's own spelling of the account, when it differs from the
     /// typed user name (LDAP: see `ldap::account`). The ACL, the token
     /// and the audit line see this one.
-    pub account: Option<String>,
+    pub(crate) account: Option<String>,
 }
 
 /// One configured password backend.
 #[derive(Debug, Clone)]
-pub enum Backend {
+pub(crate) enum Backend {
     /// A user → bcrypt table (`users:` or an htpasswd file).
     Table {
         name: &'static str,
@@ -75,7 +76,7 @@ pub enum Backend {
 }
 
 impl Backend {
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             Backend::Table { name, .. } => name,
             Backend::Ldap(_) => "ldap",
@@ -97,7 +98,7 @@ impl Backend {
 /// Where a login as an account would take its labels from, found without
 /// the account's password.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LabelSource {
+pub(crate) enum LabelSource {
     /// The backend that would decide the login, and the labels a
     /// successful login gets from it.
     Found {
@@ -112,27 +113,13 @@ pub enum LabelSource {
     NeedsPassword { backend: &'static str },
 }
 
-/// Tuning of the chain (config `auth_cache`, and the bcrypt pool).
-#[derive(Debug, Clone, Copy)]
-pub struct ChainOptions {
-    pub cache_ttl: Duration,
-    pub cache_entries: usize,
-    /// bcrypt verifications running at once (default: number of cores).
-    pub workers: usize,
-    /// Verifications allowed to wait for a worker before new ones are refused.
-    pub queue: usize,
-}
-
-impl Default for ChainOptions {
-    fn default() -> Self {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        ChainOptions {
-            cache_ttl: Duration::from_secs(60),
-            cache_entries: 10_000,
-            workers: cores,
-            queue: cores * 16,
-        }
-    }
+/// What [`Chain::without_backends`] found.
+#[derive(Debug)]
+pub(crate) enum FirstLook<'c> {
+    /// Anonymous, or a cache hit: the verdict.
+    Answered(Verdict),
+    /// These credentials need a backend ([`Chain::verify_with_backends`]).
+    NeedsBackend(&'c Credentials),
 }
 
 /// The configured backends, tried in order, with the credential cache.
@@ -157,7 +144,7 @@ const DUMMY_HASH: &str = "$2b$10$qqy6dijSiDnkaNmUUnHpa.LcqvA.CChpv6iHtWwO7Ow1./H
 /// higher), so an unknown user takes as long as a wrong password. Only the
 /// cost field changes: the string stays a valid hash that no password
 /// matches, and nothing is hashed at load time.
-pub fn dummy_hash(backends: &[Backend]) -> String {
+pub(crate) fn dummy_hash(backends: &[Backend]) -> String {
     let mut counts = std::collections::BTreeMap::<u32, usize>::new();
     for b in backends {
         if let Backend::Table { table, .. } = b {
@@ -174,7 +161,7 @@ pub fn dummy_hash(backends: &[Backend]) -> String {
 }
 
 impl Chain {
-    pub fn new(backends: Vec<Backend>, opts: ChainOptions) -> Chain {
+    pub(crate) fn new(backends: Vec<Backend>, opts: ChainOptions) -> Chain {
         Chain {
             cache: Arc::new(CredCache::new(opts.cache_ttl, opts.cache_entries)),
             admission: Arc::new(Semaphore::new(opts.workers + opts.queue)),
@@ -185,40 +172,29 @@ impl Chain {
         }
     }
 
-    pub fn backends(&self) -> &[Backend] {
+    pub(crate) fn backends(&self) -> &[Backend] {
         &self.backends
     }
 
-    pub fn cache(&self) -> &CredCache {
-        &self.cache
-    }
-
-    /// Authenticates `creds` (`None` = anonymous request).
-    pub async fn authenticate(&self, creds: Option<&Credentials>) -> Result<Verdict, AuthnError> {
-        match self.at_once(creds) {
-            Ok(v) => Ok(v),
-            // The slow path gets a future of its own on the heap: its state
-            // (the LDAP client's futures, the pool's) is several KiB, and
-            // inline it would make every request's future that large, cache
-            // hits included (an 8 KiB allocation and copy each).
-            Err(c) => Box::pin(self.verify_with_backends(c)).await,
-        }
-    }
-
-    /// The verdict when it needs no backend: anonymous requests (no
-    /// credentials or an empty user name) and cache hits. `Err`: the
-    /// credentials a backend has to verify ([`Chain::verify_with_backends`]).
-    pub fn at_once<'c>(&self, creds: Option<&'c Credentials>) -> Result<Verdict, &'c Credentials> {
+    /// What the chain can answer without asking a backend: anonymous
+    /// requests (no credentials or an empty user name) and cache hits.
+    pub(crate) fn without_backends<'c>(&self, creds: Option<&'c Credentials>) -> FirstLook<'c> {
         match creds {
-            Some(c) if !c.user.is_empty() => self.cached(c).ok_or(c),
-            _ => Ok(self.anonymous()),
+            Some(c) if !c.user.is_empty() => match self.cached(c) {
+                Some(v) => FirstLook::Answered(v),
+                None => FirstLook::NeedsBackend(c),
+            },
+            _ => FirstLook::Answered(self.anonymous()),
         }
     }
 
-    /// A verification by the backends, for credentials [`Chain::at_once`]
+    /// A verification by the backends, for credentials [`Chain::without_backends`]
     /// could not answer: coalesced with concurrent ones for the same
     /// credentials, cached when it succeeds.
-    pub async fn verify_with_backends(&self, creds: &Credentials) -> Result<Verdict, AuthnError> {
+    pub(crate) async fn verify_with_backends(
+        &self,
+        creds: &Credentials,
+    ) -> Result<Verdict, AuthnError> {
         // Concurrent requests with the same credentials wait for the first
         // verification instead of each running bcrypt.
         let _pass = self
@@ -299,7 +275,7 @@ impl Chain {
     /// The current credential record of `user` in the backend named
     /// `backend`: its labels and the bytes that change when the password
     /// changes (refresh tokens are bound to them). `None` = user gone.
-    pub async fn current(
+    pub(crate) async fn current(
         &self,
         backend: &str,
         user: &str,
@@ -323,7 +299,7 @@ impl Chain {
     /// password: the backends are asked in the order a login asks them,
     /// and the first that knows the user decides, as in a login. An LDAP
     /// backend that cannot be reached is an error.
-    pub async fn labels_of(&self, user: &str) -> Result<LabelSource, AuthnError> {
+    pub(crate) async fn labels_of(&self, user: &str) -> Result<LabelSource, AuthnError> {
         if user.is_empty() {
             return Ok(match self.anonymous() {
                 Verdict {
@@ -361,7 +337,7 @@ impl Chain {
     }
 
     /// Whether every backend that depends on a server can reach it.
-    pub async fn ready(&self) -> Result<(), AuthnError> {
+    pub(crate) async fn ready(&self) -> Result<(), AuthnError> {
         for b in &self.backends {
             match b {
                 Backend::Table { .. } => {}
@@ -403,7 +379,7 @@ impl Chain {
             .await
             .expect("semaphore never closed");
         Ok(
-            tokio::task::spawn_blocking(move || password_table::verify(&hash, &password))
+            tokio::task::spawn_blocking(move || hash::verify(&hash, &password))
                 .await
                 .unwrap_or(false),
         )

@@ -21,10 +21,11 @@ use crate::config::Config;
 use crate::core::{scope, Labels};
 
 pub fn check(path: &Path) -> i32 {
-    let c = match load(path) {
-        Ok(c) => c,
+    let g = match load(path) {
+        Ok(g) => g,
         Err(code) => return code,
     };
+    let c = &g.config;
     println!("{}: OK", path.display());
     let scheme = if c.server.tls.is_some() {
         "https"
@@ -73,7 +74,7 @@ pub fn check(path: &Path) -> i32 {
         "  token:      issuer {:?}, {} s, {} key, kid {}{}",
         c.token.issuer,
         c.token.ttl_secs,
-        c.signer.alg().as_str(),
+        g.signer.alg().as_str(),
         c.token.kid.as_str(),
         if c.token.x5c { ", x5c" } else { "" }
     );
@@ -108,7 +109,7 @@ pub fn check(path: &Path) -> i32 {
         println!("  htpasswd:   {} users", h.len());
     }
     if let Some(l) = &c.ldap {
-        println!("  ldap:       {}", l.server());
+        println!("  ldap:       {}", l.url);
     }
     for b in &c.federation {
         println!(
@@ -130,17 +131,18 @@ pub fn check(path: &Path) -> i32 {
     if !c.services.is_empty() {
         println!("  services:   {}", c.services.join(", "));
     }
-    for w in c.warnings() {
+    for w in g.warnings() {
         eprintln!("warning: {w}");
     }
     // Valid but likely not meant: warnings, exit 0.
     for w in c.acl.warnings() {
         eprintln!("warning: {w}");
     }
-    if c.ldap
-        .as_ref()
-        .is_some_and(|l| l.account_attributes().is_empty())
-    {
+    let ldap_keeps_typed_name = g.authn.backends().iter().any(|b| match b {
+        crate::authn::Backend::Ldap(l) => l.account_attributes().is_empty(),
+        crate::authn::Backend::Table { .. } => false,
+    });
+    if ldap_keeps_typed_name {
         eprintln!("warning: ldap_auth.filter: no attribute is matched exactly against ${{account}} (as in \"(uid=${{account}})\"), so LDAP logins keep the name as typed, in whatever case the directory accepts it: match LDAP accounts case-insensitively in the ACL (\"/(?i)^alice$/\") or on labels");
     }
     // An issuer that cannot be reached now is worth a warning, not a
@@ -157,7 +159,7 @@ pub fn check(path: &Path) -> i32 {
         }
     }
     // Warnings do not fail the check: docker_auth loads such files too.
-    let warnings = crate::config::lint::warnings(path, &c);
+    let warnings = crate::config::lint::warnings(path, c);
     for w in &warnings {
         eprintln!("warning: {w}");
     }

@@ -98,8 +98,8 @@ pub(crate) const MINT_TTL_WARN_SECS: u64 = 86_400;
 /// the registry, with a message that does not say why. Warns on stderr
 /// for scopes granted in part, and for a `--ttl` above a day.
 pub fn mint(a: MintArgs<'_>) -> i32 {
-    let c = match load(a.config) {
-        Ok(c) => c,
+    let g = match load(a.config) {
+        Ok(g) => g,
         Err(code) => return code,
     };
     if a.ttl > MINT_TTL_WARN_SECS {
@@ -109,7 +109,7 @@ pub fn mint(a: MintArgs<'_>) -> i32 {
             a.ttl / 86_400
         );
     }
-    match mint_token(&c, &a) {
+    match mint_token(&g, &a) {
         Ok(out) => {
             println!("{out}");
             0
@@ -121,7 +121,8 @@ pub fn mint(a: MintArgs<'_>) -> i32 {
     }
 }
 
-fn mint_token(c: &crate::config::Config, a: &MintArgs<'_>) -> Result<String, String> {
+fn mint_token(g: &crate::service::Generation, a: &MintArgs<'_>) -> Result<String, String> {
+    let c = &g.config;
     use crate::core::claims::{self, Access, ClaimInput};
     if a.format == super::MintFormat::DockerConfig && a.registry.is_none() {
         return Err("--format docker-config needs --registry HOST[:PORT]".into());
@@ -195,7 +196,7 @@ fn mint_token(c: &crate::config::Config, a: &MintArgs<'_>) -> Result<String, Str
         jti,
         access,
     });
-    let token = c.signer.sign(&claims);
+    let token = g.signer.sign(&claims);
     Ok(match (a.format, a.registry) {
         (super::MintFormat::DockerConfig, Some(host)) => serde_json::json!({
             "auths": { host: { "registrytoken": token } }

@@ -207,11 +207,15 @@ pub use inspect::{check, explain, ExplainArgs};
 pub use keys::{hash, keygen, mint, MintArgs};
 pub use registry::{registry_config, RegistryArgs};
 
-fn load(path: &Path) -> Result<Config, i32> {
-    Config::load(path).map_err(|e| {
-        eprintln!("error: {e}");
-        1
-    })
+/// The configuration at `path` and the generation it describes (key
+/// parsed, backends built), or exit status 1 with the error printed.
+fn load(path: &Path) -> Result<crate::service::Generation, i32> {
+    Config::load(path)
+        .and_then(crate::service::Generation::build)
+        .map_err(|e| {
+            eprintln!("error: {e}");
+            1
+        })
 }
 
 /// What a `--scope` looks like, for its errors.

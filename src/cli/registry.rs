@@ -24,11 +24,12 @@ pub struct RegistryArgs<'a> {
 }
 
 pub fn registry_config(a: RegistryArgs<'_>) -> i32 {
-    let c = match load(a.config) {
-        Ok(c) => c,
+    let g = match load(a.config) {
+        Ok(g) => g,
         Err(code) => return code,
     };
-    let service = match registry_service(&c, a.service) {
+    let c = &g.config;
+    let service = match registry_service(c, a.service) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {}: {e}", a.config.display());
@@ -58,10 +59,10 @@ pub fn registry_config(a: RegistryArgs<'_>) -> i32 {
             let jwks_path = dir.join("jwks.json");
             std::fs::write(
                 &jwks_path,
-                serde_json::to_string_pretty(&c.signer.jwks()).unwrap_or_default(),
+                serde_json::to_string_pretty(&g.signer.jwks()).unwrap_or_default(),
             )?;
             jwks = Some(abs(&jwks_path));
-            if let Some(pem) = &c.cert_pem {
+            if let Some(pem) = &c.token.cert_pem {
                 let cert_path = dir.join("token.pem");
                 std::fs::write(&cert_path, pem)?;
                 cert = Some(abs(&cert_path));
@@ -83,7 +84,7 @@ pub fn registry_config(a: RegistryArgs<'_>) -> i32 {
     let service = &service;
     match a.kind {
         RegistryKind::Distribution => {
-            if c.token.kid != crate::token::KidMode::Libtrust && !c.token.x5c {
+            if c.token.kid != crate::config::KidMode::Libtrust && !c.token.x5c {
                 eprintln!("warning: distribution 2.x matches tokens by libtrust kid: set token.kid: libtrust or token.x5c: true");
             }
             println!("# distribution 2.x (docker-registry) config.yml");
@@ -96,7 +97,7 @@ pub fn registry_config(a: RegistryArgs<'_>) -> i32 {
                     "auth:\n  token:\n    realm: {realm}\n    service: {service}\n    issuer: {issuer:?}\n    jwks: {path}"
                 ),
                 None => {
-                    if c.token.kid != crate::token::KidMode::Thumbprint && !c.token.x5c {
+                    if c.token.kid != crate::config::KidMode::Thumbprint && !c.token.x5c {
                         eprintln!("warning: with rootcertbundle, distribution 3.x matches tokens by JWK thumbprint: set token.kid: thumbprint or token.x5c: true, or pass --out DIR to use a JWKS file");
                     }
                     println!(

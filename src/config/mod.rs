@@ -13,30 +13,32 @@
 //! only evaluates the policy takes a `&Policy`.
 
 pub mod federation;
+pub mod ldap;
 mod lines;
 pub(crate) mod lint;
-pub mod raw;
-pub mod secrets;
-pub mod tls;
-mod warnings;
+pub mod password_table;
+pub(crate) mod raw;
+pub(crate) mod secrets;
+pub(crate) mod tls;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
-use crate::authn::ldap::Ldap;
-use crate::authn::PasswordTable;
 use crate::core::acl::{Acl, RuleSpec};
 use crate::core::remap::Mirror;
 use crate::core::scope;
-use crate::token::{keys, KidMode, PrivateKey, Signer};
+use crate::secret::Secret;
+use ldap::LdapSettings;
+use password_table::{PasswordTable, TableError};
 use raw::RawConfig;
 
 /// A configuration error: which file and what is wrong, in one line.
 #[derive(Debug, thiserror::Error)]
 #[error("{}: {message}", file.display())]
 pub struct ConfigError {
-    pub file: PathBuf,
+    pub(crate) file: PathBuf,
     pub message: String,
 }
 
@@ -64,7 +66,7 @@ impl std::fmt::Display for Listen {
 pub struct ServerSettings {
     pub addr: Listen,
     /// Path prefix with a leading `/` and no trailing `/` (or empty).
-    pub path_prefix: String,
+    pub(crate) path_prefix: String,
     /// TLS certificate and key files for serving HTTPS.
     pub tls: Option<(PathBuf, PathBuf)>,
     /// The rustls config built from them.
@@ -73,22 +75,22 @@ pub struct ServerSettings {
     pub tls_options: tls::TlsOptions,
     /// `server.hsts`: responses carry `Strict-Transport-Security`.
     pub hsts: bool,
-    pub real_ip_header: Option<String>,
-    pub real_ip_pos: i64,
+    pub(crate) real_ip_header: Option<String>,
+    pub(crate) real_ip_pos: i64,
     /// Cleartext HTTP/2 (prior knowledge) on a plain listener.
-    pub h2c: bool,
+    pub(crate) h2c: bool,
     /// Most connections open at once (the server's default when `None`).
-    pub max_connections: Option<usize>,
-    pub reload: ReloadMode,
+    pub(crate) max_connections: Option<usize>,
+    pub(crate) reload: ReloadMode,
     /// What a reload may empty that had entries (see `reload`).
-    pub reload_allow_empty: Vec<MayEmpty>,
+    pub(crate) reload_allow_empty: Vec<MayEmpty>,
 }
 
 /// `server.reload`: what makes the running server load its configuration
 /// again.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum ReloadMode {
+pub(crate) enum ReloadMode {
     /// A change to any file the configuration names, once it has settled,
     /// and SIGHUP.
     #[default]
@@ -101,7 +103,7 @@ pub enum ReloadMode {
 /// the running configuration has entries in them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum MayEmpty {
+pub(crate) enum MayEmpty {
     /// The ACL (`acl` or `acl_file`): empty, it denies everything.
     Acl,
     /// The `htpasswd` file: empty, none of its users can log in.
@@ -110,18 +112,24 @@ pub enum MayEmpty {
 
 #[derive(Debug, Clone)]
 pub struct TokenSettings {
-    pub issuer: String,
-    pub ttl_secs: u64,
-    pub kid: KidMode,
-    pub x5c: bool,
+    pub(crate) issuer: String,
+    pub(crate) ttl_secs: u64,
+    pub(crate) kid: KidMode,
+    pub(crate) x5c: bool,
     /// Which configured pair signs: `key_path` and `cert_path` are its files.
     pub signing_pair: SigningPair,
-    pub key_path: PathBuf,
-    pub cert_path: Option<PathBuf>,
+    pub(crate) key_path: PathBuf,
+    /// The key file's text (PEM), parsed when a generation is built.
+    pub(crate) key_pem: Secret,
+    /// The passphrase of an encrypted key (`token.key_passphrase_*`).
+    pub(crate) key_passphrase: Option<Secret>,
+    pub(crate) cert_path: Option<PathBuf>,
+    /// The certificate of the signing key (PEM), when configured.
+    pub(crate) cert_pem: Option<String>,
     /// Refresh token lifetime; 0 = refresh tokens disabled.
-    pub refresh_ttl_secs: u64,
+    pub(crate) refresh_ttl_secs: u64,
     /// Audiences whose tokens are shaped for zot.
-    pub zot_audiences: Vec<String>,
+    pub(crate) zot_audiences: Vec<String>,
 }
 
 /// The files tokens are signed with. docker_auth signs with the server's TLS
@@ -139,7 +147,7 @@ pub enum SigningPair {
 
 impl SigningPair {
     /// The YAML keys of the key and certificate files, for messages.
-    pub fn keys(self) -> (&'static str, &'static str) {
+    pub(crate) fn keys(self) -> (&'static str, &'static str) {
         match self {
             SigningPair::Token => ("token.key", "token.certificate"),
             SigningPair::Server => ("server.key", "server.certificate"),
@@ -151,16 +159,13 @@ impl SigningPair {
 /// `Deref`) and the settings of serving and signing.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
     pub server: ServerSettings,
     pub token: TokenSettings,
-    pub signer: Arc<Signer>,
-    /// The certificate of the signing key (PEM), when configured.
-    pub cert_pem: Option<String>,
-    pub policy: Policy,
-    pub throttle: ThrottleSettings,
+    pub(crate) policy: Policy,
+    pub(crate) throttle: ThrottleSettings,
     /// Every file this configuration was read from (watched for reload).
-    pub files: Vec<PathBuf>,
+    pub(crate) files: Vec<PathBuf>,
 }
 
 /// Who may log in and what they are granted: the authentication backends
@@ -169,14 +174,61 @@ pub struct Config {
 pub struct Policy {
     pub users: Option<Arc<PasswordTable>>,
     pub htpasswd: Option<Arc<PasswordTable>>,
-    pub ldap: Option<Arc<Ldap>>,
+    pub ldap: Option<LdapSettings>,
     pub acl: Arc<Acl>,
-    pub mirrors: Vec<Mirror>,
+    pub(crate) mirrors: Vec<Mirror>,
     /// Allowed registry services; empty = any.
-    pub services: Vec<String>,
-    pub chain: crate::authn::ChainOptions,
+    pub(crate) services: Vec<String>,
+    pub(crate) chain: ChainOptions,
     /// `federation:` bindings, in the order written.
-    pub federation: Vec<federation::Binding>,
+    pub(crate) federation: Vec<federation::Binding>,
+}
+
+/// Tuning of the authentication chain (`auth_cache`, and the bcrypt pool).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ChainOptions {
+    pub(crate) cache_ttl: Duration,
+    pub(crate) cache_entries: usize,
+    /// bcrypt verifications running at once (default: number of cores).
+    pub(crate) workers: usize,
+    /// Verifications allowed to wait for a worker before new ones are refused.
+    pub(crate) queue: usize,
+}
+
+impl Default for ChainOptions {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        ChainOptions {
+            cache_ttl: Duration::from_secs(60),
+            cache_entries: 10_000,
+            workers: cores,
+            queue: cores * 16,
+        }
+    }
+}
+
+/// Which `kid` the JWS header carries (config `token.kid`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KidMode {
+    /// libtrust key ID (distribution 2.x and docker_auth's default).
+    #[default]
+    Libtrust,
+    /// RFC 7638 JWK thumbprint (distribution 3.x with `rootcertbundle`).
+    Thumbprint,
+    /// No `kid` (zot; distribution with `x5c`).
+    None,
+}
+
+impl KidMode {
+    /// The value as `token.kid` spells it.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            KidMode::Libtrust => "libtrust",
+            KidMode::Thumbprint => "thumbprint",
+            KidMode::None => "none",
+        }
+    }
 }
 
 impl std::ops::Deref for Config {
@@ -205,7 +257,7 @@ impl Config {
     /// Reads the file at `path` and validates its policy sections only
     /// (the YAML as a whole is still parsed strictly): no signing key,
     /// certificate or TLS file is read.
-    pub fn load_policy(path: &Path) -> Result<Policy, ConfigError> {
+    pub(crate) fn load_policy(path: &Path) -> Result<Policy, ConfigError> {
         Self::policy_from_yaml(path, &read_config(path)?)
     }
 
@@ -293,28 +345,17 @@ fn compile(path: &Path, text: &str, mut raw: RawConfig) -> Result<Config, String
         }
     };
     let (key_name, cert_name) = signing_pair.keys();
-    let key_pem = read(&key_path, key_name)?;
+    let key_pem = Secret::new(read(&key_path, key_name)?);
     let passphrase = secrets::load(
         "token.key_passphrase",
         t.key_passphrase_file.as_deref(),
         t.key_passphrase_env.as_deref(),
     )?;
-    let key = PrivateKey::from_pem_with_passphrase(&key_pem, passphrase.as_ref())
-        .map_err(|e| format!("{key_name} ({}): {e}", key_path.display()))?;
     let cert_pem = match &cert_path {
         Some(p) => Some(read(p, cert_name)?),
-        None => None,
-    };
-    let spki = key.public_spki_der();
-    let cert_der = match &cert_pem {
-        Some(pem) => {
-            Some(keys::certificate_der(pem, &spki).map_err(|e| format!("{cert_name}: {e}"))?)
-        }
         None if t.x5c => return Err("token.x5c: true needs token.certificate".into()),
         None => None,
     };
-    let signer = Signer::new(key, kid, if t.x5c { cert_der.as_deref() } else { None })
-        .map_err(|e| format!("{key_name}: {e}"))?;
 
     let mut files = vec![path.to_owned(), key_path.clone()];
     files.extend(t.key_passphrase_file.clone());
@@ -336,12 +377,13 @@ fn compile(path: &Path, text: &str, mut raw: RawConfig) -> Result<Config, String
             x5c: t.x5c,
             signing_pair,
             key_path,
+            key_pem,
+            key_passphrase: passphrase,
             cert_path,
+            cert_pem,
             refresh_ttl_secs: t.refresh_expiration,
             zot_audiences: t.zot_audiences,
         },
-        signer: Arc::new(signer),
-        cert_pem,
         policy,
         throttle,
         files,
@@ -355,7 +397,7 @@ fn compile(path: &Path, text: &str, mut raw: RawConfig) -> Result<Config, String
 /// htpasswd file holds gives that user its labels. The entry is not a
 /// user of its own (no password, so no login through `users:`): a login
 /// as that name is verified by the htpasswd file and carries these labels,
-/// and [`crate::authn::Chain::labels_of`] finds them there too. Such an
+/// and the authentication chain (`authn`) finds them there too. Such an
 /// entry for a name the htpasswd file lacks is an error, as it would be
 /// a user without a password.
 ///
@@ -379,10 +421,8 @@ fn policy(raw: &mut RawConfig, text: &str) -> Result<(Policy, Vec<PathBuf>), Str
             )
             .map_err(|e| {
                 let line = match &e {
-                    crate::authn::TableError::User { user, .. } => {
-                        lines::section_key(text, "users", user)
-                    }
-                    crate::authn::TableError::Line { .. } => None,
+                    TableError::User { user, .. } => lines::section_key(text, "users", user),
+                    TableError::Line { .. } => None,
                 };
                 match line {
                     Some(l) => format!("users (line {l}): {e}"),
@@ -413,14 +453,14 @@ fn policy(raw: &mut RawConfig, text: &str) -> Result<(Policy, Vec<PathBuf>), Str
         None => None,
     };
     let ldap = match raw.ldap_auth.take() {
-        Some(l) => Some(Arc::new(Ldap::from_raw(l)?)),
+        Some(l) => Some(ldap::settings(l)?),
         None => None,
     };
     let is_user = |name: &str| {
         [&users, &htpasswd].into_iter().flatten().any(|t| {
             matches!(
                 t.lookup(name),
-                crate::authn::password_table::Lookup::Hash(..)
+                password_table::Lookup::Hash(..)
             )
         })
     };
@@ -477,18 +517,16 @@ fn policy(raw: &mut RawConfig, text: &str) -> Result<(Policy, Vec<PathBuf>), Str
     let mut files = Vec::new();
     files.extend(raw.htpasswd.clone());
     files.extend(raw.acl_file.clone());
-    files.extend(ldap.iter().flat_map(|l| l.files().to_vec()));
+    files.extend(ldap.iter().flat_map(|l| l.files.iter().cloned()));
     for b in &federation {
         if let federation::KeySource::File { path, .. } = &b.keys {
             files.push(path.clone());
         }
         files.extend(b.ca_path.clone());
     }
-    let mut chain = crate::authn::ChainOptions::default();
+    let mut chain = ChainOptions::default();
     if let Some(c) = raw.auth_cache.take() {
-        chain.cache_ttl = c
-            .ttl
-            .map_or(chain.cache_ttl, std::time::Duration::from_secs);
+        chain.cache_ttl = c.ttl.map_or(chain.cache_ttl, Duration::from_secs);
         chain.cache_entries = c.max_entries.unwrap_or(chain.cache_entries);
     }
     let policy = Policy {
@@ -506,13 +544,13 @@ fn policy(raw: &mut RawConfig, text: &str) -> Result<(Policy, Vec<PathBuf>), Str
 
 /// Brute-force throttling (`throttle:`; see `http::throttle`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ThrottleSettings {
-    pub window: std::time::Duration,
+pub(crate) struct ThrottleSettings {
+    pub(crate) window: std::time::Duration,
     /// 0 = no address limit.
-    pub max_failures_per_ip: u32,
+    pub(crate) max_failures_per_ip: u32,
     /// 0 = no account limit.
-    pub max_failures_per_account: u32,
-    pub max_tracked: usize,
+    pub(crate) max_failures_per_account: u32,
+    pub(crate) max_tracked: usize,
 }
 
 impl Default for ThrottleSettings {
@@ -527,7 +565,7 @@ impl Default for ThrottleSettings {
 }
 
 impl ThrottleSettings {
-    pub fn enabled(&self) -> bool {
+    pub(crate) fn enabled(&self) -> bool {
         self.max_failures_per_ip > 0 || self.max_failures_per_account > 0
     }
 }

@@ -8,7 +8,11 @@ use crate::secret::Secret;
 
 /// Reads the secret named by `<key>_file` or `<key>_env` (at most one may be
 /// set). Errors name the key, never the value.
-pub fn load(key: &str, file: Option<&Path>, env: Option<&str>) -> Result<Option<Secret>, String> {
+pub(crate) fn load(
+    key: &str,
+    file: Option<&Path>,
+    env: Option<&str>,
+) -> Result<Option<Secret>, String> {
     match (file, env) {
         (Some(_), Some(_)) => Err(format!("{key}_file and {key}_env are exclusive")),
         (Some(p), None) => {

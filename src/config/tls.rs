@@ -96,7 +96,7 @@ static CURVES: &[(&str, &dyn SupportedKxGroup)] = &[
 #[derive(Debug, Clone, Default)]
 pub struct TlsOptions {
     /// `tls_min_version: TLS13`: TLS 1.2 is not offered.
-    pub tls13_only: bool,
+    pub(crate) tls13_only: bool,
     /// A `tls_min_version` below TLS 1.2 that was raised to TLS 1.2.
     pub raised_min_version: Option<String>,
     /// Key exchange groups in preference order; empty: rustls' defaults.
@@ -106,17 +106,9 @@ pub struct TlsOptions {
 }
 
 impl TlsOptions {
-    /// True when any option differs from rustls' defaults.
-    pub fn is_set(&self) -> bool {
-        self.tls13_only
-            || self.raised_min_version.is_some()
-            || !self.curves.is_empty()
-            || !self.suites.is_empty()
-    }
-
     /// Checks the options as written in `server:`. Errors name the key and
     /// the value.
-    pub fn parse(
+    pub(crate) fn parse(
         min_version: Option<&str>,
         curves: Option<&[String]>,
         suites: Option<&[String]>,
@@ -190,7 +182,11 @@ fn names<T: ?Sized>(table: &[(&str, &T)]) -> String {
 }
 
 /// Builds the rustls config for the certificate chain and key files.
-pub fn server_config(cert: &Path, key: &Path, options: &TlsOptions) -> Result<TlsConfig, String> {
+pub(crate) fn server_config(
+    cert: &Path,
+    key: &Path,
+    options: &TlsOptions,
+) -> Result<TlsConfig, String> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .and_then(|it| it.collect::<Result<_, _>>())
         .map_err(|e| format!("server.certificate ({}): {e}", cert.display()))?;

@@ -118,7 +118,7 @@ pub struct Request<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
     /// Requested actions that are granted (empty = denied).
-    pub granted: Actions,
+    pub(crate) granted: Actions,
     /// Index of the deciding entry; `None` when no entry matched.
     pub rule: Option<usize>,
 }
@@ -169,15 +169,6 @@ impl Acl {
         self.decision(req, rule)
     }
 
-    /// The same decision as [`Acl::evaluate`] by testing every entry in
-    /// order, without the index: the reference the index is checked against
-    /// (tests, benchmarks).
-    pub fn evaluate_linear(&self, req: &Request<'_>) -> Decision {
-        let ip = normalize(req.ip);
-        let rule = (0..self.entries.len()).find(|&i| self.entries[i].matches(req, ip));
-        self.decision(req, rule)
-    }
-
     fn decision(&self, req: &Request<'_>, rule: Option<usize>) -> Decision {
         let granted = match rule.map(|i| &self.entries[i]) {
             None => BTreeSet::new(),
@@ -200,7 +191,7 @@ impl Acl {
     /// anchored and so can match inside a path segment or a longer value
     /// (`/team/` matches `alice/teamwork`), naming the entry and field and
     /// the anchored form.
-    pub fn warnings(&self) -> Vec<String> {
+    pub(crate) fn warnings(&self) -> Vec<String> {
         let mut out = Vec::new();
         for (i, rule) in self.rules.iter().enumerate() {
             let m = &rule.matches;
@@ -236,8 +227,5 @@ impl Acl {
 
 /// A v4-mapped v6 client address is matched as v4 (as docker_auth does).
 fn normalize(ip: Option<IpAddr>) -> Option<IpAddr> {
-    ip.map(|ip| match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    })
+    ip.map(|ip| ip.to_canonical())
 }

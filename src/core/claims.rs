@@ -4,7 +4,7 @@ use serde::Serialize;
 
 /// `nbf` and `iat` are backdated by this many seconds so that a registry
 /// whose clock is slightly behind (zot has zero leeway) accepts fresh tokens.
-pub const BACKDATE_SECS: u64 = 10;
+pub(crate) const BACKDATE_SECS: u64 = 10;
 
 /// One `access` entry: the type without class, the (rebuilt) name and the
 /// granted actions, sorted. Borrowed from the decision it describes: the
@@ -20,14 +20,14 @@ pub struct Access<'a> {
 /// The claim set, serialized in this field order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Claims<'a> {
-    pub iss: &'a str,
-    pub sub: &'a str,
-    pub aud: &'a str,
-    pub exp: u64,
-    pub nbf: u64,
-    pub iat: u64,
-    pub jti: String,
-    pub access: Vec<Access<'a>>,
+    pub(crate) iss: &'a str,
+    pub(crate) sub: &'a str,
+    pub(crate) aud: &'a str,
+    pub(crate) exp: u64,
+    pub(crate) nbf: u64,
+    pub(crate) iat: u64,
+    pub(crate) jti: String,
+    pub(crate) access: Vec<Access<'a>>,
 }
 
 /// Inputs that vary per request; `now` (Unix seconds) and `jti` come from
@@ -48,7 +48,7 @@ pub struct ClaimInput<'a> {
 /// `*` for distribution-style checks), and a granted catalog
 /// (`registry:catalog`) also yields `{type: registry, name: "", actions:
 /// [pull]}`, the form zot asks for.
-pub fn zot_access(access: Vec<Access<'_>>) -> Vec<Access<'_>> {
+pub(crate) fn zot_access(access: Vec<Access<'_>>) -> Vec<Access<'_>> {
     let mut out = Vec::with_capacity(access.len() + 1);
     for mut a in access {
         let catalog = a.typ == "registry" && a.name == "catalog" && !a.actions.is_empty();

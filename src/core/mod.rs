@@ -3,7 +3,7 @@
 
 pub mod acl;
 pub mod claims;
-pub mod remap;
+pub(crate) mod remap;
 pub mod scope;
 
 use std::collections::BTreeMap;

@@ -5,18 +5,18 @@ use super::scope::{self, Scope};
 
 /// One `mirrors:` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mirror {
+pub(crate) struct Mirror {
     /// The `service` the mirror front puts in its challenge (`docker.io`).
-    pub service: String,
+    pub(crate) service: String,
     /// The path prefix the registry stores the mirror under (`docker.io`).
-    pub prefix: String,
+    pub(crate) prefix: String,
     /// The registry's own service: the token's `aud`.
-    pub audience: String,
+    pub(crate) audience: String,
 }
 
 /// `prefix/name`, unless `name` already starts with `prefix/` (podman and
 /// skopeo send the prefixed name; rebuilding is idempotent).
-pub fn rebuild_name(prefix: &str, name: &str) -> String {
+pub(crate) fn rebuild_name(prefix: &str, name: &str) -> String {
     match name.strip_prefix(prefix) {
         Some(rest) if rest.starts_with('/') => name.to_owned(),
         _ => format!("{prefix}/{name}"),
@@ -25,7 +25,7 @@ pub fn rebuild_name(prefix: &str, name: &str) -> String {
 
 /// Rebuilds one scope for `mirror`: repository scopes (any class) get the
 /// prefix, other types are untouched.
-pub fn rebuild(mirror: &Mirror, s: &Scope) -> Scope {
+pub(crate) fn rebuild(mirror: &Mirror, s: &Scope) -> Scope {
     if s.typ != "repository" {
         return s.clone();
     }
@@ -36,13 +36,13 @@ pub fn rebuild(mirror: &Mirror, s: &Scope) -> Scope {
 }
 
 /// Finds the mirror whose `service` equals `service`.
-pub fn find<'m>(mirrors: &'m [Mirror], service: &str) -> Option<&'m Mirror> {
+pub(crate) fn find<'m>(mirrors: &'m [Mirror], service: &str) -> Option<&'m Mirror> {
     mirrors.iter().find(|m| m.service == service)
 }
 
 /// Rebuilds every scope for `mirror` and merges scopes that collapse into
 /// the same name (`library/x` and `docker.io/library/x`).
-pub fn rebuild_all(mirror: &Mirror, scopes: &[Scope]) -> Vec<Scope> {
+pub(crate) fn rebuild_all(mirror: &Mirror, scopes: &[Scope]) -> Vec<Scope> {
     scope::merge(scopes.iter().map(|s| rebuild(mirror, s)))
 }
 

@@ -7,13 +7,13 @@ use std::fmt;
 
 /// An action name. The usual ones (`pull`, `push`, `delete`, `*`) are
 /// static strings, so parsing and granting them allocates nothing.
-pub type Action = Cow<'static, str>;
+pub(crate) type Action = Cow<'static, str>;
 
 /// A set of actions.
 pub type Actions = BTreeSet<Action>;
 
 /// The action named `a`, static when it is a usual one.
-pub fn action(a: &str) -> Action {
+pub(crate) fn action(a: &str) -> Action {
     match a {
         "pull" => Cow::Borrowed("pull"),
         "push" => Cow::Borrowed("push"),
@@ -28,9 +28,9 @@ pub fn action(a: &str) -> Action {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Scope {
     /// Resource type, `[a-z0-9]+` (e.g. `repository`, `registry`).
-    pub typ: String,
+    pub(crate) typ: String,
     /// Optional resource class from `type(class)`; dropped in tokens.
-    pub class: Option<String>,
+    pub(crate) class: Option<String>,
     /// Resource name; may hold a `host:port/` prefix.
     pub name: String,
     /// Requested actions (`pull`, `push`, `delete`, `*`, ...).
@@ -50,7 +50,7 @@ pub enum ScopeError {
 /// Longest accepted scope name, in bytes (distribution's total name limit).
 pub const MAX_NAME_LEN: usize = 255;
 /// Longest prefix of a bad scope echoed back in [`ScopeError::Invalid`].
-pub const MAX_ECHO_LEN: usize = 256;
+pub(crate) const MAX_ECHO_LEN: usize = 256;
 
 /// Parses one scope, `type[(class)]:name:actions`.
 ///
@@ -104,9 +104,9 @@ pub fn parse_all<'a, I: IntoIterator<Item = &'a str>>(
 /// the first one is kept, and the order of first appearance is preserved.
 ///
 /// A linear search: a request carries at most
-/// [`crate::service::MAX_SCOPES`] scopes, usually one to three, and an index
+/// `MAX_SCOPES` (the service's limit) scopes, usually one to three, and an index
 /// would cost more allocations than it saves comparisons.
-pub fn merge(scopes: impl IntoIterator<Item = Scope>) -> Vec<Scope> {
+pub(crate) fn merge(scopes: impl IntoIterator<Item = Scope>) -> Vec<Scope> {
     let mut out: Vec<Scope> = Vec::new();
     for scope in scopes {
         match out

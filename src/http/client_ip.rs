@@ -12,7 +12,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 /// Why no client address could be read from the header.
-pub const NOT_PROVIDED: &str = "client address not provided";
+pub(crate) const NOT_PROVIDED: &str = "client address not provided";
 
 /// Picks the client address. Without a configured header (`lines` is
 /// `None`), the peer. With one, `lines()` yields the header's lines in the
@@ -21,7 +21,7 @@ pub const NOT_PROVIDED: &str = "client address not provided";
 /// (negative counts from the end, clamped to the first entry; past the
 /// end, the last). No line, a line that is not text, or an entry that is
 /// not an address is `Err`.
-pub fn client_ip<'a, F, I>(
+pub(crate) fn client_ip<'a, F, I>(
     peer: SocketAddr,
     lines: Option<F>,
     pos: i64,
@@ -31,7 +31,7 @@ where
     I: Iterator<Item = Option<&'a str>>,
 {
     let Some(lines) = lines else {
-        return Ok(canonical(peer.ip()));
+        return Ok(peer.ip().to_canonical());
     };
     let mut len: i64 = 0;
     for line in lines() {
@@ -51,20 +51,12 @@ where
             return entry
                 .trim()
                 .parse::<IpAddr>()
-                .map(canonical)
+                .map(|ip: IpAddr| ip.to_canonical())
                 .map_err(|_| NOT_PROVIDED);
         }
         idx -= 1;
     }
     Err(NOT_PROVIDED)
-}
-
-/// IPv4-mapped IPv6 addresses (dual-stack sockets) become plain IPv4.
-fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use crate::service::ServiceError;
 
 #[derive(Debug)]
-pub enum ApiError {
+pub(crate) enum ApiError {
     /// 400 with a one-line reason.
     BadRequest(String),
     /// 401 with `WWW-Authenticate: Basic realm="<realm>"`.
@@ -23,7 +23,7 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    pub fn from_service(e: ServiceError, realm: &str) -> ApiError {
+    pub(crate) fn from_service(e: ServiceError, realm: &str) -> ApiError {
         match e {
             ServiceError::BadRequest(m) => ApiError::BadRequest(m),
             ServiceError::Unauthorized
@@ -45,7 +45,7 @@ impl ApiError {
         }
     }
 
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,

@@ -43,23 +43,23 @@ use tower::{Service, ServiceExt};
 use tower_http::sensitive_headers::SetSensitiveRequestHeaders;
 
 /// Longest accepted request target (path and query), in bytes.
-pub const MAX_TARGET: usize = 32 * 1024;
+pub(crate) const MAX_TARGET: usize = 32 * 1024;
 /// Largest accepted header block (names and values), in bytes.
-pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+pub(crate) const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// Largest accepted request body (POST form), in bytes.
-pub const MAX_BODY: usize = 64 * 1024;
+pub(crate) const MAX_BODY: usize = 64 * 1024;
 /// Most requests served at once; more wait (up to the request timeout).
-pub const MAX_IN_FLIGHT: usize = 512;
+pub(crate) const MAX_IN_FLIGHT: usize = 512;
 /// Most requests served at once for one client address; more from that
 /// address wait for one of its slots.
-pub const MAX_IN_FLIGHT_PER_CLIENT: usize = 64;
+pub(crate) const MAX_IN_FLIGHT_PER_CLIENT: usize = 64;
 /// Longest time the whole request body (a POST form) may take to arrive.
-pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const BODY_READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest time a request may take, body reading and waiting included.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A plain-text refusal: `status` and a one-line body.
-pub fn refuse(status: StatusCode, why: &str) -> Response {
+pub(crate) fn refuse(status: StatusCode, why: &str) -> Response {
     (
         status,
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
@@ -93,7 +93,7 @@ fn over_limit(req: &Request) -> Option<Response> {
 
 /// `inner` with credential headers (`Authorization`, `Cookie`) marked
 /// sensitive, inside [`Limits`].
-pub fn around<S>(inner: S) -> Limits<SetSensitiveRequestHeaders<S>> {
+pub(crate) fn around<S>(inner: S) -> Limits<SetSensitiveRequestHeaders<S>> {
     Limits::new(SetSensitiveRequestHeaders::new(
         inner,
         [header::AUTHORIZATION, header::COOKIE],
@@ -111,7 +111,7 @@ pub struct Limits<S> {
 }
 
 impl<S> Limits<S> {
-    pub fn new(inner: S) -> Limits<S> {
+    pub(crate) fn new(inner: S) -> Limits<S> {
         Limits::with(
             inner,
             MAX_IN_FLIGHT,
@@ -121,7 +121,12 @@ impl<S> Limits<S> {
     }
 
     /// With other in-flight and time limits (tests).
-    pub fn with(inner: S, max_in_flight: usize, per_client: usize, timeout: Duration) -> Limits<S> {
+    pub(crate) fn with(
+        inner: S,
+        max_in_flight: usize,
+        per_client: usize,
+        timeout: Duration,
+    ) -> Limits<S> {
         Limits {
             inner,
             slots: Arc::new(Semaphore::new(max_in_flight)),
@@ -214,14 +219,9 @@ impl ClientSlots {
 /// The client address a request is counted under: the connection's peer,
 /// IPv4-mapped addresses as IPv4.
 fn client_of(req: &Request) -> IpAddr {
-    let ip = req
-        .extensions()
+    req.extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    }
+        .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip().to_canonical())
 }
 
 impl<S> Service<Request> for Limits<S>

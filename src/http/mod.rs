@@ -4,9 +4,9 @@
 //! and body; the use case itself is [`crate::service`]'s.
 
 mod body;
-pub mod client_ip;
-pub mod error;
-pub mod limits;
+pub(crate) mod client_ip;
+pub(crate) mod error;
+pub(crate) mod limits;
 pub mod params;
 
 use std::net::SocketAddr;
@@ -20,13 +20,14 @@ use axum::routing::get;
 use axum::Router;
 
 use crate::authn::Credentials;
-use crate::metrics::{Metrics, Outcome};
+use crate::metrics::{Metrics, RequestOutcome};
 use crate::service::{Generation, Issued, Login, Method, TokenRequest, TokenService};
-pub use error::ApiError;
+pub(crate) use error::ApiError;
 use params::Params;
 
 /// The whole HTTP application: [`router`] inside [`limits::around`].
-pub type App = limits::Limits<tower_http::sensitive_headers::SetSensitiveRequestHeaders<Router>>;
+pub(crate) type App =
+    limits::Limits<tower_http::sensitive_headers::SetSensitiveRequestHeaders<Router>>;
 
 /// Builds the application for `service`: the routes, with the request
 /// limits around them.
@@ -37,14 +38,14 @@ pub fn app(service: TokenService) -> App {
 /// The `Strict-Transport-Security` value sent with `server.hsts: true`: one
 /// year, this host only (`includeSubDomains` would bind every sibling host,
 /// a decision for whoever owns the domain, not for the token server).
-pub const HSTS: &str = "max-age=31536000";
+pub(crate) const HSTS: &str = "max-age=31536000";
 
 /// The routes, under the configured `server.path_prefix` (read once:
 /// changing it needs a restart). No limits: see [`app`]. With `server.hsts`
 /// (read per response, so a reload applies it) every routed response carries
 /// `Strict-Transport-Security`; it is sent over plain HTTP too, where clients
 /// ignore it unless a TLS-terminating proxy in front passes it on.
-pub fn router(service: TokenService) -> Router {
+pub(crate) fn router(service: TokenService) -> Router {
     let prefix = service.current().config.server.path_prefix.clone();
     let token = get(token_get).post(token_post);
     let generations = service.clone();
@@ -102,19 +103,19 @@ fn token_get(
     let gen = svc.current();
     let headers = req.headers();
     let query = req.uri().query().unwrap_or_default();
-    let asked = read_get(query, headers);
-    let request = asked.and_then(|asked| token_request(&gen, peer, headers, asked));
+    let input = read_get(query, headers);
+    let request = input.and_then(|input| token_request(&gen, peer, headers, input));
     answer(svc, gen, request, start)
 }
 
-fn read_get(query: &str, headers: &HeaderMap) -> Result<Asked, ApiError> {
+fn read_get(query: &str, headers: &HeaderMap) -> Result<ClientInput, ApiError> {
     let params = params::parse(query.as_bytes()).map_err(bad)?;
     let login = match basic(headers)? {
         Some(c) => Login::Password(c),
         None => Login::Anonymous,
     };
     let offline = params.offline_token;
-    Ok(Asked {
+    Ok(ClientInput {
         params,
         login,
         offline,
@@ -151,7 +152,7 @@ async fn token_post(
         }
     };
     let request =
-        read_post(&body).and_then(|asked| token_request(&gen, peer, &parts.headers, asked));
+        read_post(&body).and_then(|input| token_request(&gen, peer, &parts.headers, input));
     drop((parts, body));
     answer(svc, gen, request, start).await
 }
@@ -170,7 +171,7 @@ fn is_form(content_type: Option<&HeaderValue>) -> bool {
         })
 }
 
-fn read_post(body: &[u8]) -> Result<Asked, ApiError> {
+fn read_post(body: &[u8]) -> Result<ClientInput, ApiError> {
     let params = params::parse(body).map_err(bad)?;
     let login = match params.grant_type.as_deref() {
         Some("password") => match (params.username.clone(), params.password.clone()) {
@@ -195,7 +196,7 @@ fn read_post(body: &[u8]) -> Result<Asked, ApiError> {
         None => return Err(bad_request("missing grant_type")),
     };
     let offline = params.access_type.as_deref() == Some("offline") || params.offline_token;
-    Ok(Asked {
+    Ok(ClientInput {
         params,
         login,
         offline,
@@ -268,7 +269,7 @@ fn basic(headers: &HeaderMap) -> Result<Option<Credentials>, ApiError> {
 }
 
 /// What the client sent, read out of the request by its method's handler.
-struct Asked {
+struct ClientInput {
     params: Params,
     login: Login,
     /// A refresh token was asked for.
@@ -282,7 +283,7 @@ fn token_request(
     gen: &Generation,
     peer: SocketAddr,
     headers: &HeaderMap,
-    asked: Asked,
+    input: ClientInput,
 ) -> Result<TokenRequest, ApiError> {
     let server = &gen.config.server;
     // Every line of the header, in order (see `client_ip`).
@@ -291,12 +292,12 @@ fn token_request(
         move || all.iter().map(|v| v.to_str().ok())
     });
     let ip = client_ip::client_ip(peer, lines, server.real_ip_pos).map_err(bad_request)?;
-    let Asked {
+    let ClientInput {
         params,
         login,
         offline,
         method,
-    } = asked;
+    } = input;
     Ok(TokenRequest {
         service: params.service.unwrap_or_default(),
         scopes: params.scopes,
@@ -329,22 +330,22 @@ fn answer(
     }
 }
 
-fn outcome(result: &Result<Issued, ApiError>) -> Outcome {
+fn outcome(result: &Result<Issued, ApiError>) -> RequestOutcome {
     match result {
         Ok(issued) => {
             let (n, full, partial) = issued.authorization.summary();
             if full == n {
-                Outcome::Granted
+                RequestOutcome::Granted
             } else if full > 0 || partial > 0 {
-                Outcome::Partial
+                RequestOutcome::Partial
             } else {
-                Outcome::Denied
+                RequestOutcome::Denied
             }
         }
-        Err(ApiError::BadRequest(_)) => Outcome::BadRequest,
-        Err(ApiError::Unauthorized { .. }) => Outcome::Unauthorized,
-        Err(ApiError::Unavailable) => Outcome::BackendError,
-        Err(ApiError::Busy | ApiError::TooManyFailures { .. }) => Outcome::Throttled,
+        Err(ApiError::BadRequest(_)) => RequestOutcome::BadRequest,
+        Err(ApiError::Unauthorized { .. }) => RequestOutcome::Unauthorized,
+        Err(ApiError::Unavailable) => RequestOutcome::BackendError,
+        Err(ApiError::Busy | ApiError::TooManyFailures { .. }) => RequestOutcome::Throttled,
     }
 }
 
@@ -366,7 +367,7 @@ fn respond(result: Result<Issued, ApiError>, metrics: &Metrics, start: Instant) 
 
 /// The public signing key as a JWK Set, with the `kid` tokens carry.
 async fn jwks(State(svc): State<TokenService>) -> Response {
-    Json(svc.current().config.signer.jwks()).into_response()
+    Json(svc.current().signer.jwks()).into_response()
 }
 
 async fn metrics(State(svc): State<TokenService>) -> Response {

@@ -14,17 +14,17 @@ pub struct Params {
     pub service: Option<String>,
     pub scopes: Vec<String>,
     pub account: Option<String>,
-    pub offline_token: bool,
-    pub client_id: Option<String>,
+    pub(crate) offline_token: bool,
+    pub(crate) client_id: Option<String>,
     pub grant_type: Option<String>,
     pub username: Option<String>,
-    pub password: Option<Secret>,
-    pub refresh_token: Option<Secret>,
-    pub access_type: Option<String>,
+    pub(crate) password: Option<Secret>,
+    pub(crate) refresh_token: Option<Secret>,
+    pub(crate) access_type: Option<String>,
     /// RFC 8693 token exchange.
-    pub subject_token: Option<Secret>,
-    pub subject_token_type: Option<String>,
-    pub requested_token_type: Option<String>,
+    pub(crate) subject_token: Option<Secret>,
+    pub(crate) subject_token_type: Option<String>,
+    pub(crate) requested_token_type: Option<String>,
 }
 
 /// Why a request could not be read; the text is safe to return.

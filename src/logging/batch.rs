@@ -178,7 +178,7 @@ impl BatchWriter {
 
 impl BatchWriter {
     /// Appends one whole line (no error to report: see [`write_batches`]).
-    pub fn write_line(&self, line: &[u8]) {
+    pub(crate) fn write_line(&self, line: &[u8]) {
         let _ = self.append(line);
     }
 }

@@ -23,7 +23,7 @@
 //! JSON lines escape the invisible characters the text format escapes
 //! ([`json`]).
 
-pub mod batch;
+pub(crate) mod batch;
 pub(crate) mod json;
 pub mod record;
 

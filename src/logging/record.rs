@@ -141,7 +141,7 @@ impl Record {
 
     /// A field whose text needs no quoting in the text format (an address,
     /// a number); a JSON string.
-    pub fn bare(&mut self, name: &str, value: impl Display) -> &mut Record {
+    pub fn unquoted(&mut self, name: &str, value: impl Display) -> &mut Record {
         self.name(name);
         if self.json {
             self.scratch_fmt(|w| write!(w, "{value}"));
@@ -291,7 +291,7 @@ mod tests {
         let ip: std::net::IpAddr = [10, 0, 0, 1].into();
         r.str("outcome", "issued")
             .str("account", "al\"ice\n")
-            .bare("ip", ip)
+            .unquoted("ip", ip)
             .list("requested", &["repository:a/b:pull", "x\\y"], |s, w| {
                 w.write_str(s)
             })

@@ -46,7 +46,7 @@ pub fn record(
     }
     r.str("grant", grant)
         .str("client_id", req.client_id.as_deref().unwrap_or(""))
-        .bare("ip", ip);
+        .unquoted("ip", ip);
     match result {
         Ok(issued) => {
             let authz = &issued.authorization;

@@ -12,27 +12,27 @@ use crate::core::Labels;
 
 /// The decision for one requested scope.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Grant {
+pub(crate) struct Grant {
     /// The scope as the registry will see it (rebuilt for mirrors).
-    pub scope: Scope,
-    pub granted: Actions,
+    pub(crate) scope: Scope,
+    pub(crate) granted: Actions,
     /// Index of the deciding ACL entry; `None` = no entry matched.
-    pub rule: Option<usize>,
+    pub(crate) rule: Option<usize>,
 }
 
 /// The authorization of a whole request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Authorization {
+pub(crate) struct Authorization {
     /// The token's `aud`.
-    pub audience: String,
+    pub(crate) audience: String,
     /// The mirror the service named, if any.
-    pub mirror: Option<remap::Mirror>,
-    pub grants: Vec<Grant>,
+    pub(crate) mirror: Option<remap::Mirror>,
+    pub(crate) grants: Vec<Grant>,
 }
 
 impl Authorization {
     /// Counts for metrics: (requested scopes, fully granted, partly granted).
-    pub fn summary(&self) -> (usize, usize, usize) {
+    pub(crate) fn summary(&self) -> (usize, usize, usize) {
         let full = self
             .grants
             .iter()
@@ -49,7 +49,7 @@ impl Authorization {
 
 /// The mirror `service` names, or `None` for a registry service; an error
 /// when an allow-list of services is configured and `service` is not on it.
-pub fn check_service<'c>(
+pub(crate) fn check_service<'c>(
     policy: &'c Policy,
     service: &str,
 ) -> Result<Option<&'c remap::Mirror>, ServiceError> {
@@ -65,8 +65,9 @@ pub fn check_service<'c>(
     }
 }
 
-/// Evaluates `scopes` (already parsed) for an authenticated account.
-pub fn authorize(
+/// Evaluates `scopes` (already parsed) for an authenticated account:
+/// [`check_service`], then [`authorize_checked`].
+pub(crate) fn authorize(
     policy: &Policy,
     account: &str,
     labels: &Labels,
@@ -75,6 +76,23 @@ pub fn authorize(
     scopes: Vec<Scope>,
 ) -> Result<Authorization, ServiceError> {
     let mirror = check_service(policy, service)?;
+    Ok(authorize_checked(
+        policy, mirror, account, labels, service, ip, scopes,
+    ))
+}
+
+/// [`authorize`] for a `service` [`check_service`] accepted, naming
+/// `mirror`: the token path checks the service before it spends a
+/// password verification, and does not check it again.
+pub(crate) fn authorize_checked(
+    policy: &Policy,
+    mirror: Option<&remap::Mirror>,
+    account: &str,
+    labels: &Labels,
+    service: &str,
+    ip: Option<IpAddr>,
+    scopes: Vec<Scope>,
+) -> Authorization {
     let (audience, scopes) = match mirror {
         Some(m) => (m.audience.clone(), remap::rebuild_all(m, &scopes)),
         None => (service.to_owned(), scopes),
@@ -98,9 +116,9 @@ pub fn authorize(
             }
         })
         .collect();
-    Ok(Authorization {
+    Authorization {
         audience,
         mirror: mirror.cloned(),
         grants,
-    })
+    }
 }

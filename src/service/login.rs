@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use super::{Generation, ServiceError};
-use crate::authn::{AuthnError, Credentials, Outcome, Verdict};
+use crate::authn::{AuthnError, Credentials, FirstLook, Outcome, Verdict};
 use crate::core::Labels;
 use crate::metrics::{BackendLabel, Metrics};
 use crate::secret::Secret;
@@ -30,11 +30,11 @@ pub enum Login {
 pub struct Identity {
     /// The account as the backend knows it (which may differ from the
     /// typed user name in letter case, for LDAP), `""` for anonymous.
-    pub account: String,
-    pub labels: Labels,
-    pub backend: &'static str,
+    pub(crate) account: String,
+    pub(crate) labels: Labels,
+    pub(crate) backend: &'static str,
     /// The federated login behind this identity, for federated logins.
-    pub federated: Option<Box<crate::authn::federation::Federated>>,
+    pub(crate) federated: Option<Box<crate::authn::federation::Federated>>,
 }
 
 pub(super) async fn identify(
@@ -75,14 +75,14 @@ async fn password(
 ) -> Result<Identity, ServiceError> {
     // Anonymous requests and cache hits are answered at once; only a
     // verification by a backend awaits, in a future of its own.
-    let verdict = match rt.authn.at_once(creds) {
-        Ok(v) => {
+    let verdict = match rt.authn.without_backends(creds) {
+        FirstLook::Answered(v) => {
             if v.cached {
                 metrics.cache_lookup(true);
             }
             v
         }
-        Err(c) => Box::pin(verify(rt, metrics, c)).await?,
+        FirstLook::NeedsBackend(c) => Box::pin(verify(rt, metrics, c)).await?,
     };
     tracing::debug!(
         account = creds.map_or("", |c| c.user.as_str()),

@@ -13,8 +13,10 @@
 pub mod audit;
 mod authorize;
 mod federated;
+mod generation;
 mod login;
-pub mod throttle;
+pub(crate) mod throttle;
+mod warnings;
 
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr};
@@ -23,21 +25,22 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 
-pub use authorize::{authorize, check_service, Authorization, Grant};
-pub use federated::EXCHANGE_ACCOUNT;
+use authorize::authorize_checked;
+pub(crate) use authorize::{authorize, check_service, Authorization, Grant};
+pub(crate) use federated::EXCHANGE_ACCOUNT;
+pub use generation::{chain_for, Generation};
 pub use login::{Identity, Login};
 pub use throttle::Method;
 
-use crate::authn::federation::{Federation, FederationError};
-use crate::authn::{AuthnError, Backend, Chain};
-use crate::config::{Config, Policy};
+use crate::authn::federation::FederationError;
+use crate::authn::AuthnError;
 use crate::core::claims::{self, Access, ClaimInput};
 use crate::core::scope;
 use crate::metrics::Metrics;
 use crate::token::refresh::{RefreshClaims, RefreshKey};
 
 /// Most scopes one request may carry.
-pub const MAX_SCOPES: usize = 64;
+pub(crate) const MAX_SCOPES: usize = 64;
 
 /// What a client asked for, already taken out of HTTP.
 #[derive(Debug, Clone, Default)]
@@ -62,21 +65,21 @@ pub struct TokenRequest {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Issued {
-    pub token: String,
-    pub expires_in: u64,
+    pub(crate) token: String,
+    pub(crate) expires_in: u64,
     /// Unix seconds the token was issued at.
-    pub issued_at: u64,
+    pub(crate) issued_at: u64,
     pub account: String,
-    pub authorization: Authorization,
+    pub(crate) authorization: Authorization,
     /// The authentication backend that accepted the account.
-    pub backend: &'static str,
+    pub(crate) backend: &'static str,
     /// Present when asked for and enabled.
-    pub refresh_token: Option<String>,
+    pub(crate) refresh_token: Option<String>,
     /// The federation binding, for federated logins.
-    pub binding: Option<String>,
+    pub(crate) binding: Option<String>,
     /// Answers an RFC 8693 token exchange (the body says
     /// `issued_token_type`).
-    pub exchanged: bool,
+    pub(crate) exchanged: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -107,37 +110,6 @@ impl ServiceError {
     }
 }
 
-/// Everything one configuration generation needs to serve requests: the
-/// configuration, the authentication chain built from it, the refresh-token
-/// key. A reload builds a new one and swaps it in whole.
-#[derive(Debug)]
-pub struct Generation {
-    pub config: Config,
-    pub authn: Chain,
-    /// Set when refresh tokens are enabled (`token.refresh_expiration`,
-    /// or a federation binding's `session`).
-    pub refresh_key: Option<RefreshKey>,
-    /// The federation bindings with their issuers' key caches.
-    pub federation: Arc<Federation>,
-}
-
-impl Generation {
-    /// The generation `config` describes.
-    pub fn build(config: Config) -> Generation {
-        let authn = chain_for(&config);
-        let sessions = config.federation.iter().any(|b| b.session > 0);
-        let refresh_key =
-            (config.token.refresh_ttl_secs > 0 || sessions).then(|| config.signer.refresh_key());
-        let federation = Arc::new(Federation::new(&config.federation));
-        Generation {
-            config,
-            authn,
-            refresh_key,
-            federation,
-        }
-    }
-}
-
 /// The token service: the running generation (swapped whole on reload),
 /// the process's metrics and the failed-login counts (kept across
 /// reloads). Cheap to clone: everything is shared.
@@ -165,12 +137,12 @@ impl TokenService {
     /// Replaces the running generation; requests already running finish
     /// with the one they started with. The federation key caches start
     /// from the running generation's keys.
-    pub fn swap(&self, next: Generation) {
+    pub(crate) fn swap(&self, next: Generation) {
         next.federation.inherit(&self.current().federation);
         self.generation.store(Arc::new(next));
     }
 
-    pub fn metrics(&self) -> &Metrics {
+    pub(crate) fn metrics(&self) -> &Metrics {
         &self.metrics
     }
 
@@ -178,7 +150,7 @@ impl TokenService {
     /// which it may also need, e.g. for the 401 realm). The throttle's
     /// admission happens here, before the returned future is first polled;
     /// the future holds only what the answer needs.
-    pub fn token(
+    pub(crate) fn token(
         &self,
         gen: &Arc<Generation>,
         req: TokenRequest,
@@ -239,7 +211,7 @@ pub async fn issue_token(
         }
     }
     // Reject unknown services before spending a password verification.
-    check_service(config, &req.service)?;
+    let mirror = check_service(config, &req.service)?;
     let who = login::identify(rt, metrics, &req.login, &req.service, now).await?;
     // After a federated login the account differs from the binding's
     // name a client may send as `account`.
@@ -254,14 +226,15 @@ pub async fn issue_token(
             "account does not match the refresh token".into(),
         ));
     }
-    let authorization = authorize(
+    let authorization = authorize_checked(
         config,
+        mirror,
         &who.account,
         &who.labels,
         &req.service,
         req.ip,
         scopes,
-    )?;
+    );
     for g in &authorization.grants {
         tracing::debug!(
             account = %who.account,
@@ -295,7 +268,7 @@ pub async fn issue_token(
     if config.token.zot_audiences.contains(&authorization.audience) {
         access = claims::zot_access(access);
     }
-    let token = config.signer.sign(&claims::build(ClaimInput {
+    let token = rt.signer.sign(&claims::build(ClaimInput {
         issuer: &config.token.issuer,
         account: &who.account,
         audience: &authorization.audience,
@@ -339,25 +312,4 @@ async fn new_refresh_token(
         account: None,
         labels: Default::default(),
     })))
-}
-
-/// The authentication chain a policy describes.
-pub fn chain_for(config: &Policy) -> Chain {
-    let mut backends = Vec::new();
-    if let Some(u) = &config.users {
-        backends.push(Backend::Table {
-            name: "users",
-            table: u.clone(),
-        });
-    }
-    if let Some(h) = &config.htpasswd {
-        backends.push(Backend::Table {
-            name: "htpasswd",
-            table: h.clone(),
-        });
-    }
-    if let Some(l) = &config.ldap {
-        backends.push(Backend::Ldap(l.clone()));
-    }
-    Chain::new(backends, config.chain)
 }

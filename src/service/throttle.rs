@@ -119,11 +119,11 @@ use crate::service::Login;
 
 /// How long a failed POST's marker waits for containerd's GET retry, which
 /// follows at once.
-pub const RETRY_WINDOW: Duration = Duration::from_secs(10);
+pub(crate) const RETRY_WINDOW: Duration = Duration::from_secs(10);
 
 /// Failure counts per address and per account (see the module doc).
 #[derive(Debug)]
-pub struct Throttle {
+pub(crate) struct Throttle {
     ips: Mutex<Tracker<IpKey>>,
     accounts: Mutex<Tracker<AccountKey>>,
     /// Addresses tracked (live or expired windows): while none is, every
@@ -167,7 +167,7 @@ struct Marker {
 
 /// How an admitted password attempt is counted if it fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Attempt {
+pub(crate) enum Attempt {
     /// A GET (Basic): one failure.
     Get,
     /// A `POST grant_type=password`: one failure, and a marker for a GET
@@ -187,7 +187,7 @@ pub enum Method {
 }
 
 impl Method {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Method::Get => "GET",
             Method::Post => "POST",
@@ -204,17 +204,14 @@ enum IpKey {
 
 impl From<IpAddr> for IpKey {
     fn from(ip: IpAddr) -> IpKey {
-        match ip {
+        match ip.to_canonical() {
             IpAddr::V4(v4) => IpKey::V4(v4.octets()),
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => IpKey::V4(v4.octets()),
-                None => {
-                    let o = v6.octets();
-                    let mut p = [0u8; 8];
-                    p.copy_from_slice(&o[..8]);
-                    IpKey::V6(p)
-                }
-            },
+            IpAddr::V6(v6) => {
+                let o = v6.octets();
+                let mut p = [0u8; 8];
+                p.copy_from_slice(&o[..8]);
+                IpKey::V6(p)
+            }
         }
     }
 }
@@ -323,13 +320,13 @@ fn make_room<K: Eq + Hash + Copy, V>(
 
 /// Why an attempt was refused, and for how long.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Refused {
-    pub retry_after: Duration,
-    pub by: Limit,
+pub(crate) struct Refused {
+    pub(crate) retry_after: Duration,
+    pub(crate) by: Limit,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Limit {
+pub(crate) enum Limit {
     Ip,
     Account,
 }
@@ -339,7 +336,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Throttle {
-    pub fn new() -> Throttle {
+    pub(crate) fn new() -> Throttle {
         Throttle::default()
     }
 
@@ -387,7 +384,7 @@ impl Throttle {
     }
 
     /// Records a failed password attempt.
-    pub fn failed(&self, s: &ThrottleSettings, ip: IpAddr, account: &str, now: Instant) {
+    pub(crate) fn failed(&self, s: &ThrottleSettings, ip: IpAddr, account: &str, now: Instant) {
         {
             let mut ips = lock(&self.ips);
             ips.fail(IpKey::from(ip), s.window, s.max_tracked, now);
@@ -396,11 +393,6 @@ impl Throttle {
         if !account.is_empty() {
             lock(&self.accounts).fail(AccountKey::new(account), s.window, s.max_tracked, now);
         }
-    }
-
-    /// Keys tracked: (addresses, accounts).
-    pub fn tracked(&self) -> (usize, usize) {
-        (lock(&self.ips).len(), lock(&self.accounts).len())
     }
 
     /// The keyed fingerprint of `creds`.
@@ -500,7 +492,7 @@ impl Throttle {
 /// a POST with `grant_type=password`) with a non-empty user, an ID token
 /// under a federation binding's name included, and a token exchange's
 /// subject token. Anonymous requests and refresh tokens guess nothing.
-pub fn guess(login: &Login) -> Option<&Credentials> {
+pub(crate) fn guess(login: &Login) -> Option<&Credentials> {
     match login {
         Login::Password(c) | Login::Exchange(c) if !c.user.is_empty() => Some(c),
         _ => None,
@@ -512,7 +504,7 @@ impl Throttle {
     /// `regauth_rate_limited_total` and logged) when over a limit, and
     /// otherwise says how a failure will be counted. Always admits when
     /// throttling is off.
-    pub fn admit(
+    pub(crate) fn admit(
         &self,
         s: &ThrottleSettings,
         ip: IpAddr,
@@ -541,7 +533,7 @@ impl Throttle {
     /// After a password login with `creds` admitted as `attempt` was
     /// answered 401: counts the failure (nothing when throttling is off,
     /// or for a retry).
-    pub fn record_failure(
+    pub(crate) fn record_failure(
         &self,
         s: &ThrottleSettings,
         ip: IpAddr,

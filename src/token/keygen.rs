@@ -4,7 +4,7 @@
 use super::Alg;
 
 /// Returns `(private key PEM (PKCS#8), certificate PEM)`.
-pub fn generate(alg: Alg, common_name: &str) -> Result<(String, String), String> {
+pub(crate) fn generate(alg: Alg, common_name: &str) -> Result<(String, String), String> {
     let kp = match alg {
         Alg::ES256 => rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256),
         Alg::ES384 => rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384),
@@ -37,7 +37,7 @@ mod tests {
     fn generated_keys_load_and_match_their_certificate() {
         for alg in [Alg::ES256, Alg::ES384, Alg::ES512, Alg::EdDSA, Alg::RS256] {
             let (key_pem, cert_pem) = generate(alg, "regauth test").unwrap();
-            let key = PrivateKey::from_pem(&key_pem).unwrap();
+            let key = PrivateKey::from_pem(&key_pem, None).unwrap();
             assert_eq!(key.alg(), alg);
             certificate_der(&cert_pem, &key.public_spki_der()).unwrap();
         }

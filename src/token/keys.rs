@@ -95,14 +95,9 @@ pub enum KeyError {
 
 impl PrivateKey {
     /// Parses a PEM private key: PKCS#8 (`PRIVATE KEY`), PKCS#1 (`RSA PRIVATE
-    /// KEY`) or SEC1 (`EC PRIVATE KEY`).
-    pub fn from_pem(pem: &str) -> Result<Self, KeyError> {
-        Self::from_pem_with_passphrase(pem, None)
-    }
-
-    /// Like [`PrivateKey::from_pem`], decrypting an `ENCRYPTED PRIVATE KEY`
-    /// (PKCS#8, PBES2) with `passphrase`.
-    pub fn from_pem_with_passphrase(
+    /// KEY`) or SEC1 (`EC PRIVATE KEY`); an `ENCRYPTED PRIVATE KEY` (PKCS#8,
+    /// PBES2) is decrypted with `passphrase`.
+    pub fn from_pem(
         pem: &str,
         passphrase: Option<&crate::secret::Secret>,
     ) -> Result<Self, KeyError> {
@@ -312,7 +307,7 @@ pub fn thumbprint_kid(jwk: &serde_json::Map<String, serde_json::Value>) -> Strin
 
 /// Reads the first certificate of a PEM bundle and returns its DER, after
 /// checking that it certifies `spki_der`.
-pub fn certificate_der(pem: &str, spki_der: &[u8]) -> Result<Vec<u8>, KeyError> {
+pub(crate) fn certificate_der(pem: &str, spki_der: &[u8]) -> Result<Vec<u8>, KeyError> {
     use der::{Decode, Encode};
     let block = pem_blocks(pem)
         .into_iter()

@@ -6,6 +6,7 @@ pub mod keygen;
 pub mod keys;
 pub mod refresh;
 
+use crate::config::{KidMode, TokenSettings};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use serde::Serialize;
@@ -19,37 +20,7 @@ pub fn new_jti() -> String {
     use rand::RngCore;
     let mut b = [0u8; 16];
     rand::thread_rng().fill_bytes(&mut b);
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(32);
-    for x in b {
-        s.push(char::from(HEX[usize::from(x >> 4)]));
-        s.push(char::from(HEX[usize::from(x & 15)]));
-    }
-    s
-}
-
-/// Which `kid` the JWS header carries (config `token.kid`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum KidMode {
-    /// libtrust key ID (distribution 2.x and docker_auth's default).
-    #[default]
-    Libtrust,
-    /// RFC 7638 JWK thumbprint (distribution 3.x with `rootcertbundle`).
-    Thumbprint,
-    /// No `kid` (zot; distribution with `x5c`).
-    None,
-}
-
-impl KidMode {
-    /// The value as `token.kid` spells it.
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            KidMode::Libtrust => "libtrust",
-            KidMode::Thumbprint => "thumbprint",
-            KidMode::None => "none",
-        }
-    }
+    data_encoding::HEXLOWER.encode(&b)
 }
 
 /// A ready-to-use signer: the key, its precomputed `kid` and the base64url
@@ -101,21 +72,39 @@ impl Signer {
         })
     }
 
+    /// The signer `token` describes: its key parsed (decrypted with the
+    /// passphrase when set), the certificate checked against the key.
+    /// Errors name the YAML key and the file.
+    pub(crate) fn from_settings(token: &TokenSettings) -> Result<Signer, String> {
+        let (key_name, cert_name) = token.signing_pair.keys();
+        let key = PrivateKey::from_pem(token.key_pem.expose(), token.key_passphrase.as_ref())
+            .map_err(|e| format!("{key_name} ({}): {e}", token.key_path.display()))?;
+        let cert_der = match &token.cert_pem {
+            Some(pem) => Some(
+                keys::certificate_der(pem, &key.public_spki_der())
+                    .map_err(|e| format!("{cert_name}: {e}"))?,
+            ),
+            None => None,
+        };
+        let x5c = if token.x5c { cert_der.as_deref() } else { None };
+        Signer::new(key, token.kid, x5c).map_err(|e| format!("{key_name}: {e}"))
+    }
+
     pub fn alg(&self) -> Alg {
         self.key.alg()
     }
 
     /// The key for refresh tokens, derived from this signing key.
-    pub fn refresh_key(&self) -> refresh::RefreshKey {
+    pub(crate) fn refresh_key(&self) -> refresh::RefreshKey {
         refresh::RefreshKey::derive(&self.key.secret_material())
     }
 
-    pub fn kid(&self) -> Option<&str> {
+    pub(crate) fn kid(&self) -> Option<&str> {
         self.kid.as_deref()
     }
 
     /// The public key as a JWK (with `kid`, `alg` and `use` when known).
-    pub fn public_jwk(&self) -> serde_json::Value {
+    pub(crate) fn public_jwk(&self) -> serde_json::Value {
         let mut m = self.jwk.clone();
         if let Some(kid) = &self.kid {
             m.insert("kid".into(), kid.clone().into());
@@ -127,7 +116,7 @@ impl Signer {
 
     /// `{"keys": [public JWK]}`, as served at `/.well-known/jwks.json` and
     /// written for distribution 3.x's `auth.token.jwks`.
-    pub fn jwks(&self) -> serde_json::Value {
+    pub(crate) fn jwks(&self) -> serde_json::Value {
         serde_json::json!({ "keys": [self.public_jwk()] })
     }
 

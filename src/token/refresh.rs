@@ -24,28 +24,28 @@ const PREFIX: &str = "rt1.";
 
 /// The claims inside a refresh token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RefreshClaims {
-    pub sub: String,
-    pub backend: String,
+pub(crate) struct RefreshClaims {
+    pub(crate) sub: String,
+    pub(crate) backend: String,
     /// base64url of the credential-record fingerprint.
-    pub fp: String,
+    pub(crate) fp: String,
     /// The service the token was issued for.
-    pub aud: String,
-    pub iat: u64,
-    pub exp: u64,
-    pub jti: String,
+    pub(crate) aud: String,
+    pub(crate) iat: u64,
+    pub(crate) exp: u64,
+    pub(crate) jti: String,
     /// The account, when it is not `sub` (federated logins: the account
     /// the binding made of the ID token's claims).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub account: Option<String>,
+    pub(crate) account: Option<String>,
     /// The labels, when the backend cannot give them again at refresh
     /// (federated logins: they came from the ID token).
     #[serde(default, skip_serializing_if = "crate::core::Labels::is_empty")]
-    pub labels: crate::core::Labels,
+    pub(crate) labels: crate::core::Labels,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum RefreshError {
+pub(crate) enum RefreshError {
     #[error("malformed refresh token")]
     Malformed,
     #[error("refresh token signature mismatch")]
@@ -102,7 +102,7 @@ impl RefreshKey {
         URL_SAFE_NO_PAD.encode(m.sign())
     }
 
-    pub fn issue(&self, claims: &RefreshClaims) -> String {
+    pub(crate) fn issue(&self, claims: &RefreshClaims) -> String {
         let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).expect("claims serialize"));
         let signed = format!("{PREFIX}{payload}");
         let mut m = self.mac();
@@ -113,7 +113,7 @@ impl RefreshKey {
 
     /// Checks the MAC, expiry and service; the fingerprint is the caller's
     /// to compare (it needs the backend).
-    pub fn verify(
+    pub(crate) fn verify(
         &self,
         token: &str,
         service: &str,
@@ -141,7 +141,7 @@ impl RefreshKey {
 }
 
 /// Constant-time comparison of two fingerprints.
-pub fn same_fingerprint(a: &str, b: &str) -> bool {
+pub(crate) fn same_fingerprint(a: &str, b: &str) -> bool {
     use subtle::ConstantTimeEq;
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::Command;
 
 use regauth::config::{Config, Listen};
+use regauth::service::Generation;
 
 use crate::support::{config_yaml, fixture, DEFAULT_ACL};
 
@@ -12,8 +13,13 @@ use crate::support::{config_yaml, fixture, DEFAULT_ACL};
 const TLS_PAIR: &str =
     "  certificate: tests/fixtures/keys/p256.crt\n  key: tests/fixtures/keys/p256.pem\n";
 
+/// What `regauth check` and `serve` do with the text: validate it, then
+/// build the generation it describes (the key is parsed there).
 fn load(yaml: &str) -> Result<Config, String> {
-    Config::from_yaml(Path::new("t.yml"), yaml).map_err(|e| e.to_string())
+    Config::from_yaml(Path::new("t.yml"), yaml)
+        .and_then(Generation::build)
+        .map(|g| g.config)
+        .map_err(|e| e.to_string())
 }
 
 fn regauth(args: &[&str]) -> (i32, String, String) {

@@ -111,10 +111,7 @@ fn ldap_auth_yml_loads_without_the_directory() {
     // ldap.example.com is never resolved nor contacted: loading is data.
     let c = Config::from_yaml(Path::new("ldap_auth.yml"), &text("ldap_auth.yml")).unwrap();
     assert_eq!(c.token.signing_pair, SigningPair::Server);
-    assert_eq!(
-        c.ldap.as_ref().unwrap().server(),
-        "ldaps://ldap.example.com:636"
-    );
+    assert_eq!(c.ldap.as_ref().unwrap().url, "ldaps://ldap.example.com:636");
     assert!(c.users.is_none() && c.htpasswd.is_none());
 }
 

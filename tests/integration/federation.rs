@@ -437,8 +437,7 @@ async fn a_rotated_key_is_fetched_once_and_a_stopped_issuer_keeps_cached_keys_wo
     // A reload while the issuer is down keeps the keys the running
     // generation had.
     let path = s.dir.path().join("config.yml");
-    let next = regauth::service::Generation::build(regauth::config::Config::load(&path).unwrap());
-    s.state.swap(next);
+    regauth::reload::reload(&s.state, None).await.unwrap();
     assert_eq!(
         access(basic(&s, "ci", &new.sign(&good)).await).await,
         pull_push("org/app")
@@ -604,8 +603,7 @@ async fn a_federated_refresh_token_lasts_the_session_and_follows_the_binding() {
         .unwrap()
         .replace("refs/heads/main\"}", "refs/heads/*\"}");
     std::fs::write(&path, &yaml).unwrap();
-    let next = regauth::service::Generation::build(regauth::config::Config::load(&path).unwrap());
-    s.state.swap(next);
+    regauth::reload::reload(&s.state, None).await.unwrap();
     assert_eq!(s.post(&form).await.status(), 401);
 }
 

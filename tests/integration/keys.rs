@@ -16,7 +16,7 @@ fn key_ids_match_the_golden_file() {
             panic!("bad golden line {line}")
         };
         let pem = std::fs::read_to_string(fixture(&format!("keys/{file}"))).unwrap();
-        let key = PrivateKey::from_pem(&pem).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let key = PrivateKey::from_pem(&pem, None).unwrap_or_else(|e| panic!("{file}: {e}"));
         assert_eq!(
             libtrust_kid(&key.public_spki_der()),
             libtrust,
@@ -46,7 +46,11 @@ fn pem_forms_and_algorithms() {
     ];
     for (file, alg) in cases {
         let pem = std::fs::read_to_string(fixture(&format!("keys/{file}"))).unwrap();
-        assert_eq!(PrivateKey::from_pem(&pem).unwrap().alg(), alg, "{file}");
+        assert_eq!(
+            PrivateKey::from_pem(&pem, None).unwrap().alg(),
+            alg,
+            "{file}"
+        );
     }
     let bad = [
         ("", "no PRIVATE KEY block"),
@@ -64,12 +68,16 @@ fn pem_forms_and_algorithms() {
         ),
     ];
     for (pem, want) in bad {
-        let err = PrivateKey::from_pem(pem).unwrap_err().to_string();
+        let err = PrivateKey::from_pem(pem, None).unwrap_err().to_string();
         assert!(err.contains(want), "{pem:?}: {err}");
     }
     let dbg = format!(
         "{:?}",
-        PrivateKey::from_pem(&std::fs::read_to_string(fixture("keys/p256.pem")).unwrap()).unwrap()
+        PrivateKey::from_pem(
+            &std::fs::read_to_string(fixture("keys/p256.pem")).unwrap(),
+            None
+        )
+        .unwrap()
     );
     assert_eq!(dbg, "PrivateKey(ES256, ***)");
 }
@@ -80,7 +88,7 @@ fn es512_signatures_verify() {
     // key file, with aws-lc-rs's verifier.
     use aws_lc_rs::signature::{UnparsedPublicKey, ECDSA_P521_SHA512_FIXED};
     let pem = std::fs::read_to_string(fixture("keys/p521.pem")).unwrap();
-    let key = PrivateKey::from_pem(&pem).unwrap();
+    let key = PrivateKey::from_pem(&pem, None).unwrap();
     let sig = key.sign(b"header.payload");
     assert_eq!(sig.len(), 132);
     let pub_pem = std::fs::read_to_string(fixture("keys/p521.pub.pem")).unwrap();
@@ -100,18 +108,20 @@ fn es512_signatures_verify() {
 fn encrypted_keys_need_their_passphrase() {
     use regauth::secret::Secret;
     let pem = std::fs::read_to_string(fixture("keys/p256.enc.pem")).unwrap();
-    let err = PrivateKey::from_pem(&pem).unwrap_err().to_string();
+    let err = PrivateKey::from_pem(&pem, None).unwrap_err().to_string();
     assert!(err.contains("key_passphrase_file"), "{err}");
-    let wrong = PrivateKey::from_pem_with_passphrase(&pem, Some(&Secret::new("nope")));
+    let wrong = PrivateKey::from_pem(&pem, Some(&Secret::new("nope")));
     assert!(wrong.unwrap_err().to_string().contains("wrong passphrase"));
-    let key =
-        PrivateKey::from_pem_with_passphrase(&pem, Some(&Secret::new("fixture-pass"))).unwrap();
+    let key = PrivateKey::from_pem(&pem, Some(&Secret::new("fixture-pass"))).unwrap();
     assert_eq!(key.alg(), Alg::ES256);
-    let plain =
-        PrivateKey::from_pem(&std::fs::read_to_string(fixture("keys/p256.pem")).unwrap()).unwrap();
+    let plain = PrivateKey::from_pem(
+        &std::fs::read_to_string(fixture("keys/p256.pem")).unwrap(),
+        None,
+    )
+    .unwrap();
     assert_eq!(key.public_spki_der(), plain.public_spki_der());
     let legacy = std::fs::read_to_string(fixture("keys/rsa2048.legacy-enc.pem")).unwrap();
-    let err = PrivateKey::from_pem(&legacy).unwrap_err().to_string();
+    let err = PrivateKey::from_pem(&legacy, None).unwrap_err().to_string();
     assert!(err.contains("openssl pkcs8 -topk8"), "{err}");
 }
 
@@ -127,7 +137,7 @@ fn refresh_keys_match_the_golden_file() {
             panic!("bad golden line {line}")
         };
         let pem = std::fs::read_to_string(fixture(&format!("keys/{file}"))).unwrap();
-        let key = PrivateKey::from_pem(&pem).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let key = PrivateKey::from_pem(&pem, None).unwrap_or_else(|e| panic!("{file}: {e}"));
         let got = regauth::token::refresh::RefreshKey::derive(&key.secret_material())
             .fingerprint("backend", "user", b"record");
         if std::env::var_os("REGAUTH_PRINT_GOLDEN").is_some() {

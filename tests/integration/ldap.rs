@@ -38,11 +38,14 @@ group_search:
 
 fn backend(yaml: &str) -> Ldap {
     let raw = serde_yaml::from_str(yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
-    Ldap::from_raw(raw).unwrap_or_else(|e| panic!("{e}\n{yaml}"))
+    let settings = regauth::config::ldap::settings(raw).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+    Ldap::new(settings)
 }
 
 async fn auth(l: &Ldap, user: &str, password: &str) -> Result<Outcome, AuthnError> {
-    l.authenticate(user, &Secret::new(password)).await
+    l.login(user, &Secret::new(password))
+        .await
+        .map(|(outcome, _)| outcome)
 }
 
 fn labels(pairs: &[(&str, &[&str])]) -> Outcome {

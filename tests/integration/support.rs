@@ -91,14 +91,19 @@ impl Server {
         let path = dir.path().join("config.yml");
         std::fs::write(&path, yaml).unwrap();
         let config = Config::load(&path).expect("test config is valid");
-        let state = TokenService::new(Generation::build(config));
+        let state = TokenService::new(Generation::build(config).expect("test key parses"));
         let app = app(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(regauth::server::serve(listener, app, async {
-            let _ = rx.await;
-        }));
+        tokio::spawn(regauth::server::serve(
+            listener,
+            app,
+            Default::default(),
+            async {
+                let _ = rx.await;
+            },
+        ));
         Server {
             addr,
             client: client_builder().build().unwrap(),

@@ -138,7 +138,9 @@ fn serve(server_extra: &str) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
         );
     let config = Config::from_yaml(std::path::Path::new("t.yml"), &yaml).unwrap();
     let tls = config.server.tls_config.clone().unwrap();
-    let app = app(TokenService::new(Generation::build(config)));
+    let app = app(TokenService::new(
+        Generation::build(config).expect("test key parses"),
+    ));
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let addr = listener.local_addr().unwrap();
@@ -148,7 +150,7 @@ fn serve(server_extra: &str) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
         tls: Some(regauth::server::TlsHandle::new(&tls)),
         ..Default::default()
     };
-    tokio::spawn(regauth::server::serve_with(listener, app, options, async {
+    tokio::spawn(regauth::server::serve(listener, app, options, async {
         let _ = rx.await;
     }));
     (addr, tx)

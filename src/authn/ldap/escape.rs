@@ -6,7 +6,7 @@
 /// §3): `*`, `(`, `)`, `\` and NUL become `\2a`, `\28`, `\29`, `\5c`, `\00`.
 /// Every other character stands for itself, so the result can never close a
 /// filter component, open a new one or become a wildcard.
-pub fn filter_value(value: &str) -> String {
+pub(crate) fn filter_value(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 8);
     for c in value.chars() {
         match c {
@@ -26,7 +26,7 @@ pub fn filter_value(value: &str) -> String {
 /// `\00`, and a leading `#` or space and a trailing space are escaped. The
 /// result is always exactly one attribute value: it cannot add an RDN or an
 /// attribute to the DN it is put in.
-pub fn dn_value(value: &str) -> String {
+pub(crate) fn dn_value(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 8);
     let last = value.chars().count().saturating_sub(1);
     for (i, c) in value.chars().enumerate() {
@@ -47,7 +47,7 @@ pub fn dn_value(value: &str) -> String {
 /// Replaces each `${name}` in `template` with its value (already escaped
 /// for where it goes), in one pass: a value that itself contains `${...}`
 /// is never substituted again.
-pub fn fill(template: &str, vars: &[(&str, &str)]) -> String {
+pub(crate) fn fill(template: &str, vars: &[(&str, &str)]) -> String {
     let mut out = String::with_capacity(template.len() + 32);
     let mut rest = template;
     'scan: while let Some(i) = rest.find("${") {
@@ -75,7 +75,7 @@ pub fn fill(template: &str, vars: &[(&str, &str)]) -> String {
 /// regard to case, `2.5.4.3` accepted), unescaped; `dn` itself when it does
 /// not parse or has no `cn`. docker_auth compared the type with `"CN"`
 /// exactly, so the lower-case `cn=` most servers return never matched.
-pub fn cn_of(dn: &str) -> String {
+pub(crate) fn cn_of(dn: &str) -> String {
     parse_dn(dn)
         .and_then(|rdns| {
             rdns.into_iter().flatten().find_map(|(typ, value)| {

@@ -5,21 +5,12 @@
 
 use std::collections::HashMap;
 
+pub(crate) use crate::config::ldap::LabelMap;
 use crate::core::Labels;
-
-/// One label fed from one attribute.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LabelMap {
-    pub label: String,
-    pub attribute: String,
-    /// Take the CN out of DN values (`cn=devs,ou=groups,...` -> `devs`).
-    pub parse_cn: bool,
-    pub lower_case: bool,
-}
 
 impl LabelMap {
     /// `value` as the label gets it.
-    pub fn apply(&self, value: &str) -> String {
+    pub(crate) fn apply(&self, value: &str) -> String {
         let v = if self.parse_cn {
             super::escape::cn_of(value)
         } else {
@@ -35,7 +26,7 @@ impl LabelMap {
 
 /// The values of `attribute` in `attrs`; attribute names are compared
 /// without regard to case (servers answer `memberOf` to `memberof`).
-pub fn values<'a>(attrs: &'a HashMap<String, Vec<String>>, attribute: &str) -> &'a [String] {
+pub(crate) fn values<'a>(attrs: &'a HashMap<String, Vec<String>>, attribute: &str) -> &'a [String] {
     attrs
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(attribute))
@@ -43,7 +34,11 @@ pub fn values<'a>(attrs: &'a HashMap<String, Vec<String>>, attribute: &str) -> &
 }
 
 /// Adds the labels `maps` take from `attrs` to `labels`.
-pub fn extract(maps: &[LabelMap], attrs: &HashMap<String, Vec<String>>, labels: &mut Labels) {
+pub(crate) fn extract(
+    maps: &[LabelMap],
+    attrs: &HashMap<String, Vec<String>>,
+    labels: &mut Labels,
+) {
     for m in maps {
         let vals = values(attrs, &m.attribute);
         if vals.is_empty() {
@@ -57,7 +52,7 @@ pub fn extract(maps: &[LabelMap], attrs: &HashMap<String, Vec<String>>, labels: 
 }
 
 /// Sorts and deduplicates every label's values; drops empty labels.
-pub fn normalize(labels: &mut Labels) {
+pub(crate) fn normalize(labels: &mut Labels) {
     labels.retain(|_, v| {
         v.sort();
         v.dedup();

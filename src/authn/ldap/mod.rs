@@ -27,28 +27,27 @@
 //! fresh connections, so service resumes without a restart.
 
 mod account;
-mod config;
-pub mod escape;
-pub mod labels;
+pub(crate) mod escape;
+pub(crate) mod labels;
 mod pool;
-mod tls;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use ldap3::{Scope, SearchEntry, SearchOptions};
 
 use super::{AuthnError, Outcome};
+use crate::config::ldap::{BindMode, LdapSettings};
 use crate::core::Labels;
 use crate::secret::Secret;
-use config::{BindMode, Settings};
-pub use config::{RawGroupSearch, RawLabel, RawLdap};
 use pool::Pool;
 
 /// The LDAP backend built from `ldap_auth`.
 #[derive(Debug)]
 pub struct Ldap {
-    settings: Settings,
+    settings: LdapSettings,
+    /// The attributes the filter matches the account on (see [`account`]);
+    /// empty: the typed name is kept.
+    account_attributes: Vec<String>,
     /// Connections for searches, bound as the service account (if any).
     search: Pool,
     /// Connections for user binds (and, with `initial_bind_as_user`,
@@ -97,51 +96,36 @@ const CHANGE_MARKERS: [&str; 4] = [
 ];
 
 impl Ldap {
-    /// Validates `ldap_auth` and reads the files it names. Errors read
-    /// `ldap_auth.<key>: reason`.
-    pub fn from_raw(raw: RawLdap) -> Result<Ldap, String> {
-        let settings = config::settings(raw)?;
+    /// The backend `settings` describe. Connections are opened on first
+    /// use, so an LDAP server that is down does not stop a load.
+    pub fn new(settings: LdapSettings) -> Ldap {
         let service = match &settings.bind {
             BindMode::Service { dn, password } => Some((dn.clone(), password.clone())),
             _ => None,
         };
-        Ok(Ldap {
+        Ldap {
             search: Pool::new(settings.clone(), service),
             bind: Pool::new(settings.clone(), None),
+            account_attributes: account::attributes(&settings.filter),
             settings,
-        })
-    }
-
-    /// The files this backend read at load (bind password, CA): a change
-    /// to one calls for a reload.
-    pub fn files(&self) -> &[PathBuf] {
-        &self.settings.files
+        }
     }
 
     /// The attributes the filter matches the account on (see [`account`]);
     /// empty when logins keep the typed name.
-    pub fn account_attributes(&self) -> &[String] {
-        &self.settings.account_attributes
-    }
-
-    /// The server, as `ldap://host:port` or `ldaps://host:port`.
-    pub fn server(&self) -> &str {
-        &self.settings.url
+    pub(crate) fn account_attributes(&self) -> &[String] {
+        &self.account_attributes
     }
 
     /// Whether the directory is searched as the user
     /// (`initial_bind_as_user`), which needs the user's password.
-    pub fn binds_as_user(&self) -> bool {
+    pub(crate) fn binds_as_user(&self) -> bool {
         matches!(self.settings.bind, BindMode::AsUser { .. })
     }
 
-    /// Verifies `user`/`password` against the directory.
-    pub async fn authenticate(&self, user: &str, password: &Secret) -> Result<Outcome, AuthnError> {
-        Ok(self.login(user, password).await?.0)
-    }
-
-    /// [`Ldap::authenticate`], with the entry's own spelling of the account
-    /// when it differs from `user` (see [`account`]).
+    /// Verifies `user`/`password` against the directory; with the outcome,
+    /// the entry's own spelling of the account when it differs from `user`
+    /// (see [`account`]).
     pub async fn login(
         &self,
         user: &str,
@@ -159,7 +143,7 @@ impl Ldap {
     /// The entry's spelling of `user`, when it differs.
     fn canonical(&self, user: &str, entry: &SearchEntry) -> Option<String> {
         let own = account::canonical(
-            &self.settings.account_attributes,
+            &self.account_attributes,
             |a| labels::values(&entry.attrs, a),
             user,
         );
@@ -313,7 +297,7 @@ impl Ldap {
         let s = &self.settings;
         let filter = escape::fill(&s.filter, &[("account", &escape::filter_value(user))]);
         let mut attrs: Vec<&str> = s.labels.iter().map(|l| l.attribute.as_str()).collect();
-        attrs.extend(s.account_attributes.iter().map(String::as_str));
+        attrs.extend(self.account_attributes.iter().map(String::as_str));
         attrs.extend_from_slice(extra);
         if attrs.is_empty() {
             attrs.push("1.1"); // RFC 4511: no attributes, just the DN.

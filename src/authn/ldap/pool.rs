@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use ldap3::{LdapConnAsync, LdapConnSettings};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
-use super::config::{Settings, TlsMode};
 use super::Failure;
+use crate::config::ldap::{LdapSettings, TlsMode};
 use crate::secret::Secret;
 
 /// An idle connection older than this is closed rather than reused:
@@ -31,8 +31,8 @@ impl Drop for Conn {
     }
 }
 
-pub struct Pool {
-    settings: Settings,
+pub(crate) struct Pool {
+    settings: LdapSettings,
     /// Bound right after connecting (service account), or `None`.
     service: Option<(String, Secret)>,
     idle: Mutex<Vec<(Conn, Instant)>>,
@@ -50,19 +50,19 @@ impl std::fmt::Debug for Pool {
 }
 
 /// A connection taken from the pool.
-pub struct Lease<'p> {
+pub(crate) struct Lease<'p> {
     pool: &'p Pool,
     conn: Option<Conn>,
     _slot: SemaphorePermit<'p>,
 }
 
 impl Lease<'_> {
-    pub fn ldap(&mut self) -> &mut ldap3::Ldap {
+    pub(crate) fn ldap(&mut self) -> &mut ldap3::Ldap {
         &mut self.conn.as_mut().expect("lease holds a connection").ldap
     }
 
     /// Returns the connection to the pool for reuse.
-    pub fn release(mut self) {
+    pub(crate) fn release(mut self) {
         if let Some(conn) = self.conn.take() {
             self.pool.lock().push((conn, Instant::now()));
         }
@@ -70,7 +70,7 @@ impl Lease<'_> {
 }
 
 impl Pool {
-    pub fn new(settings: Settings, service: Option<(String, Secret)>) -> Pool {
+    pub(crate) fn new(settings: LdapSettings, service: Option<(String, Secret)>) -> Pool {
         let size = settings.pool_size;
         Pool {
             settings,
@@ -86,7 +86,7 @@ impl Pool {
 
     /// A connection: an idle one if there is one still open, else a new
     /// one. Waits while `pool_size` connections are in use.
-    pub async fn get(&self) -> Result<Lease<'_>, Failure> {
+    pub(crate) async fn get(&self) -> Result<Lease<'_>, Failure> {
         let slot = self.slots.acquire().await.expect("semaphore never closed");
         loop {
             let Some((mut conn, since)) = self.lock().pop() else {
@@ -110,7 +110,7 @@ impl Pool {
 
     /// Closes every idle connection (after one was found broken: the
     /// server probably restarted and the others are dead too).
-    pub fn clear(&self) {
+    pub(crate) fn clear(&self) {
         self.lock().clear();
     }
 

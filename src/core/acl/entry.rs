@@ -165,11 +165,7 @@ impl Entry {
 fn parse_ip(s: &str) -> Result<IpNet, String> {
     let bad = || format!("invalid IP or CIDR {s:?}");
     if let Ok(ip) = s.parse::<IpAddr>() {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-            v4 => v4,
-        };
-        return Ok(IpNet::from(ip));
+        return Ok(IpNet::from(ip.to_canonical()));
     }
     match s.parse::<IpNet>().map_err(|_| bad())? {
         IpNet::V6(net) if net.prefix_len() >= 96 => match net.network().to_ipv4_mapped() {

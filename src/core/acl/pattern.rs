@@ -81,11 +81,11 @@ impl Matcher {
 /// What a dynamic pattern is substituted with.
 pub(super) struct Ctx<'r> {
     /// Request values indexed by [`Field`].
-    pub values: [&'r str; 4],
+    pub(crate) values: [&'r str; 4],
     /// Captures of the entry's own field regexes, `None` when not referenced
     /// or not matching (then `${field:N}` stays unsubstituted: no match).
-    pub captures: [Option<Captures<'r>>; 4],
-    pub labels: &'r Labels,
+    pub(crate) captures: [Option<Captures<'r>>; 4],
+    pub(crate) labels: &'r Labels,
 }
 
 /// The characters of a Go `path.Match` glob that are not literal.

@@ -7,6 +7,16 @@ use super::*;
 use crate::core::scope::{action, Actions};
 use proptest::prelude::*;
 
+impl Acl {
+    /// The same decision as [`Acl::evaluate`] by testing every entry in
+    /// order, without the index: the reference the index is checked against.
+    fn evaluate_linear(&self, req: &Request<'_>) -> Decision {
+        let ip = normalize(req.ip);
+        let rule = (0..self.entries.len()).find(|&i| self.entries[i].matches(req, ip));
+        self.decision(req, rule)
+    }
+}
+
 fn acl(yaml: &str) -> Acl {
     let rules: Vec<RuleSpec> = serde_yaml::from_str(yaml).unwrap_or_else(|e| panic!("{yaml}: {e}"));
     Acl::compile(rules).unwrap_or_else(|e| panic!("{yaml}: {e}"))

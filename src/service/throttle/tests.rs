@@ -1,5 +1,12 @@
 use super::*;
 
+impl Throttle {
+    /// Keys tracked: (addresses, accounts).
+    fn tracked(&self) -> (usize, usize) {
+        (lock(&self.ips).len(), lock(&self.accounts).len())
+    }
+}
+
 fn settings(ip: u32, account: u32) -> ThrottleSettings {
     ThrottleSettings {
         window: Duration::from_secs(60),

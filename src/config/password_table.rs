@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 
 use crate::core::Labels;
-use crate::secret::Secret;
 
 #[derive(Debug, Clone)]
 struct Entry {
@@ -36,7 +35,7 @@ pub enum TableError {
 }
 
 /// Checks that `hash` is a bcrypt hash this server can verify.
-pub fn check_bcrypt(hash: &str) -> Result<(), String> {
+pub(crate) fn check_bcrypt(hash: &str) -> Result<(), String> {
     let scheme_ok = ["$2a$", "$2b$", "$2y$"].iter().any(|p| hash.starts_with(p));
     if !scheme_ok {
         let scheme = if hash.starts_with("$apr1$") {
@@ -59,18 +58,6 @@ pub fn check_bcrypt(hash: &str) -> Result<(), String> {
         .map_err(|_| "malformed bcrypt hash".to_owned())
 }
 
-/// bcrypt reads at most this many bytes of a password.
-pub const BCRYPT_MAX_PASSWORD: usize = 72;
-
-/// Verifies a password against a bcrypt hash. Passwords longer than bcrypt's
-/// 72-byte limit never match (no silent truncation). The crate's
-/// `non_truncating_verify` is not used: it also refuses exactly 72 bytes,
-/// which Go's and Apache's bcrypt accept.
-pub fn verify(hash: &str, password: &Secret) -> bool {
-    password.expose().len() <= BCRYPT_MAX_PASSWORD
-        && bcrypt::verify(password.expose(), hash).unwrap_or(false)
-}
-
 /// A `password:` holding a whole htpasswd line (`name:$2y$...`, what
 /// `htpasswd -nB name` prints) is refused with the fix; otherwise the hash.
 fn pasted_line(user: &str, hash: &str) -> Result<(), TableError> {
@@ -88,7 +75,7 @@ fn pasted_line(user: &str, hash: &str) -> Result<(), TableError> {
 
 impl PasswordTable {
     /// Builds the table from `users:` entries `(name, password, labels)`.
-    pub fn from_users<I>(users: I) -> Result<Self, TableError>
+    pub(crate) fn from_users<I>(users: I) -> Result<Self, TableError>
     where
         I: IntoIterator<Item = (String, Option<String>, Labels)>,
     {
@@ -181,7 +168,7 @@ impl PasswordTable {
     }
 
     /// The bcrypt cost of every user's hash.
-    pub fn costs(&self) -> impl Iterator<Item = u32> + '_ {
+    pub(crate) fn costs(&self) -> impl Iterator<Item = u32> + '_ {
         self.entries
             .values()
             .filter_map(|e| e.hash.parse::<bcrypt::HashParts>().ok())
@@ -197,7 +184,7 @@ impl PasswordTable {
         self.entries.is_empty()
     }
 
-    pub fn allows_anonymous(&self) -> bool {
+    pub(crate) fn allows_anonymous(&self) -> bool {
         self.anonymous.is_some()
     }
 }
@@ -285,20 +272,5 @@ mod tests {
         assert!(!t.set_labels("nobody", Labels::new()));
         let without_anon = PasswordTable::from_users([]).unwrap();
         assert_eq!(without_anon.lookup(""), Lookup::NoMatch);
-    }
-
-    #[test]
-    fn verify_accepts_every_bcrypt_prefix_and_rejects_truncation() {
-        for prefix in ["$2y$", "$2a$", "$2b$"] {
-            let h = H2Y.replacen("$2y$", prefix, 1);
-            assert!(verify(&h, &Secret::new("secret")), "{prefix}");
-            assert!(!verify(&h, &Secret::new("Secret")), "{prefix}");
-        }
-        let long = "a".repeat(72);
-        let h = bcrypt::hash(&long, 4).unwrap();
-        assert!(verify(&h, &Secret::new(long.clone())));
-        // bcrypt only reads 72 bytes: a longer password must not match the
-        // hash of its 72-byte prefix.
-        assert!(!verify(&h, &Secret::new(format!("{long}EXTRA"))));
     }
 }

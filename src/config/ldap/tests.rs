@@ -20,7 +20,7 @@ fn temp_file(content: &str) -> tempfile::NamedTempFile {
     f
 }
 
-fn load(yaml: &str) -> Result<Settings, String> {
+fn load(yaml: &str) -> Result<LdapSettings, String> {
     let raw: RawLdap = serde_yaml::from_str(yaml).map_err(|e| e.to_string())?;
     settings(raw)
 }

@@ -1,6 +1,9 @@
 //! The `ldap_auth` section: docker_auth's keys plus regauth's extensions
 //! (`group_search`, timeouts, pool size), and its validation into
-//! [`Settings`]. Files it names (bind password, CA) are read here, at load.
+//! [`LdapSettings`], plain data the LDAP backend (`authn::ldap`) is built
+//! from. Files it names (bind password, CA) are read here, at load, and
+//! the TLS client configuration is built here ([`tls`]) so that a bad CA
+//! file is a load error like any other.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -9,89 +12,89 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
-use super::escape;
-use super::labels::LabelMap;
 use crate::secret::Secret;
+
+pub(crate) mod tls;
 
 /// `ldap_auth` as written in the YAML file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawLdap {
     /// `host:port`.
-    pub addr: String,
+    pub(crate) addr: String,
     /// `none` (or empty), `starttls` or `always`; unset with port 636
     /// means `always`.
     #[serde(default)]
-    pub tls: Option<String>,
+    pub(crate) tls: Option<String>,
     #[serde(default)]
-    pub insecure_tls_skip_verify: bool,
+    pub(crate) insecure_tls_skip_verify: bool,
     #[serde(default)]
-    pub ca_certificate: Option<PathBuf>,
+    pub(crate) ca_certificate: Option<PathBuf>,
     #[serde(default)]
-    pub bind_dn: Option<String>,
+    pub(crate) bind_dn: Option<String>,
     #[serde(default)]
-    pub bind_password_file: Option<PathBuf>,
+    pub(crate) bind_password_file: Option<PathBuf>,
     /// Extension: the service account's password from this environment
     /// variable instead of a file.
     #[serde(default)]
-    pub bind_password_env: Option<String>,
+    pub(crate) bind_password_env: Option<String>,
     /// Bind first as the user (`bind_dn` with `${account}` filled in) with
     /// the user's password, instead of as a service account.
     #[serde(default)]
-    pub initial_bind_as_user: bool,
+    pub(crate) initial_bind_as_user: bool,
     #[serde(default)]
-    pub base: Option<String>,
+    pub(crate) base: Option<String>,
     /// Search filter; `${account}` is the (escaped) account name.
-    pub filter: String,
+    pub(crate) filter: String,
     #[serde(default)]
-    pub labels: BTreeMap<String, RawLabel>,
+    pub(crate) labels: BTreeMap<String, RawLabel>,
     /// Extension: groups found by a second search become a label.
     #[serde(default)]
-    pub group_search: Option<RawGroupSearch>,
+    pub(crate) group_search: Option<RawGroupSearch>,
     /// Extension: time allowed for one connection (TCP, TLS, StartTLS).
     #[serde(default, deserialize_with = "duration")]
-    pub connect_timeout: Option<Duration>,
+    pub(crate) connect_timeout: Option<Duration>,
     /// Extension: time allowed for one whole authentication against LDAP.
     #[serde(default, deserialize_with = "duration")]
-    pub timeout: Option<Duration>,
+    pub(crate) timeout: Option<Duration>,
     /// Extension: connections kept open per pool (search and bind).
     #[serde(default)]
-    pub pool_size: Option<usize>,
+    pub(crate) pool_size: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawLabel {
+pub(crate) struct RawLabel {
     #[serde(default)]
-    pub attribute: String,
+    pub(crate) attribute: String,
     #[serde(default)]
-    pub parse_cn: bool,
+    pub(crate) parse_cn: bool,
     #[serde(default)]
-    pub lower_case: bool,
+    pub(crate) lower_case: bool,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawGroupSearch {
-    pub base: String,
+pub(crate) struct RawGroupSearch {
+    pub(crate) base: String,
     /// `${dn}` is the user's DN, `${account}` the account name (escaped).
-    pub filter: String,
+    pub(crate) filter: String,
     #[serde(default)]
-    pub attribute: Option<String>,
+    pub(crate) attribute: Option<String>,
     #[serde(default)]
-    pub label: Option<String>,
+    pub(crate) label: Option<String>,
     #[serde(default)]
-    pub parse_cn: bool,
+    pub(crate) parse_cn: bool,
     #[serde(default)]
-    pub lower_case: bool,
+    pub(crate) lower_case: bool,
 }
 
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
-pub const DEFAULT_POOL_SIZE: usize = 4;
+pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_POOL_SIZE: usize = 4;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TlsMode {
+pub(crate) enum TlsMode {
     None,
     StartTls,
     Always,
@@ -99,7 +102,7 @@ pub enum TlsMode {
 
 /// How the search is authorized.
 #[derive(Debug, Clone)]
-pub enum BindMode {
+pub(crate) enum BindMode {
     /// No bind: anonymous search.
     Anonymous,
     /// Service account (`bind_dn` + `bind_password_file`).
@@ -109,47 +112,53 @@ pub enum BindMode {
     AsUser { template: String },
 }
 
+/// One label fed from one attribute (`labels:` and `group_search`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LabelMap {
+    pub(crate) label: String,
+    pub(crate) attribute: String,
+    /// Take the CN out of DN values (`cn=devs,ou=groups,...` -> `devs`).
+    pub(crate) parse_cn: bool,
+    pub(crate) lower_case: bool,
+}
+
 #[derive(Debug, Clone)]
-pub struct GroupSearch {
-    pub base: String,
-    pub filter: String,
-    pub map: LabelMap,
+pub(crate) struct GroupSearch {
+    pub(crate) base: String,
+    pub(crate) filter: String,
+    pub(crate) map: LabelMap,
 }
 
 /// A validated `ldap_auth`.
 #[derive(Clone)]
-pub struct Settings {
+pub struct LdapSettings {
     /// `ldap://host:port` or `ldaps://host:port`: the connection URL, and
     /// the server's name in errors and logs.
     pub url: String,
-    pub tls: TlsMode,
-    pub tls_config: Option<Arc<rustls::ClientConfig>>,
-    pub insecure: bool,
-    pub bind: BindMode,
-    pub base: String,
-    pub filter: String,
-    /// The attributes `filter` matches the account on (see
-    /// [`super::account`]); empty: the typed name is kept.
-    pub account_attributes: Vec<String>,
-    pub labels: Vec<LabelMap>,
-    pub groups: Option<GroupSearch>,
-    pub connect_timeout: Duration,
-    pub timeout: Duration,
-    pub pool_size: usize,
+    pub(crate) tls: TlsMode,
+    pub(crate) tls_config: Option<Arc<rustls::ClientConfig>>,
+    pub(crate) insecure: bool,
+    pub(crate) bind: BindMode,
+    pub(crate) base: String,
+    pub(crate) filter: String,
+    pub(crate) labels: Vec<LabelMap>,
+    pub(crate) groups: Option<GroupSearch>,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) timeout: Duration,
+    pub(crate) pool_size: usize,
     /// The files read at load (bind password, CA).
-    pub files: Vec<PathBuf>,
+    pub(crate) files: Vec<PathBuf>,
 }
 
-impl std::fmt::Debug for Settings {
+impl std::fmt::Debug for LdapSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Settings")
+        f.debug_struct("LdapSettings")
             .field("url", &self.url)
             .field("tls", &self.tls)
             .field("insecure", &self.insecure)
             .field("bind", &self.bind)
             .field("base", &self.base)
             .field("filter", &self.filter)
-            .field("account_attributes", &self.account_attributes)
             .field("labels", &self.labels)
             .field("groups", &self.groups)
             .field("connect_timeout", &self.connect_timeout)
@@ -160,7 +169,7 @@ impl std::fmt::Debug for Settings {
 }
 
 /// Validates `raw`; errors read `ldap_auth.<key>: reason`.
-pub fn settings(raw: RawLdap) -> Result<Settings, String> {
+pub fn settings(raw: RawLdap) -> Result<LdapSettings, String> {
     let at = |key: &str, msg: String| format!("ldap_auth.{key}: {msg}");
     let (host, port) = host_port(&raw.addr).map_err(|m| at("addr", m))?;
     let tls = match raw.tls.as_deref().map(str::trim) {
@@ -200,7 +209,7 @@ pub fn settings(raw: RawLdap) -> Result<Settings, String> {
             };
             files.extend(ca.map(PathBuf::from));
             Some(
-                super::tls::client_config(ca, raw.insecure_tls_skip_verify)
+                tls::client_config(ca, raw.insecure_tls_skip_verify)
                     .map_err(|m| at("ca_certificate", m))?,
             )
         }
@@ -316,14 +325,13 @@ pub fn settings(raw: RawLdap) -> Result<Settings, String> {
     if !(1..=64).contains(&pool_size) {
         return Err(at("pool_size", "must be between 1 and 64".into()));
     }
-    Ok(Settings {
+    Ok(LdapSettings {
         url,
         tls,
         tls_config,
         insecure: raw.insecure_tls_skip_verify,
         bind,
         base: raw.base.unwrap_or_default(),
-        account_attributes: super::account::attributes(&raw.filter),
         filter: raw.filter,
         labels,
         groups,
@@ -355,7 +363,9 @@ fn host_port(addr: &str) -> Result<(String, u16), String> {
 /// Checks that `template` is a valid filter once its placeholders are
 /// filled with a plain value.
 fn check_filter(template: &str) -> Result<(), String> {
-    let filled = escape::fill(template, &[("account", "x"), ("dn", "cn=x")]);
+    // Values with nothing to escape, so the template's own syntax is what
+    // the parser judges.
+    let filled = template.replace("${account}", "x").replace("${dn}", "cn=x");
     ldap3::parse_filter(&filled)
         .map(|_| ())
         .map_err(|()| format!("{template:?} is not a valid LDAP search filter"))
@@ -398,5 +408,4 @@ fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Erro
 }
 
 #[cfg(test)]
-#[path = "config_tests.rs"]
 mod tests;

@@ -14,7 +14,10 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme
 
 /// The client configuration for `ca` (PEM file; `None` = system roots), or
 /// one that accepts any server certificate when `insecure`.
-pub fn client_config(ca: Option<&Path>, insecure: bool) -> Result<Arc<ClientConfig>, String> {
+pub(crate) fn client_config(
+    ca: Option<&Path>,
+    insecure: bool,
+) -> Result<Arc<ClientConfig>, String> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()

@@ -1,10 +1,12 @@
 //! Valid but risky setups, reported by `regauth check` (one line each, exit
 //! status 0): the configuration works, but something an operator probably
-//! did not mean follows from it. Decided on a few facts drawn from the
-//! [`Config`], so each rule is a row in a table test.
+//! did not mean follows from it. Decided on a few facts drawn from a
+//! [`Generation`] (the key's algorithm needs the parsed key), so each rule
+//! is a row in a table test.
 
-use super::{Config, Listen};
-use crate::token::{Alg, KidMode};
+use super::Generation;
+use crate::config::{KidMode, Listen};
+use crate::token::Alg;
 
 /// What the rules look at.
 #[derive(Debug, Clone, Copy)]
@@ -22,26 +24,27 @@ struct Facts {
     alg: Alg,
 }
 
-impl Config {
+impl Generation {
     /// One line per risky setting; empty when there is none.
-    pub fn warnings(&self) -> Vec<String> {
-        let local_only = match &self.server.addr {
+    pub(crate) fn warnings(&self) -> Vec<String> {
+        let c = &self.config;
+        let local_only = match &c.server.addr {
             Listen::Unix(_) => true,
             Listen::Tcp(a) => a.ip().is_loopback(),
         };
         rules(Facts {
-            tls: self.server.tls.is_some(),
+            tls: c.server.tls.is_some(),
             local_only,
-            passwords: self.users.as_ref().is_some_and(|u| !u.is_empty())
-                || self.htpasswd.as_ref().is_some_and(|h| !h.is_empty())
-                || self.ldap.is_some()
-                || !self.federation.is_empty(),
-            kid: self.token.kid,
-            x5c: self.token.x5c,
+            passwords: c.users.as_ref().is_some_and(|u| !u.is_empty())
+                || c.htpasswd.as_ref().is_some_and(|h| !h.is_empty())
+                || c.ldap.is_some()
+                || !c.federation.is_empty(),
+            kid: c.token.kid,
+            x5c: c.token.x5c,
             alg: self.signer.alg(),
         })
         .into_iter()
-        .chain(super::federation::warnings(&self.federation))
+        .chain(crate::config::federation::warnings(&c.federation))
         .collect()
     }
 }
