@@ -5,7 +5,7 @@
 //! (bcrypt) run on the blocking pool, bounded, and fail fast when saturated.
 
 pub mod cache;
-pub mod federation;
+pub(crate) mod federation;
 mod hash;
 pub(crate) mod inflight;
 pub mod ldap;

@@ -28,43 +28,43 @@ use serde::Deserialize;
 use crate::core::acl::ValuePattern;
 
 /// Algorithms accepted when a binding names none.
-pub const DEFAULT_ALGORITHMS: [Algorithm; 2] = [Algorithm::RS256, Algorithm::ES256];
+pub(crate) const DEFAULT_ALGORITHMS: [Algorithm; 2] = [Algorithm::RS256, Algorithm::ES256];
 
 /// Sessions longer than this get a `check` warning.
-pub const LONG_SESSION_SECS: u64 = 12 * 3600;
+pub(crate) const LONG_SESSION_SECS: u64 = 12 * 3600;
 
 /// One `federation:` entry as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawBinding {
-    pub name: String,
-    pub issuer: String,
+pub(crate) struct RawBinding {
+    pub(crate) name: String,
+    pub(crate) issuer: String,
     #[serde(default)]
-    pub audience: Option<String>,
+    pub(crate) audience: Option<String>,
     #[serde(default)]
-    pub algorithms: Option<Vec<String>>,
+    pub(crate) algorithms: Option<Vec<String>>,
     #[serde(default)]
-    pub max_age: Option<u64>,
+    pub(crate) max_age: Option<u64>,
     #[serde(default)]
-    pub require: BTreeMap<String, String>,
+    pub(crate) require: BTreeMap<String, String>,
     #[serde(default)]
-    pub account: Option<String>,
+    pub(crate) account: Option<String>,
     #[serde(default)]
-    pub labels: BTreeMap<String, RawLabel>,
+    pub(crate) labels: BTreeMap<String, RawLabel>,
     #[serde(default)]
-    pub session: Option<u64>,
+    pub(crate) session: Option<u64>,
     #[serde(default)]
-    pub jwks_url: Option<String>,
+    pub(crate) jwks_url: Option<String>,
     #[serde(default)]
-    pub jwks_file: Option<PathBuf>,
+    pub(crate) jwks_file: Option<PathBuf>,
     #[serde(default)]
-    pub ca_certificate: Option<PathBuf>,
+    pub(crate) ca_certificate: Option<PathBuf>,
 }
 
 /// A label's value: one template or a list of them.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-pub enum RawLabel {
+pub(crate) enum RawLabel {
     One(String),
     Many(Vec<String>),
 }
@@ -72,7 +72,7 @@ pub enum RawLabel {
 /// An asymmetric JWS algorithm a binding may accept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[allow(clippy::upper_case_acronyms)]
-pub enum Algorithm {
+pub(crate) enum Algorithm {
     RS256,
     RS384,
     RS512,
@@ -85,7 +85,7 @@ pub enum Algorithm {
 }
 
 impl Algorithm {
-    pub const ALL: [Algorithm; 9] = [
+    pub(crate) const ALL: [Algorithm; 9] = [
         Algorithm::RS256,
         Algorithm::RS384,
         Algorithm::RS512,
@@ -97,7 +97,7 @@ impl Algorithm {
         Algorithm::EdDSA,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Algorithm::RS256 => "RS256",
             Algorithm::RS384 => "RS384",
@@ -111,14 +111,14 @@ impl Algorithm {
         }
     }
 
-    pub fn parse(s: &str) -> Option<Algorithm> {
+    pub(crate) fn parse(s: &str) -> Option<Algorithm> {
         Algorithm::ALL.into_iter().find(|a| a.as_str() == s)
     }
 }
 
 /// Where a binding's keys come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeySource {
+pub(crate) enum KeySource {
     /// `{issuer}/.well-known/openid-configuration` names the `jwks_uri`.
     Discovery(String),
     /// `jwks_url`.
@@ -129,7 +129,7 @@ pub enum KeySource {
 
 /// A template of `account` or a label: literal text and `${claims:NAME}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Template {
+pub(crate) struct Template {
     src: String,
     parts: Vec<TemplatePart>,
 }
@@ -141,7 +141,7 @@ enum TemplatePart {
 }
 
 impl Template {
-    pub fn parse(src: &str) -> Result<Template, String> {
+    pub(crate) fn parse(src: &str) -> Result<Template, String> {
         let mut parts = Vec::new();
         let mut rest = src;
         while let Some(start) = rest.find("${") {
@@ -172,7 +172,10 @@ impl Template {
 
     /// The text with each claim's value in place; `Err(name)` names the
     /// first claim `value` has no value for.
-    pub fn render(&self, mut value: impl FnMut(&str) -> Option<String>) -> Result<String, String> {
+    pub(crate) fn render(
+        &self,
+        mut value: impl FnMut(&str) -> Option<String>,
+    ) -> Result<String, String> {
         let mut out = String::new();
         for p in &self.parts {
             match p {
@@ -183,53 +186,45 @@ impl Template {
         Ok(out)
     }
 
-    /// The claims the template reads.
-    pub fn claims(&self) -> impl Iterator<Item = &str> {
-        self.parts.iter().filter_map(|p| match p {
-            TemplatePart::Claim(c) => Some(c.as_str()),
-            TemplatePart::Lit(_) => None,
-        })
-    }
-
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.src
     }
 }
 
 /// A validated binding.
 #[derive(Debug, Clone)]
-pub struct Binding {
-    pub name: String,
+pub(crate) struct Binding {
+    pub(crate) name: String,
     /// The exact `iss` tokens must carry.
-    pub issuer: String,
-    pub audience: String,
-    pub algorithms: Vec<Algorithm>,
+    pub(crate) issuer: String,
+    pub(crate) audience: String,
+    pub(crate) algorithms: Vec<Algorithm>,
     /// Seconds: tokens whose `iat` is older are refused.
-    pub max_age: Option<u64>,
+    pub(crate) max_age: Option<u64>,
     /// Claim -> pattern; every one must match.
-    pub require: Vec<(String, ValuePattern)>,
-    pub account: Template,
-    pub labels: Vec<(String, Vec<Template>)>,
+    pub(crate) require: Vec<(String, ValuePattern)>,
+    pub(crate) account: Template,
+    pub(crate) labels: Vec<(String, Vec<Template>)>,
     /// Seconds after the ID token's `iat` a refresh token may last; 0 =
     /// no refresh tokens for this binding.
-    pub session: u64,
-    pub keys: KeySource,
+    pub(crate) session: u64,
+    pub(crate) keys: KeySource,
     /// `ca_certificate`: the only roots trusted for this binding's
     /// fetches (DER); empty = the system's roots.
-    pub ca_certificates: Vec<CertificateDer<'static>>,
-    pub ca_path: Option<PathBuf>,
+    pub(crate) ca_certificates: Vec<CertificateDer<'static>>,
+    pub(crate) ca_path: Option<PathBuf>,
 }
 
 impl Binding {
     /// Whether the keys are fetched over the network.
-    pub fn fetches(&self) -> bool {
+    pub(crate) fn fetches(&self) -> bool {
         !matches!(self.keys, KeySource::File { .. })
     }
 
     /// A stable description of everything that decides who this binding
     /// lets in and as whom: refresh tokens are bound to it, so changing
     /// the binding revokes them.
-    pub fn identity_record(&self) -> Vec<u8> {
+    pub(crate) fn identity_record(&self) -> Vec<u8> {
         let mut out = Vec::new();
         let mut put = |s: &str| {
             out.extend_from_slice(&(s.len() as u64).to_be_bytes());
@@ -598,7 +593,6 @@ mod tests {
             Template::parse("plain").unwrap().render(claims).unwrap(),
             "plain"
         );
-        assert_eq!(t.claims().collect::<Vec<_>>(), ["repository", "ref"]);
     }
 
     #[test]

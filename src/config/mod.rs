@@ -12,7 +12,7 @@
 //! to its policy, so `config.acl` reads as it always did and code that
 //! only evaluates the policy takes a `&Policy`.
 
-pub mod federation;
+pub(crate) mod federation;
 pub mod ldap;
 mod lines;
 pub(crate) mod lint;
@@ -457,12 +457,10 @@ fn policy(raw: &mut RawConfig, text: &str) -> Result<(Policy, Vec<PathBuf>), Str
         None => None,
     };
     let is_user = |name: &str| {
-        [&users, &htpasswd].into_iter().flatten().any(|t| {
-            matches!(
-                t.lookup(name),
-                password_table::Lookup::Hash(..)
-            )
-        })
+        [&users, &htpasswd]
+            .into_iter()
+            .flatten()
+            .any(|t| matches!(t.lookup(name), password_table::Lookup::Hash(..)))
     };
     let federation = federation::bindings(std::mem::take(&mut raw.federation), is_user)
         .map_err(|e| lines::with_item_line(text, "federation", e))?;

@@ -20,7 +20,7 @@ use crate::token::refresh::{same_fingerprint, RefreshClaims, RefreshError, Refre
 pub(crate) const BACKEND: &str = "federation";
 
 /// The throttle's account name for token exchanges, which name no user.
-pub const EXCHANGE_ACCOUNT: &str = "(token-exchange)";
+pub(crate) const EXCHANGE_ACCOUNT: &str = "(token-exchange)";
 
 /// A login under the binding `binding` with the ID token `token`.
 pub(super) async fn login(

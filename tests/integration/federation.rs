@@ -436,7 +436,6 @@ async fn a_rotated_key_is_fetched_once_and_a_stopped_issuer_keeps_cached_keys_wo
     }
     // A reload while the issuer is down keeps the keys the running
     // generation had.
-    let path = s.dir.path().join("config.yml");
     regauth::reload::reload(&s.state, None).await.unwrap();
     assert_eq!(
         access(basic(&s, "ci", &new.sign(&good)).await).await,

@@ -24,19 +24,19 @@ pub use verify::{Check, Refusal};
 
 /// A successful federated login.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Federated {
+pub(crate) struct Federated {
     /// The binding's name.
-    pub binding: String,
+    pub(crate) binding: String,
     /// The token's `sub`.
-    pub subject: String,
+    pub(crate) subject: String,
     /// What the ACL sees as the account (the binding's `account` template).
-    pub account: String,
-    pub labels: Labels,
+    pub(crate) account: String,
+    pub(crate) labels: Labels,
     /// The token's `iat`, when it has one (refresh tokens last at most
     /// the binding's `session` after it).
-    pub issued_at: Option<u64>,
+    pub(crate) issued_at: Option<u64>,
     /// The token's `exp`.
-    pub expires_at: u64,
+    pub(crate) expires_at: u64,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -52,7 +52,7 @@ pub enum FederationError {
 impl FederationError {
     /// The binding named (`""` when a token exchange found no binding of
     /// the token's issuer).
-    pub fn binding(&self) -> &str {
+    pub(crate) fn binding(&self) -> &str {
         match self {
             FederationError::Refused { binding, .. }
             | FederationError::Unavailable { binding, .. } => binding,
@@ -67,7 +67,7 @@ struct Bound {
 
 /// The bindings of one configuration with their key caches.
 #[derive(Default)]
-pub struct Federation {
+pub(crate) struct Federation {
     bindings: Vec<Bound>,
 }
 
@@ -82,7 +82,7 @@ impl std::fmt::Debug for Federation {
 impl Federation {
     /// The bindings' key caches (one per key source and trust anchors),
     /// each starting its first fetch in the background.
-    pub fn new(bindings: &[Binding]) -> Federation {
+    pub(crate) fn new(bindings: &[Binding]) -> Federation {
         let system_roots = OnceLock::new();
         let roots = || {
             system_roots
@@ -129,14 +129,14 @@ impl Federation {
         Federation { bindings: out }
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.bindings.is_empty()
     }
 
     /// Seeds each key cache with the keys `previous` (the generation this
     /// one replaces) holds for the same source and trust anchors: a reload
     /// while an issuer is down keeps its logins working.
-    pub fn inherit(&self, previous: &Federation) {
+    pub(crate) fn inherit(&self, previous: &Federation) {
         for b in &self.bindings {
             let same = previous.bindings.iter().find(|p| {
                 p.binding.keys == b.binding.keys
@@ -150,7 +150,7 @@ impl Federation {
     }
 
     /// The binding named `name`.
-    pub fn binding(&self, name: &str) -> Option<&Binding> {
+    pub(crate) fn binding(&self, name: &str) -> Option<&Binding> {
         self.find(name).map(|b| &*b.binding)
     }
 
@@ -159,7 +159,7 @@ impl Federation {
     }
 
     /// A login under the binding `name` (`None`: no such binding).
-    pub async fn login(
+    pub(crate) async fn login(
         &self,
         name: &str,
         token: &str,
@@ -178,7 +178,11 @@ impl Federation {
 
     /// A token exchange: the first binding of the token's issuer whose
     /// checks all hold. When none does, the first one's refusal.
-    pub async fn exchange(&self, token: &str, now: u64) -> Result<Federated, FederationError> {
+    pub(crate) async fn exchange(
+        &self,
+        token: &str,
+        now: u64,
+    ) -> Result<Federated, FederationError> {
         let head = verify::peek(token).map_err(|check| FederationError::Refused {
             binding: String::new(),
             refusal: check.into(),
@@ -204,7 +208,7 @@ impl Federation {
 
     /// Fetches every binding's keys now (for `regauth check`): one line
     /// per binding whose issuer cannot give them.
-    pub async fn probe(&self) -> Vec<String> {
+    pub(crate) async fn probe(&self) -> Vec<String> {
         let mut out = Vec::new();
         for b in &self.bindings {
             if let Err(e) = b.keys.fetch().await {

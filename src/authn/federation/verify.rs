@@ -42,7 +42,7 @@ pub enum Check {
 }
 
 impl Check {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Check::Malformed => "token",
             Check::Alg => "alg",
@@ -69,8 +69,8 @@ impl std::fmt::Display for Check {
 /// A refusal: the check, and for `require` and `claims` the claim.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
-    pub check: Check,
-    pub claim: Option<String>,
+    pub(crate) check: Check,
+    pub(crate) claim: Option<String>,
 }
 
 impl From<Check> for Refusal {
@@ -219,9 +219,9 @@ fn jwt_algorithm(a: Algorithm) -> jsonwebtoken::Algorithm {
 #[derive(Debug)]
 pub(crate) struct Unverified {
     /// The header's `alg` as written (`none`, `HS256` included).
-    pub alg: String,
-    pub kid: Option<String>,
-    pub iss: Option<String>,
+    pub(crate) alg: String,
+    pub(crate) kid: Option<String>,
+    pub(crate) iss: Option<String>,
 }
 
 /// Reads the header and the `iss` claim without verifying anything.
