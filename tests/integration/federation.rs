@@ -585,6 +585,22 @@ async fn a_federated_refresh_token_lasts_the_session_and_follows_the_binding() {
     // The same refresh token again: still good.
     assert_eq!(s.post(&form).await.status(), 200);
 
+    // The OAuth2 form: password grant with the binding as user name and
+    // access_type=offline.
+    let resp = s
+        .post(&format!(
+            "grant_type=password&username=ci&password={}&service={AUD}&access_type=offline&scope=repository:org/app:pull",
+            key.sign(&good)
+        ))
+        .await;
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert!(body["refresh_token"]
+        .as_str()
+        .is_some_and(|t| t.starts_with("rt1.")));
+    let (_, c) = verify(body["access_token"].as_str().unwrap(), KEY, AUD);
+    assert_eq!(c["sub"], "gh:org/app");
+
     // A binding without session gives none.
     let other = key.sign(&with(good.clone(), "aud", json!("other.test")));
     let resp = s
