@@ -596,6 +596,23 @@ mod tests {
     }
 
     #[test]
+    fn the_ci_example_loads() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/ci/regauth.yml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        // Its paths are relative to the repository root.
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(cwd, std::path::Path::new(env!("CARGO_MANIFEST_DIR")));
+        let policy = crate::config::Config::policy_from_yaml(&path, &text).unwrap();
+        let names: Vec<&str> = policy.federation.iter().map(|b| b.name.as_str()).collect();
+        assert_eq!(names, ["github", "gitlab", "k8s"]);
+        assert!(
+            warnings(&policy.federation).is_empty(),
+            "{:?}",
+            warnings(&policy.federation)
+        );
+    }
+
+    #[test]
     fn warnings_table() {
         let cases: &[(&str, &[&str])] = &[
             ("require: {ref: main}\n", &[]),
