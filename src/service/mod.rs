@@ -121,7 +121,10 @@ pub struct TokenService {
 }
 
 impl TokenService {
+    /// The service of `generation`; its federation keys start being
+    /// fetched in the background (there is a runtime by now).
     pub fn new(generation: Generation) -> TokenService {
+        generation.federation.prefetch();
         TokenService {
             generation: Arc::new(ArcSwap::from_pointee(generation)),
             metrics: Arc::new(Metrics::default()),
@@ -139,6 +142,7 @@ impl TokenService {
     /// from the running generation's keys.
     pub(crate) fn swap(&self, next: Generation) {
         next.federation.inherit(&self.current().federation);
+        next.federation.prefetch();
         self.generation.store(Arc::new(next));
     }
 

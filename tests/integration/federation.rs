@@ -408,6 +408,15 @@ async fn a_rotated_key_is_fetched_once_and_a_stopped_issuer_keeps_cached_keys_wo
     let mut issuer = Issuer::start(&[&old]).await;
     let s = server(&issuer.url, "").await;
     let good = claims(&issuer.url);
+    // The keys are fetched at start, in the background, before any login.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while issuer.fetches() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no JWKS fetch at start"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     assert_eq!(
         access(basic(&s, "ci", &old.sign(&good)).await).await,
         pull_push("org/app")

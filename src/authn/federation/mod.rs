@@ -81,7 +81,7 @@ impl std::fmt::Debug for Federation {
 
 impl Federation {
     /// The bindings' key caches (one per key source and trust anchors),
-    /// each starting its first fetch in the background.
+    /// empty: [`Federation::prefetch`] starts their first fetch.
     pub(crate) fn new(bindings: &[Binding]) -> Federation {
         let system_roots = OnceLock::new();
         let roots = || {
@@ -116,9 +116,7 @@ impl Federation {
                     } else {
                         None
                     };
-                    let keys = IssuerKeys::new(b.keys.clone(), b.issuer.clone(), client);
-                    keys.prefetch();
-                    keys
+                    IssuerKeys::new(b.keys.clone(), b.issuer.clone(), client)
                 })
                 .clone();
             out.push(Bound {
@@ -131,6 +129,19 @@ impl Federation {
 
     pub(crate) fn is_empty(&self) -> bool {
         self.bindings.is_empty()
+    }
+
+    /// Starts fetching every issuer's keys in the background, when there
+    /// is a runtime to run the fetches: a start or a reload never waits
+    /// for an issuer.
+    pub(crate) fn prefetch(&self) {
+        let mut started: Vec<&Arc<IssuerKeys>> = Vec::new();
+        for b in &self.bindings {
+            if !started.iter().any(|k| Arc::ptr_eq(k, &b.keys)) {
+                b.keys.prefetch();
+                started.push(&b.keys);
+            }
+        }
     }
 
     /// Seeds each key cache with the keys `previous` (the generation this
