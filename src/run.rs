@@ -2,10 +2,9 @@
 //! HTTPS, one stack), watch for reloads, stop gracefully on SIGTERM/SIGINT. Used by the
 //! binary; tests call [`crate::server::serve`] with their own listener.
 
-use std::net::SocketAddr;
-use std::path::Path;
 use std::time::Duration;
 
+use crate::cli::{CliError, ServeArgs};
 use crate::config::{Config, Listen};
 use crate::http::app;
 use crate::server::{Listener, ServeOptions, TlsHandle};
@@ -15,25 +14,14 @@ use crate::service::{Generation, TokenService};
 /// after it has settled for `reload::SETTLE` (1 s), so within 1.25 s.
 const WATCH_INTERVAL: Duration = Duration::from_millis(250);
 
-/// Loads `config_path` and serves until SIGTERM/SIGINT. Returns the exit code.
-pub fn serve(config_path: &Path, listen: Option<SocketAddr>) -> i32 {
-    let generation = match Config::load(config_path).and_then(Generation::build) {
-        Ok(g) => g,
-        Err(e) => {
-            tracing::error!("{e}");
-            return 1;
-        }
-    };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
+/// Loads the configuration and serves until SIGTERM/SIGINT.
+pub fn serve(a: &ServeArgs) -> Result<(), CliError> {
+    let generation = Config::load(&a.config).and_then(Generation::build)?;
+    let listen = a.listen;
+    let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            tracing::error!("cannot start the async runtime: {e}");
-            return 1;
-        }
-    };
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     rt.block_on(async move {
         let config = &generation.config;
         let bound = match (listen, &config.server.addr) {
@@ -44,13 +32,7 @@ pub fn serve(config_path: &Path, listen: Option<SocketAddr>) -> i32 {
                 .map(Listener::from)
                 .map_err(|e| format!("cannot listen on {addr}: {e}")),
         };
-        let listener = match bound {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::error!("{e}");
-                return 1;
-            }
-        };
+        let listener = bound?;
         let tls = config.server.tls_config.as_ref().map(TlsHandle::new);
         tracing::info!(
             addr = %listener.describe(),
@@ -75,12 +57,6 @@ pub fn serve(config_path: &Path, listen: Option<SocketAddr>) -> i32 {
             crate::server::serve(listener, app, options, crate::server::shutdown_signal())
                 .await;
         watcher.abort();
-        match result {
-            Ok(()) => 0,
-            Err(e) => {
-                tracing::error!("server error: {e}");
-                1
-            }
-        }
+        result.map_err(|e| format!("server error: {e}").into())
     })
 }

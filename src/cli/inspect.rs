@@ -13,18 +13,14 @@
 //! with no labels rather than failing: the decision for an account without
 //! labels is still worth seeing.
 
-use std::path::Path;
-
-use super::load;
+use super::{load, CheckArgs, CliError, ExplainArgs};
 use crate::authn::{Chain, LabelSource};
 use crate::config::Config;
 use crate::core::{scope, Labels};
 
-pub fn check(path: &Path) -> i32 {
-    let g = match load(path) {
-        Ok(g) => g,
-        Err(code) => return code,
-    };
+pub fn check(a: &CheckArgs) -> Result<(), CliError> {
+    let path = a.config.as_path();
+    let g = load(&a.config)?;
     let c = &g.config;
     println!("{}: OK", path.display());
     let scheme = if c.server.tls.is_some() {
@@ -166,63 +162,26 @@ pub fn check(path: &Path) -> i32 {
     if !warnings.is_empty() {
         println!("  warnings:   {}", warnings.len());
     }
-    0
+    Ok(())
 }
 
-pub struct ExplainArgs<'a> {
-    pub config: &'a Path,
-    pub account: &'a str,
-    pub scopes: &'a [String],
-    pub service: Option<&'a str>,
-    pub ip: Option<std::net::IpAddr>,
-    pub labels: &'a [String],
-}
-
-pub fn explain(a: ExplainArgs<'_>) -> i32 {
-    let c = match Config::load_policy(a.config) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return 1;
-        }
-    };
-    let service = match super::service_flag(&c, a.service) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {}: {e}", a.config.display());
-            return 1;
-        }
-    };
-    let scopes = match scope::parse_all(
-        a.scopes.iter().map(String::as_str),
+pub fn explain(a: &ExplainArgs) -> Result<(), CliError> {
+    let c = Config::load_policy(&a.config).map_err(|e| CliError(e.to_string()))?;
+    let service = super::service_flag(&c, a.service.as_deref())
+        .map_err(|e| CliError(format!("{}: {e}", a.config.display())))?;
+    let scopes = scope::parse_all(
+        a.scope.iter().map(String::as_str),
         crate::service::MAX_SCOPES,
-    ) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: --scope: {e} ({})", super::SCOPE_SHAPE);
-            return 1;
-        }
-    };
+    )
+    .map_err(|e| CliError(format!("--scope: {e} ({})", super::SCOPE_SHAPE)))?;
     // After the cheap checks: the lookup may wait for LDAP.
-    let (labels, origin) = if a.labels.is_empty() {
-        login_labels(&crate::service::chain_for(&c), a.account)
+    let (labels, origin) = if a.label.is_empty() {
+        login_labels(&crate::service::chain_for(&c), &a.account)
     } else {
-        match super::parse_labels(a.labels) {
-            Ok(l) => (l, "from --label".to_owned()),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return 1;
-            }
-        }
+        (super::parse_labels(&a.label)?, "from --label".to_owned())
     };
-    let auth =
-        match crate::service::authorize(&c, a.account, &labels, &service, a.ip, scopes.clone()) {
-            Ok(x) => x,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return 1;
-            }
-        };
+    let auth = crate::service::authorize(&c, &a.account, &labels, &service, a.ip, scopes.clone())
+        .map_err(|e| CliError(e.to_string()))?;
     println!(
         "account {:?}, service {:?} -> aud {:?}",
         a.account, service, auth.audience
@@ -253,7 +212,7 @@ pub fn explain(a: ExplainArgs<'_>) -> i32 {
             None => println!("  no ACL entry matched: denied"),
         }
     }
-    0
+    Ok(())
 }
 
 /// The labels a login as `account` would get, and where they come from

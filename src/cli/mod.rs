@@ -1,10 +1,11 @@
 //! The command line: `serve`, `check`, `hash`, `keygen`, `explain`,
-//! `mint`, `registry-config`. Each subcommand is a function returning an
-//! exit code; parsing lives here, the work in the submodules.
+//! `mint`, `registry-config`. Each subcommand's arguments are a clap
+//! `Args` struct here; its work is a function in a submodule taking that
+//! struct and returning `Result<(), CliError>` ([`Command::run`]).
 
 use std::path::{Path, PathBuf};
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::Config;
 use crate::core::Labels;
@@ -28,129 +29,187 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the token server.
-    Serve {
-        /// The configuration file (docker_auth's YAML format).
-        #[arg(long, default_value = "/etc/regauth/config.yml")]
-        config: PathBuf,
-        /// Listen address, overriding server.addr.
-        #[arg(long)]
-        listen: Option<std::net::SocketAddr>,
-    },
+    Serve(ServeArgs),
     /// Validate a configuration and summarise it; exit 1 with the error.
-    Check {
-        /// The configuration file to validate.
-        #[arg(long)]
-        config: PathBuf,
-    },
+    Check(CheckArgs),
     /// Print the bcrypt hash of a password read from stdin.
-    Hash {
-        /// bcrypt cost, 4 to 16: each step doubles the time a verification takes.
-        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(4..=16))]
-        cost: u32,
-    },
+    Hash(HashArgs),
     /// Generate a signing key (token.key) and self-signed certificate (token.pem).
-    Keygen {
-        /// Directory to write token.key and token.pem to (created if missing).
-        #[arg(long)]
-        out: PathBuf,
-        /// Signing algorithm of the new key (any letter case).
-        #[arg(long, value_enum, ignore_case = true, default_value_t = KeygenAlg::Es256)]
-        alg: KeygenAlg,
-        /// Overwrite existing files.
-        #[arg(long)]
-        force: bool,
-    },
+    Keygen(KeygenArgs),
     /// Show what the ACL grants an account for scopes, and which rule decided.
-    Explain {
-        /// The configuration file (its signing key need not be readable).
-        #[arg(long)]
-        config: PathBuf,
-        /// The account asking (empty: the anonymous account).
-        #[arg(long, default_value = "")]
-        account: String,
-        /// A scope such as repository:team/app:pull,push (repeatable).
-        #[arg(long, required = true)]
-        scope: Vec<String>,
-        /// The `service` the client sends (a registry's, or a mirror's).
-        /// Default: the only entry of `services:`, or none when the
-        /// configuration lists none.
-        #[arg(long)]
-        service: Option<String>,
-        /// The client's address, for ACL `ip` rules (default: none, which
-        /// no `ip` rule matches).
-        #[arg(long)]
-        ip: Option<std::net::IpAddr>,
-        /// A label of the account, `name=value` (repeatable). When none is
-        /// given, the labels a login would get are looked up in the
-        /// configured backends.
-        #[arg(long)]
-        label: Vec<String>,
-    },
+    Explain(ExplainArgs),
     /// Sign a token offline with the configured key (for CI), for what the
     /// ACL grants the account, or exactly the scopes given with --no-acl.
-    Mint {
-        /// The configuration file whose signing key signs the token.
-        #[arg(long)]
-        config: PathBuf,
-        /// The token's subject (`sub`), as the ACL sees it.
-        #[arg(long)]
-        account: String,
-        /// A scope such as repository:team/app:pull (repeatable).
-        #[arg(long)]
-        scope: Vec<String>,
-        /// The registry's service (the token's aud, or a mirror service).
-        /// Default: the only entry of `services:`.
-        #[arg(long)]
-        service: Option<String>,
-        /// Lifetime in seconds (a warning above a day: a minted token
-        /// cannot be revoked).
-        #[arg(long, default_value_t = 3600)]
-        ttl: u64,
-        /// A label of the account, `name=value` (repeatable). When none is
-        /// given, the labels a login would get are looked up in the
-        /// configured backends, as `explain` does.
-        #[arg(long)]
-        label: Vec<String>,
-        /// Sign the requested scopes as they are, without evaluating the ACL.
-        #[arg(long)]
-        no_acl: bool,
-        /// Print a token even when the ACL grants none of the scopes
-        /// asked (exit 0 instead of 1).
-        #[arg(long)]
-        allow_empty: bool,
-        /// What to print.
-        #[arg(long, value_enum, default_value_t = MintFormat::Token)]
-        format: MintFormat,
-        /// Registry host[:port] for --format docker-config.
-        #[arg(long)]
-        registry: Option<String>,
-    },
+    Mint(MintArgs),
     /// Print the auth snippet a registry needs to trust this server.
-    RegistryConfig {
-        /// The configuration file whose signing key the registry must trust.
-        #[arg(long)]
-        config: PathBuf,
-        /// Public URL of the token endpoint (default: from server.addr).
-        #[arg(long)]
-        realm: Option<String>,
-        /// The registry's service name (the tokens' `aud`). Default: the
-        /// only entry of `services:`; required when the configuration
-        /// lists several or none, and refused when it is not one the
-        /// configuration signs tokens for.
-        #[arg(long)]
-        service: Option<String>,
-        /// Which registry the snippet is for.
-        #[arg(long = "for", value_enum, default_value_t = RegistryKind::Distribution)]
-        kind: RegistryKind,
-        /// Also write the files the snippet names (jwks.json, token.pem) here.
-        #[arg(long)]
-        out: Option<PathBuf>,
-    },
+    RegistryConfig(RegistryArgs),
 }
 
-/// The algorithms `keygen` can make a key for. ES512 is left out: the
-/// certificate library cannot generate P-521 keys (regauth signs with one
-/// made elsewhere).
+impl Command {
+    /// Runs the subcommand. An error is one line for `error: LINE` on
+    /// stderr (or the log, for `serve`) and exit status 1.
+    pub fn run(&self) -> Result<(), CliError> {
+        match self {
+            Command::Serve(a) => crate::run::serve(a),
+            Command::Check(a) => inspect::check(a),
+            Command::Hash(a) => keys::hash(a),
+            Command::Keygen(a) => keys::keygen(a),
+            Command::Explain(a) => inspect::explain(a),
+            Command::Mint(a) => keys::mint(a),
+            Command::RegistryConfig(a) => registry::registry_config(a),
+        }
+    }
+}
+
+/// Why a subcommand failed, in one line.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct CliError(pub String);
+
+impl From<String> for CliError {
+    fn from(message: String) -> CliError {
+        CliError(message)
+    }
+}
+
+impl From<&str> for CliError {
+    fn from(message: &str) -> CliError {
+        CliError(message.to_owned())
+    }
+}
+
+impl From<crate::config::ConfigError> for CliError {
+    fn from(e: crate::config::ConfigError) -> CliError {
+        CliError(e.to_string())
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The configuration file (docker_auth's YAML format).
+    #[arg(long, default_value = "/etc/regauth/config.yml")]
+    pub config: PathBuf,
+    /// Listen address, overriding server.addr.
+    #[arg(long)]
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The configuration file to validate.
+    #[arg(long)]
+    pub config: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct HashArgs {
+    /// bcrypt cost, 4 to 16: each step doubles the time a verification takes.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(4..=16))]
+    pub cost: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Directory to write token.key and token.pem to (created if missing).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Signing algorithm of the new key (any letter case).
+    #[arg(long, value_enum, ignore_case = true, default_value_t = KeygenAlg::Es256)]
+    pub alg: KeygenAlg,
+    /// Overwrite existing files.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The configuration file (its signing key need not be readable).
+    #[arg(long)]
+    pub config: PathBuf,
+    /// The account asking (empty: the anonymous account).
+    #[arg(long, default_value = "")]
+    pub account: String,
+    /// A scope such as repository:team/app:pull,push (repeatable).
+    #[arg(long, required = true)]
+    pub scope: Vec<String>,
+    /// The `service` the client sends (a registry's, or a mirror's).
+    /// Default: the only entry of `services:`, or none when the
+    /// configuration lists none.
+    #[arg(long)]
+    pub service: Option<String>,
+    /// The client's address, for ACL `ip` rules (default: none, which
+    /// no `ip` rule matches).
+    #[arg(long)]
+    pub ip: Option<std::net::IpAddr>,
+    /// A label of the account, `name=value` (repeatable). When none is
+    /// given, the labels a login would get are looked up in the
+    /// configured backends.
+    #[arg(long)]
+    pub label: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct MintArgs {
+    /// The configuration file whose signing key signs the token.
+    #[arg(long)]
+    pub config: PathBuf,
+    /// The token's subject (`sub`), as the ACL sees it.
+    #[arg(long)]
+    pub account: String,
+    /// A scope such as repository:team/app:pull (repeatable).
+    #[arg(long)]
+    pub scope: Vec<String>,
+    /// The registry's service (the token's aud, or a mirror service).
+    /// Default: the only entry of `services:`.
+    #[arg(long)]
+    pub service: Option<String>,
+    /// Lifetime in seconds (a warning above a day: a minted token
+    /// cannot be revoked).
+    #[arg(long, default_value_t = 3600)]
+    pub ttl: u64,
+    /// A label of the account, `name=value` (repeatable). When none is
+    /// given, the labels a login would get are looked up in the
+    /// configured backends, as `explain` does.
+    #[arg(long)]
+    pub label: Vec<String>,
+    /// Sign the requested scopes as they are, without evaluating the ACL.
+    #[arg(long)]
+    pub no_acl: bool,
+    /// Print a token even when the ACL grants none of the scopes
+    /// asked (exit 0 instead of 1).
+    #[arg(long)]
+    pub allow_empty: bool,
+    /// What to print.
+    #[arg(long, value_enum, default_value_t = MintFormat::Token)]
+    pub format: MintFormat,
+    /// Registry host[:port] for --format docker-config.
+    #[arg(long)]
+    pub registry: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RegistryArgs {
+    /// The configuration file whose signing key the registry must trust.
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Public URL of the token endpoint (default: from server.addr).
+    #[arg(long)]
+    pub realm: Option<String>,
+    /// The registry's service name (the tokens' `aud`). Default: the
+    /// only entry of `services:`; required when the configuration
+    /// lists several or none, and refused when it is not one the
+    /// configuration signs tokens for.
+    #[arg(long)]
+    pub service: Option<String>,
+    /// Which registry the snippet is for.
+    #[arg(long = "for", value_enum, default_value_t = RegistryKind::Distribution)]
+    pub kind: RegistryKind,
+    /// Also write the files the snippet names (jwks.json, token.pem) here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// The algorithms `keygen` can make a key for.
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum KeygenAlg {
     /// ECDSA P-256 with SHA-256: small, fast, verified by every registry.
@@ -159,6 +218,9 @@ pub enum KeygenAlg {
     /// ECDSA P-384 with SHA-384.
     #[value(name = "ES384")]
     Es384,
+    /// ECDSA P-521 with SHA-512.
+    #[value(name = "ES512")]
+    Es512,
     /// RSA 2048 with SHA-256, for registries that only take RSA.
     #[value(name = "RS256")]
     Rs256,
@@ -172,6 +234,7 @@ impl From<KeygenAlg> for Alg {
         match a {
             KeygenAlg::Es256 => Alg::ES256,
             KeygenAlg::Es384 => Alg::ES384,
+            KeygenAlg::Es512 => Alg::ES512,
             KeygenAlg::Rs256 => Alg::RS256,
             KeygenAlg::EdDsa => Alg::EdDSA,
         }
@@ -203,19 +266,10 @@ mod inspect;
 mod keys;
 mod registry;
 
-pub use inspect::{check, explain, ExplainArgs};
-pub use keys::{hash, keygen, mint, MintArgs};
-pub use registry::{registry_config, RegistryArgs};
-
 /// The configuration at `path` and the generation it describes (key
-/// parsed, backends built), or exit status 1 with the error printed.
-fn load(path: &Path) -> Result<crate::service::Generation, i32> {
-    Config::load(path)
-        .and_then(crate::service::Generation::build)
-        .map_err(|e| {
-            eprintln!("error: {e}");
-            1
-        })
+/// parsed, backends built).
+fn load(path: &Path) -> Result<crate::service::Generation, CliError> {
+    Ok(Config::load(path).and_then(crate::service::Generation::build)?)
 }
 
 /// What a `--scope` looks like, for its errors.
@@ -334,7 +388,7 @@ mod tests {
             (
                 "regauth keygen",
                 "alg",
-                &["ES256", "ES384", "RS256", "EdDSA"],
+                &["ES256", "ES384", "ES512", "RS256", "EdDSA"],
             ),
             ("regauth mint", "format", &["token", "docker-config"]),
             (

@@ -12,36 +12,20 @@
 
 use std::path::Path;
 
-use super::{load, RegistryKind};
+use super::{load, CliError, RegistryArgs, RegistryKind};
 use crate::config::Policy;
 
-pub struct RegistryArgs<'a> {
-    pub config: &'a Path,
-    pub realm: Option<&'a str>,
-    pub service: Option<&'a str>,
-    pub kind: RegistryKind,
-    pub out: Option<&'a Path>,
-}
-
-pub fn registry_config(a: RegistryArgs<'_>) -> i32 {
-    let g = match load(a.config) {
-        Ok(g) => g,
-        Err(code) => return code,
-    };
+pub fn registry_config(a: &RegistryArgs) -> Result<(), CliError> {
+    let g = load(&a.config)?;
     let c = &g.config;
-    let service = match registry_service(c, a.service) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {}: {e}", a.config.display());
-            return 1;
-        }
-    };
+    let service = registry_service(c, a.service.as_deref())
+        .map_err(|e| CliError(format!("{}: {e}", a.config.display())))?;
     let scheme = if c.server.tls.is_some() {
         "https"
     } else {
         "http"
     };
-    let realm = a.realm.map_or_else(
+    let realm = a.realm.as_deref().map_or_else(
         || format!("{scheme}://{}{}/auth", c.server.addr, c.server.path_prefix),
         str::to_owned,
     );
@@ -53,7 +37,7 @@ pub fn registry_config(a: RegistryArgs<'_>) -> i32 {
     };
     let mut cert = c.token.cert_path.as_deref().map(abs);
     let mut jwks = None;
-    if let Some(dir) = a.out {
+    if let Some(dir) = a.out.as_deref() {
         let written = (|| -> std::io::Result<()> {
             std::fs::create_dir_all(dir)?;
             let jwks_path = dir.join("jwks.json");
@@ -69,10 +53,7 @@ pub fn registry_config(a: RegistryArgs<'_>) -> i32 {
             }
             Ok(())
         })();
-        if let Err(e) = written {
-            eprintln!("error: writing to {}: {e}", dir.display());
-            return 1;
-        }
+        written.map_err(|e| format!("writing to {}: {e}", dir.display()))?;
     }
     let need_cert = || {
         cert.clone().unwrap_or_else(|| {
@@ -115,7 +96,7 @@ pub fn registry_config(a: RegistryArgs<'_>) -> i32 {
             );
         }
     }
-    0
+    Ok(())
 }
 
 /// The registry's service for the snippet: `flag` when the configuration

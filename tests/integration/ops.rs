@@ -82,7 +82,10 @@ async fn acl_file_change_applies_within_two_seconds_under_load_and_a_broken_one_
     tokio::time::sleep(Duration::from_millis(500)).await;
     let changed_at = Instant::now();
     write_atomically(&s.dir.path().join("acl.yml"), ACL_PUSH);
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    wait_for(Duration::from_secs(10), "the new ACL", || async {
+        granted(&s).await.is_ok_and(|g| g.len() == 2)
+    })
+    .await;
     // A broken ACL: the old (push) configuration keeps serving.
     std::fs::write(s.dir.path().join("acl.yml"), "- match: {account: [broken\n").unwrap();
     let failure = "regauth_config_reloads_total{result=\"failure\"} 1";

@@ -10,7 +10,16 @@ use std::time::{Duration, Instant};
 
 use crate::support::fixture;
 
-struct Proc(Child);
+/// A `regauth serve` process (killed when dropped) and the port it
+/// listens on: the configurations say port 0, so the OS picks a free one,
+/// and the port is read from the "regauth listening" log line.
+struct Proc(Child, u16);
+
+impl Proc {
+    fn port(&self) -> u16 {
+        self.1
+    }
+}
 
 impl Drop for Proc {
     fn drop(&mut self) {
@@ -19,12 +28,20 @@ impl Drop for Proc {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// The port in a "regauth listening" line (`addr=127.0.0.1:PORT`, or the
+/// JSON field).
+fn listening_port(line: &str) -> u16 {
+    let at = line
+        .find("127.0.0.1:")
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        + "127.0.0.1:".len();
+    let digits: String = line[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits
+        .parse()
+        .unwrap_or_else(|_| panic!("no port in {line:?}"))
 }
 
 /// The log lines a server wrote so far.
@@ -64,13 +81,13 @@ fn serve_logged_cmd(mut cmd: Command) -> (Proc, Log) {
     let stderr = child.stderr.take().unwrap();
     let mut lines = BufReader::new(stderr).lines();
     let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
+    let port = loop {
         assert!(Instant::now() < deadline, "regauth did not start");
         let line = lines.next().expect("regauth exited").unwrap();
         if line.contains("regauth listening") {
-            break;
+            break listening_port(&line);
         }
-    }
+    };
     // Keep draining stderr so the child never blocks on a full pipe.
     let log = Log::default();
     let kept = log.clone();
@@ -79,7 +96,7 @@ fn serve_logged_cmd(mut cmd: Command) -> (Proc, Log) {
             kept.lock().unwrap().push(line);
         }
     });
-    (Proc(child), log)
+    (Proc(child, port), log)
 }
 
 /// Waits (up to 10 s) for a log line containing every one of `parts`.
@@ -104,15 +121,11 @@ fn wait_for_line(log: &Log, parts: &[&str]) -> String {
     }
 }
 
-fn write_config(
-    dir: &std::path::Path,
-    port: u16,
-    server_extra: &str,
-    cost: u32,
-) -> std::path::PathBuf {
+/// A configuration listening on 127.0.0.1, port 0.
+fn write_config(dir: &std::path::Path, server_extra: &str, cost: u32) -> std::path::PathBuf {
     let path = dir.join("config.yml");
     let yaml = format!(
-        "server:\n  addr: \"127.0.0.1:{port}\"\n{server_extra}token:\n  issuer: t\n  expiration: 60\n  key: {key}\nusers:\n  alice: {{password: \"{pw}\"}}\nacl:\n  - match: {{account: alice}}\n    actions: [\"*\"]\n",
+        "server:\n  addr: \"127.0.0.1:0\"\n{server_extra}token:\n  issuer: t\n  expiration: 60\n  key: {key}\nusers:\n  alice: {{password: \"{pw}\"}}\nacl:\n  - match: {{account: alice}}\n    actions: [\"*\"]\n",
         key = fixture("keys/p256.pem").display(),
         pw = bcrypt::hash("alice", cost).unwrap(),
     );
@@ -166,7 +179,6 @@ fn curl(args: &[&str]) -> (bool, String, String) {
 fn https_serving_with_certificate_reload() {
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = tls_pair(dir.path(), "first");
-    let port = free_port();
     let extra = format!(
         "  certificate: {}\n  key: {}\n",
         dir.path().join("server.crt").display(),
@@ -174,8 +186,9 @@ fn https_serving_with_certificate_reload() {
     );
     std::fs::copy(&cert, dir.path().join("server.crt")).unwrap();
     std::fs::copy(&key, dir.path().join("server.key")).unwrap();
-    let config = write_config(dir.path(), port, &extra, 4);
-    let _p = serve(&config);
+    let config = write_config(dir.path(), &extra, 4);
+    let p = serve(&config);
+    let port = p.port();
     let url = format!("https://127.0.0.1:{port}/auth?service=r&scope=repository:a/b:pull");
     let (ok, body, err) = curl(&[
         "--cacert",
@@ -219,11 +232,11 @@ fn https_serving_with_certificate_reload() {
 #[test]
 fn sigterm_lets_an_in_flight_request_finish() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
     // bcrypt cost 13 (~0.5 s or more): the request is still running when
     // SIGTERM arrives.
-    let config = write_config(dir.path(), port, "", 13);
+    let config = write_config(dir.path(), "", 13);
     let mut p = serve(&config);
+    let port = p.port();
     let url = format!("http://127.0.0.1:{port}/auth?service=r");
     let request = std::thread::spawn(move || status(Some("alice:alice"), &url));
     std::thread::sleep(Duration::from_millis(150));
@@ -289,8 +302,7 @@ fn log_of_two_requests(format: &str, rust_log: &str) -> String {
 /// stderr.
 fn log_of(format: &str, rust_log: &str, requests: impl FnOnce(&dyn Fn(&str) -> String)) -> String {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let config = write_config(dir.path(), port, "", 4);
+    let config = write_config(dir.path(), "", 4);
     let mut child = Command::new(env!("CARGO_BIN_EXE_regauth"))
         .args(["--log-format", format, "serve", "--config"])
         .arg(&config)
@@ -299,18 +311,25 @@ fn log_of(format: &str, rust_log: &str, requests: impl FnOnce(&dyn Fn(&str) -> S
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let reader = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap());
-    let child = Proc(child);
+    // Every caller's RUST_LOG keeps `info`: the "regauth listening" line
+    // (and the port in it) is there.
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut head = Vec::new();
+    let port = loop {
+        let line = lines.next().expect("regauth exited").unwrap();
+        head.push(line);
+        let last = head.last().unwrap();
+        if last.contains("regauth listening") {
+            break listening_port(last);
+        }
+    };
+    let reader = std::thread::spawn(move || {
+        let rest: Vec<String> = lines.map_while(Result::ok).collect();
+        rest
+    });
+    let mut child = Proc(child, port);
     let url = |q: &str| format!("http://127.0.0.1:{port}/auth?service=r&{q}");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let health = format!("http://127.0.0.1:{port}/healthz");
-    while !curl(&["-o", "/dev/null", &health]).0 {
-        assert!(Instant::now() < deadline, "regauth did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
     requests(&url);
-    let mut child = child;
     let pid = child.0.id().to_string();
     assert!(Command::new("kill")
         .args(["-TERM", &pid])
@@ -318,7 +337,8 @@ fn log_of(format: &str, rust_log: &str, requests: impl FnOnce(&dyn Fn(&str) -> S
         .unwrap()
         .success());
     assert!(child.0.wait().unwrap().success());
-    reader.join().unwrap()
+    head.extend(reader.join().unwrap());
+    head.iter().map(|l| format!("{l}\n")).collect()
 }
 
 #[test]
@@ -373,11 +393,7 @@ fn audit_lines_follow_the_log_format_and_rust_log() {
 
 /// A config on `port` whose ACL is `acl.yml` next to it (alice may pull
 /// `team/*`), with `server_extra` under `server:`.
-fn write_acl_file_config(
-    dir: &std::path::Path,
-    port: u16,
-    server_extra: &str,
-) -> std::path::PathBuf {
+fn write_acl_file_config(dir: &std::path::Path, server_extra: &str) -> std::path::PathBuf {
     std::fs::write(
         dir.join("acl.yml"),
         "- match: {account: alice, name: \"team/*\"}\n  actions: [pull]\n",
@@ -385,7 +401,7 @@ fn write_acl_file_config(
     .unwrap();
     let path = dir.join("config.yml");
     let yaml = format!(
-        "server:\n  addr: \"127.0.0.1:{port}\"\n{server_extra}token:\n  issuer: t\n  expiration: 60\n  key: {key}\nusers:\n  alice: {{password: \"{pw}\"}}\nacl_file: {acl}\n",
+        "server:\n  addr: \"127.0.0.1:0\"\n{server_extra}token:\n  issuer: t\n  expiration: 60\n  key: {key}\nusers:\n  alice: {{password: \"{pw}\"}}\nacl_file: {acl}\n",
         key = fixture("keys/p256.pem").display(),
         pw = bcrypt::hash("alice", 4).unwrap(),
         acl = dir.join("acl.yml").display(),
@@ -414,9 +430,9 @@ fn alice_team_app(port: u16) -> String {
 #[test]
 fn an_acl_file_truncated_to_empty_keeps_the_running_acl_and_the_log_says_why() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let config = write_acl_file_config(dir.path(), port, "");
-    let (_p, log) = serve_logged(&config);
+    let config = write_acl_file_config(dir.path(), "");
+    let (p, log) = serve_logged(&config);
+    let port = p.port();
     assert_eq!(alice_team_app(port), r#"["pull"]"#);
     std::fs::File::create(dir.path().join("acl.yml")).unwrap();
     let line = wait_for_line(
@@ -430,9 +446,9 @@ fn an_acl_file_truncated_to_empty_keeps_the_running_acl_and_the_log_says_why() {
 #[test]
 fn with_reload_signal_only_sighup_reloads() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let config = write_acl_file_config(dir.path(), port, "  reload: signal\n");
+    let config = write_acl_file_config(dir.path(), "  reload: signal\n");
     let (p, log) = serve_logged(&config);
+    let port = p.port();
     assert_eq!(alice_team_app(port), r#"["pull"]"#);
     let (tmp, acl) = (dir.path().join("acl.yml.tmp"), dir.path().join("acl.yml"));
     std::fs::write(
@@ -464,16 +480,16 @@ fn the_audit_line_names_the_typed_account_when_the_directory_spells_it_otherwise
     use crate::slapd::{Slapd, BASE, READER_DN};
     let slapd = Slapd::start();
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
     let config = dir.path().join("config.yml");
     let yaml = format!(
-        "server:\n  addr: \"127.0.0.1:{port}\"\ntoken:\n  issuer: t\n  expiration: 60\n  key: {key}\nldap_auth:\n  addr: \"{addr}\"\n  bind_dn: \"{READER_DN}\"\n  bind_password_file: \"{pw}\"\n  base: \"{BASE}\"\n  filter: \"(&(objectClass=inetOrgPerson)(uid=${{account}}))\"\nacl:\n  - match: {{account: alice}}\n    actions: [pull]\n",
+        "server:\n  addr: \"127.0.0.1:0\"\ntoken:\n  issuer: t\n  expiration: 60\n  key: {key}\nldap_auth:\n  addr: \"{addr}\"\n  bind_dn: \"{READER_DN}\"\n  bind_password_file: \"{pw}\"\n  base: \"{BASE}\"\n  filter: \"(&(objectClass=inetOrgPerson)(uid=${{account}}))\"\nacl:\n  - match: {{account: alice}}\n    actions: [pull]\n",
         key = fixture("keys/p256.pem").display(),
         addr = slapd.addr(),
         pw = slapd.reader_password_file().display(),
     );
     std::fs::write(&config, yaml).unwrap();
-    let (_p, log) = serve_logged(&config);
+    let (p, log) = serve_logged(&config);
+    let port = p.port();
     let url = format!("http://127.0.0.1:{port}/auth?service=r&scope=repository:x:pull");
     let (ok, code, err) = status(Some("ALICE:alicepw"), &url);
     assert!(ok && code == "200", "{code} {err}");
@@ -492,9 +508,9 @@ fn the_audit_line_names_the_typed_account_when_the_directory_spells_it_otherwise
 #[test]
 fn json_audit_lines_escape_bidirectional_controls() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let config = write_config(dir.path(), port, "", 4);
-    let (_p, log) = serve_logged_with(&["--log-format", "json"], &config);
+    let config = write_config(dir.path(), "", 4);
+    let (p, log) = serve_logged_with(&["--log-format", "json"], &config);
+    let port = p.port();
     let url = format!("http://127.0.0.1:{port}/auth?service=r&scope=repository:x:pull");
     let (ok, code, err) = status(Some("evil\u{202e}nimda\u{2028}:pw"), &url);
     assert!(ok && code == "401", "{code} {err}");
@@ -665,12 +681,11 @@ fn explain_shows_what_serve_grants_on_the_dev_config() {
 
     // serve on the same configuration, with the key `make run` makes.
     regauth(&["keygen", "--out", "certs"]);
-    let port = free_port();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_regauth"));
-    cmd.args(["serve", "--config", "config.yml", "--listen"])
-        .arg(format!("127.0.0.1:{port}"))
+    cmd.args(["serve", "--config", "config.yml", "--listen", "127.0.0.1:0"])
         .current_dir(dir.path());
-    let _p = serve_cmd(cmd);
+    let p = serve_cmd(cmd);
+    let port = p.port();
     let query: Vec<String> = scopes.iter().map(|s| format!("scope={s}")).collect();
     let url = format!(
         "http://127.0.0.1:{port}/auth?service=registry.local&{}",
