@@ -183,16 +183,14 @@ pub fn explain(a: &ExplainArgs) -> Result<(), CliError> {
     } else {
         (super::parse_labels(&a.label)?, "from --label".to_owned())
     };
-    let auth = crate::service::authorize(
-        &c,
-        &a.account,
-        &labels,
-        &service,
-        a.ip,
-        scopes.clone(),
-        robot_ceiling(&c, &a.account),
-    )
-    .map_err(|e| CliError(e.to_string()))?;
+    let who = crate::service::Requester {
+        account: &a.account,
+        labels: &labels,
+        ip: a.ip,
+        ceiling: robot_ceiling(&c, &a.account),
+    };
+    let auth = crate::service::authorize(&c, who, &service, scopes.clone())
+        .map_err(|e| CliError(e.to_string()))?;
     println!(
         "account {:?}, service {:?} -> aud {:?}",
         a.account, service, auth.audience

@@ -26,7 +26,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use arc_swap::ArcSwap;
 
 use authorize::authorize_checked;
-pub(crate) use authorize::{authorize, check_service, Authorization, Grant};
+pub(crate) use authorize::{authorize, check_service, Authorization, Grant, Requester};
 pub(crate) use federated::EXCHANGE_ACCOUNT;
 pub use generation::{chain_for, Generation};
 pub use login::{Identity, Login};
@@ -230,16 +230,13 @@ pub async fn issue_token(
             "account does not match the refresh token".into(),
         ));
     }
-    let authorization = authorize_checked(
-        config,
-        mirror,
-        &who.account,
-        &who.labels,
-        &req.service,
-        req.ip,
-        scopes,
-        who.ceiling.as_deref(),
-    );
+    let requester = Requester {
+        account: &who.account,
+        labels: &who.labels,
+        ip: req.ip,
+        ceiling: who.ceiling.as_deref(),
+    };
+    let authorization = authorize_checked(config, mirror, requester, &req.service, scopes);
     for g in &authorization.grants {
         tracing::debug!(
             account = %who.account,
