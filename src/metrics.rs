@@ -19,6 +19,19 @@ pub(crate) struct BackendLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct RobotLabel {
+    pub(crate) robot: String,
+    pub(crate) outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct FederationLabel {
+    pub(crate) binding: String,
+    /// `ok`, `unavailable`, or the check that failed (`aud`, `exp`, ...).
+    pub(crate) result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct ResultLabel {
     pub(crate) result: &'static str,
 }
@@ -69,6 +82,8 @@ pub struct Metrics {
     pub(crate) authn_errors: Family<BackendLabel, Counter>,
     pub(crate) reloads: Family<ResultLabel, Counter>,
     pub(crate) rate_limited: Counter,
+    /// Robot logins by robot and outcome (the robots file bounds the names).
+    pub(crate) robot_logins: Family<RobotLabel, Counter>,
     pub(crate) config_generation: Gauge,
     /// `throttle.redis` calls that failed or timed out (each one counted
     /// locally instead).
@@ -76,6 +91,7 @@ pub struct Metrics {
     /// 1 while failure counts are shared through `throttle.redis`, 0 while
     /// counted in this process only (no Redis configured, or unreachable).
     pub(crate) throttle_redis_up: Gauge,
+    pub(crate) federation_logins: Family<FederationLabel, Counter>,
     /// The series every request updates, looked up once (indexed like
     /// [`RequestOutcome::ALL`]): a family lookup takes a lock and hashes the label.
     by_outcome: Vec<(Counter, Histogram)>,
@@ -144,6 +160,12 @@ impl Default for Metrics {
             "Requests refused by brute-force throttling",
             rate_limited.clone(),
         );
+        let robot_logins = Family::<RobotLabel, Counter>::default();
+        registry.register(
+            "robot_logins",
+            "Robot logins by robot and outcome (ok, wrong_secret, expired)",
+            robot_logins.clone(),
+        );
         let config_generation = Gauge::default();
         registry.register(
             "config_generation",
@@ -162,6 +184,12 @@ impl Default for Metrics {
             "throttle_redis_up",
             "1 while failed-login counts are shared through throttle.redis, 0 while counted in this process only",
             throttle_redis_up.clone(),
+        );
+        let federation_logins = Family::<FederationLabel, Counter>::default();
+        registry.register(
+            "federation_logins",
+            "Federated (ID token) logins by binding and result: ok, unavailable, or the check that failed",
+            federation_logins.clone(),
         );
         // Every outcome's series exists from the start (at zero).
         let by_outcome = RequestOutcome::ALL
@@ -187,9 +215,11 @@ impl Default for Metrics {
             authn_errors,
             reloads,
             rate_limited,
+            robot_logins,
             config_generation,
             throttle_redis_errors,
             throttle_redis_up,
+            federation_logins,
         }
     }
 }
@@ -208,6 +238,27 @@ impl Metrics {
         } else {
             self.cache_miss.inc();
         }
+    }
+
+    /// A login as robot `robot`: `ok`, `wrong_secret` or `expired`.
+    pub(crate) fn robot_login(&self, robot: &str, outcome: &'static str) {
+        self.robot_logins
+            .get_or_create(&RobotLabel {
+                robot: robot.to_owned(),
+                outcome,
+            })
+            .inc();
+    }
+
+    /// A federated login under `binding` (`""`: a token exchange that
+    /// matched no binding's issuer) ended with `result`.
+    pub(crate) fn federation(&self, binding: &str, result: &'static str) {
+        self.federation_logins
+            .get_or_create(&FederationLabel {
+                binding: binding.to_owned(),
+                result,
+            })
+            .inc();
     }
 
     pub(crate) fn reload(&self, ok: bool) {

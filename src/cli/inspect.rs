@@ -107,6 +107,19 @@ pub fn check(a: &CheckArgs) -> Result<(), CliError> {
     if let Some(l) = &c.ldap {
         println!("  ldap:       {}", l.url);
     }
+    if let Some(r) = &c.robots {
+        println!("  robots:     {} ({})", r.robots.len(), r.path.display());
+    }
+    for b in &c.federation {
+        println!(
+            "  federation: {:?} trusts {} (aud {:?}), account {:?}, session {} s",
+            b.name,
+            b.issuer,
+            b.audience,
+            b.account.as_str(),
+            b.session
+        );
+    }
     println!("  acl:        {} rules", c.acl.len());
     for m in &c.mirrors {
         println!(
@@ -135,10 +148,23 @@ pub fn check(a: &CheckArgs) -> Result<(), CliError> {
     }
     let ldap_keeps_typed_name = g.authn.backends().iter().any(|b| match b {
         crate::authn::Backend::Ldap(l) => l.account_attributes().is_empty(),
-        crate::authn::Backend::Table { .. } => false,
+        crate::authn::Backend::Table { .. } | crate::authn::Backend::Robots(_) => false,
     });
     if ldap_keeps_typed_name {
         eprintln!("warning: ldap_auth.filter: no attribute is matched exactly against ${{account}} (as in \"(uid=${{account}})\"), so LDAP logins keep the name as typed, in whatever case the directory accepts it: match LDAP accounts case-insensitively in the ACL (\"/(?i)^alice$/\") or on labels");
+    }
+    // An issuer that cannot be reached now is worth a warning, not a
+    // failure: serve starts without its keys and fetches them later.
+    if c.federation.iter().any(|b| b.fetches()) {
+        let federation = crate::authn::federation::Federation::new(&c.federation);
+        let probed = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map(|rt| rt.block_on(federation.probe()));
+        match probed {
+            Ok(lines) => lines.iter().for_each(|w| eprintln!("warning: {w}")),
+            Err(e) => eprintln!("warning: federation keys not probed: {e}"),
+        }
     }
     // Warnings do not fail the check: docker_auth loads such files too.
     let warnings = crate::config::lint::warnings(path, c);
@@ -166,13 +192,26 @@ pub fn explain(a: &ExplainArgs) -> Result<(), CliError> {
     } else {
         (super::parse_labels(&a.label)?, "from --label".to_owned())
     };
-    let auth = crate::service::authorize(&c, &a.account, &labels, &service, a.ip, scopes.clone())
+    let who = crate::service::Requester {
+        account: &a.account,
+        labels: &labels,
+        ip: a.ip,
+        ceiling: robot_ceiling(&c, &a.account),
+    };
+    let auth = crate::service::authorize(&c, who, &service, scopes.clone())
         .map_err(|e| CliError(e.to_string()))?;
     println!(
         "account {:?}, service {:?} -> aud {:?}",
         a.account, service, auth.audience
     );
     println!("labels: {} ({origin})", show_labels(&labels));
+    if let Some(ceiling) = robot_ceiling(&c, &a.account) {
+        let bounds: Vec<String> = ceiling.bounds().iter().map(|b| b.to_string()).collect();
+        println!(
+            "robot: granted what the ACL grants within its scopes [{}]",
+            bounds.join(", ")
+        );
+    }
     if let Some(m) = &auth.mirror {
         println!(
             "mirror: service {:?} rebuilds repository names under {:?}",
@@ -186,6 +225,9 @@ pub fn explain(a: &ExplainArgs) -> Result<(), CliError> {
         let granted: Vec<&str> = g.granted.iter().map(|a| a.as_ref()).collect();
         println!("{}", g.scope);
         println!("  granted: [{}]", granted.join(","));
+        if g.capped {
+            println!("  the robot's scopes took away the rest of what the ACL grants");
+        }
         match g.rule {
             Some(i) => {
                 let rule = &c.acl.rules()[i];
@@ -199,6 +241,18 @@ pub fn explain(a: &ExplainArgs) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+/// The scope ceiling of `account` when it is a robot.
+pub(super) fn robot_ceiling<'p>(
+    policy: &'p crate::config::Policy,
+    account: &str,
+) -> Option<&'p crate::core::ceiling::Ceiling> {
+    policy
+        .robots
+        .as_ref()
+        .and_then(|r| r.get(account))
+        .map(|r| &r.ceiling)
 }
 
 /// The labels a login as `account` would get, and where they come from

@@ -12,11 +12,13 @@
 //! to its policy, so `config.acl` reads as it always did and code that
 //! only evaluates the policy takes a `&Policy`.
 
+pub(crate) mod federation;
 pub mod ldap;
 mod lines;
 pub(crate) mod lint;
 pub mod password_table;
 pub(crate) mod raw;
+pub mod robots;
 pub(crate) mod secrets;
 pub(crate) mod tls;
 
@@ -174,11 +176,15 @@ pub struct Policy {
     pub users: Option<Arc<PasswordTable>>,
     pub htpasswd: Option<Arc<PasswordTable>>,
     pub ldap: Option<LdapSettings>,
+    /// `robots_file`: robot accounts, checked first by name.
+    pub robots: Option<Arc<robots::Robots>>,
     pub acl: Arc<Acl>,
     pub(crate) mirrors: Vec<Mirror>,
     /// Allowed registry services; empty = any.
     pub(crate) services: Vec<String>,
     pub(crate) chain: ChainOptions,
+    /// `federation:` bindings, in the order written.
+    pub(crate) federation: Vec<federation::Binding>,
 }
 
 /// Tuning of the authentication chain (`auth_cache`, and the bcrypt pool).
@@ -453,8 +459,50 @@ fn policy(raw: &mut RawConfig, text: &str) -> Result<(Policy, Vec<PathBuf>), Str
         Some(l) => Some(ldap::settings(l)?),
         None => None,
     };
-    if users.is_none() && htpasswd.is_none() && ldap.is_none() {
-        return Err("no authentication configured: set users, htpasswd or ldap_auth".into());
+    let robots = match &raw.robots_file {
+        Some(p) => {
+            let r = robots::load(p)?;
+            // Robots are looked up first by name: a user of the same name
+            // could never log in, so the clash is refused.
+            for robot in &r.robots {
+                let taken = [("users", &users), ("htpasswd", &htpasswd)]
+                    .into_iter()
+                    .find(|(_, t)| {
+                        t.as_ref()
+                            .is_some_and(|t| t.users().any(|(n, _)| n == robot.name))
+                    });
+                if let Some((section, _)) = taken {
+                    return Err(format!(
+                        "robots_file ({}): robot {:?} has the name of a user of {section}; rename the robot (`regauth robot remove` and `robot add`) or the user",
+                        p.display(),
+                        robot.name
+                    ));
+                }
+            }
+            Some(Arc::new(r))
+        }
+        None => None,
+    };
+    let is_user = |name: &str| {
+        [&users, &htpasswd]
+            .into_iter()
+            .flatten()
+            .any(|t| matches!(t.lookup(name), password_table::Lookup::Hash(..)))
+            || robots
+                .as_ref()
+                .is_some_and(|r| r.robots.iter().any(|robot| robot.name == name))
+    };
+    let federation = federation::bindings(std::mem::take(&mut raw.federation), is_user)
+        .map_err(|e| lines::with_item_line(text, "federation", e))?;
+    if users.is_none()
+        && htpasswd.is_none()
+        && ldap.is_none()
+        && robots.is_none()
+        && federation.is_empty()
+    {
+        return Err(
+            "no authentication configured: set users, htpasswd, ldap_auth, robots_file or federation".into(),
+        );
     }
 
     let mut acl_text = None;
@@ -502,7 +550,14 @@ fn policy(raw: &mut RawConfig, text: &str) -> Result<(Policy, Vec<PathBuf>), Str
     let mut files = Vec::new();
     files.extend(raw.htpasswd.clone());
     files.extend(raw.acl_file.clone());
+    files.extend(raw.robots_file.clone());
     files.extend(ldap.iter().flat_map(|l| l.files.iter().cloned()));
+    for b in &federation {
+        if let federation::KeySource::File { path, .. } = &b.keys {
+            files.push(path.clone());
+        }
+        files.extend(b.ca_path.clone());
+    }
     let mut chain = ChainOptions::default();
     if let Some(c) = raw.auth_cache.take() {
         chain.cache_ttl = c.ttl.map_or(chain.cache_ttl, Duration::from_secs);
@@ -512,10 +567,12 @@ fn policy(raw: &mut RawConfig, text: &str) -> Result<(Policy, Vec<PathBuf>), Str
         users,
         htpasswd,
         ldap,
+        robots,
         acl: Arc::new(acl),
         mirrors,
         services,
         chain,
+        federation,
     };
     Ok((policy, files))
 }

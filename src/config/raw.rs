@@ -23,6 +23,10 @@ pub(crate) struct RawConfig {
     pub(crate) acl: Option<Vec<RuleSpec>>,
     #[serde(default)]
     pub(crate) acl_file: Option<PathBuf>,
+    /// Robot accounts: a YAML list of scoped, expiring machine
+    /// credentials (see `config::robots`).
+    #[serde(default)]
+    pub(crate) robots_file: Option<PathBuf>,
     #[serde(default)]
     pub(crate) mirrors: Vec<RawMirror>,
     /// Registry services tokens may be issued for (besides mirrors). Empty:
@@ -38,6 +42,10 @@ pub(crate) struct RawConfig {
 
     #[serde(default)]
     pub(crate) ldap_auth: Option<super::ldap::RawLdap>,
+
+    /// OIDC issuers whose ID tokens log in (workload identity).
+    #[serde(default)]
+    pub federation: Vec<super::federation::RawBinding>,
 
     // docker_auth sections regauth does not implement: accepted by the parser
     // only so that validation can reject them with a precise message.

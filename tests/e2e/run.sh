@@ -223,6 +223,8 @@ inner() {
 	. "$E2E_DIR/docker.sh"
 	# shellcheck source=tests/e2e/refresh.sh
 	. "$E2E_DIR/refresh.sh"
+	# shellcheck source=tests/e2e/federation.sh
+	. "$E2E_DIR/federation.sh"
 	# shellcheck source=tests/e2e/tls.sh
 	. "$E2E_DIR/tls.sh"
 	# shellcheck source=tests/e2e/troubleshoot.sh
@@ -231,6 +233,8 @@ inner() {
 	. "$E2E_DIR/secrets.sh"
 	# shellcheck source=tests/e2e/unix.sh
 	. "$E2E_DIR/unix.sh"
+	# shellcheck source=tests/e2e/robots.sh
+	. "$E2E_DIR/robots.sh"
 	# shellcheck source=tests/e2e/ha.sh
 	. "$E2E_DIR/ha.sh"
 	SCENARIOS+=("${DOCKER_SCENARIOS[@]}")
@@ -260,11 +264,15 @@ inner() {
 	run_troubleshoot_setup
 	# Refresh tokens / identity tokens with the Docker engine (refresh.sh).
 	run_refresh_setup
+	# CI logins with OIDC ID tokens from real issuers on loopback (federation.sh).
+	run_federation_setup
 	docker_down
 	# regauth and the registry over HTTPS, clients verifying (tls.sh).
 	run_tls_setup
 	# regauth on a Unix socket behind nginx (unix.sh).
 	run_unix_setup
+	# Robot accounts: scoped, expiring, revocable secrets (robots.sh).
+	run_robots_setup
 	# Two replicas behind nginx sharing Redis (ha.sh, examples/ha).
 	run_ha_setup
 	# Last: no secret in any regauth log of the run (secrets.sh).

@@ -51,9 +51,10 @@
 //!
 //! # Cost on the request path
 //!
-//! Only password attempts touch Redis (anonymous requests and refresh
-//! tokens are never throttled): one round trip at admission and one more
-//! when the attempt fails. A cached login from a CI job thus pays one
+//! Only the attempts the throttle counts (password logins and the
+//! credential exchanges it treats alike; anonymous requests and refresh
+//! tokens are never throttled) touch Redis: one round trip at admission
+//! and one more when the attempt fails. A cached login from a CI job thus pays one
 //! round trip to Redis; with no `throttle.redis` the path is the local
 //! throttle's, unchanged.
 //!
