@@ -584,6 +584,32 @@ fn http(c: &mut Criterion) {
         g.bench_function("federated_cached_keys", |b| {
             b.iter(|| call(cached, Some(&federated)))
         });
+        // With throttle.redis, a password login's admission waits on one
+        // round trip to Redis: given a Redis at BENCH_REDIS_URL
+        // (redis://127.0.0.1:PORT/0), the same cached login through it.
+        match std::env::var("BENCH_REDIS_URL") {
+            Ok(url) => {
+                let shared = regauth::http::app(regauth::service::TokenService::new(runtime_with(
+                    dir.path(),
+                    10,
+                    password,
+                    &format!("throttle: {{redis: {url:?}}}\n"),
+                )));
+                let call = |uri: &str, auth: Option<&str>| get(&tokio, &shared, peer, uri, auth);
+                call(cached, Some(&basic));
+                let metrics = call("/metrics", None);
+                assert!(
+                    String::from_utf8_lossy(&metrics).contains("regauth_throttle_redis_up 1"),
+                    "Redis at {url} is not in use"
+                );
+                g.bench_function("htpasswd_cached_redis", |b| {
+                    b.iter(|| call(cached, Some(&basic)))
+                });
+            }
+            Err(_) => println!(
+                "http/htpasswd_cached_redis: not measured; set BENCH_REDIS_URL=redis://127.0.0.1:PORT/0"
+            ),
+        }
         g.finish();
         // The crate alternative to `http::limits`: tower's concurrency
         // limit, tower-http's timeout and a size check as a `map_request`
