@@ -231,6 +231,8 @@ inner() {
 	. "$E2E_DIR/secrets.sh"
 	# shellcheck source=tests/e2e/unix.sh
 	. "$E2E_DIR/unix.sh"
+	# shellcheck source=tests/e2e/rotation.sh
+	. "$E2E_DIR/rotation.sh"
 	SCENARIOS+=("${DOCKER_SCENARIOS[@]}")
 
 	# Pass or fail, every process we started is stopped by its PID.
@@ -263,6 +265,8 @@ inner() {
 	run_tls_setup
 	# regauth on a Unix socket behind nginx (unix.sh).
 	run_unix_setup
+	# Key rotation with registries never restarted (rotation.sh).
+	run_rotation_setup
 	# Last: no secret in any regauth log of the run (secrets.sh).
 	run_secrets_check
 
