@@ -39,6 +39,14 @@
 #                           registry B (same PID) accepts the new tokens
 #                           (kid = next) and a token of the old key captured
 #                           before the switch
+#   unpublished-switch      (the Troubleshooting row) switching to a key that
+#                           was never published: the registry refuses with
+#                           `token signed by untrusted key with ID: "<kid>"`;
+#                           switching back serves again
+#   expiry-warning          (the Troubleshooting row) a leaf with --days 5:
+#                           `regauth check` warns "expires in 4 days" (or 5)
+#   chain-out-of-order      (the Troubleshooting row) CA first, leaf second:
+#                           `regauth check` exits 1 naming the file and why
 
 RO_USER="rota"
 RO_PW="rota-rotation-Pw1"
@@ -308,6 +316,54 @@ t_ro_publish_switch() {
 	assert_eq "registry B never restarted (one start in its log)" 1 "$(grep -c 'listening on' "$E2E_LOGS/rotation_registry-b.log")"
 }
 
+t_ro_unpublished_switch() {
+	local reloads t kid m
+	"$REGAUTH" keygen --out "$RO_DIR/third" >&2 || fail "keygen failed"
+	kid=$(libtrust_kid "$RO_DIR/third/token.pem")
+	reloads=$(grep -c 'configuration reloaded' "$RO_B_LOG" || true)
+	m=$(log_mark "$E2E_LOGS/rotation_registry-b.log")
+	note "switching regauth B to a key the registry never saw ($kid)"
+	ro_write_b third next
+	ro_wait_reload "$RO_B_LOG" "$reloads" || fail "regauth B did not reload"
+	t=$(ro_token "$RO_B_BASE")
+	assert_eq "kid of the tokens" "$kid" "$(ro_kid "$t")"
+	expect_auth_denied "pull with the unpublished key" sk inspect --tls-verify=false --creds "$RO_USER:$RO_PW" \
+		"docker://$RO_REG_B/rot/app:v1"
+	log_since "$E2E_LOGS/rotation_registry-b.log" "$m" | grep -qF "token signed by untrusted key with ID: \\\"$kid\\\"" ||
+		fail "registry log lacks 'token signed by untrusted key with ID: \\\"$kid\\\"'"
+	reloads=$(grep -c 'configuration reloaded' "$RO_B_LOG" || true)
+	ro_write_b next old
+	ro_wait_reload "$RO_B_LOG" "$reloads" || fail "regauth B did not reload"
+	expect_ok "pull after switching back" sk inspect --tls-verify=false --creds "$RO_USER:$RO_PW" \
+		"docker://$RO_REG_B/rot/app:v1"
+}
+
+t_ro_expiry_warning() {
+	local d="$RO_DIR/expiring" rc=0
+	"$REGAUTH" keygen --out "$d" --signed-by "$RO_DIR/ca" --days 5 >&2 || fail "keygen failed"
+	sed -e "s|$RO_DIR/certs/|$d/|g" "$RO_DIR/regauth-a.yml" >"$d/regauth.yml"
+	"$REGAUTH" check --config "$d/regauth.yml" >"$d/out" 2>&1 || rc=$?
+	cat "$d/out" >&2
+	assert_eq "check exit status" 0 "$rc"
+	grep -Eq '^warning: token.certificate: the signing certificate expires in [45] days \(' "$d/out" ||
+		fail "no expiry warning in: $(tr '\n' ' ' <"$d/out" | cut -c1-300)"
+}
+
+t_ro_chain_out_of_order() {
+	local d="$RO_DIR/disorder" rc=0
+	mkdir -p "$d"
+	cp "$RO_DIR/certs/token.key" "$d/token.key"
+	# CA first, then the leaf.
+	awk '/BEGIN CERT/{n++} {print > (FILENAME "." n)}' "$RO_DIR/certs/token.pem"
+	cat "$RO_DIR/certs/token.pem.2" "$RO_DIR/certs/token.pem.1" >"$d/token.pem"
+	rm -f "$RO_DIR/certs/token.pem."*
+	sed -e "s|$RO_DIR/certs/|$d/|g" "$RO_DIR/regauth-a.yml" >"$d/regauth.yml"
+	"$REGAUTH" check --config "$d/regauth.yml" >"$d/out" 2>&1 || rc=$?
+	cat "$d/out" >&2
+	assert_eq "check exit status" 1 "$rc"
+	assert_contains "check" "$(cat "$d/out")" "token.certificate ($d/token.pem): certificate does not hold the public key of the signing key"
+}
+
 # ----------------------------------------------------------------- driver ---
 
 ROTATION_SCENARIOS=(
@@ -316,6 +372,9 @@ ROTATION_SCENARIOS=(
 	publish-jwks-and-bundle:t_ro_publish_jwks_and_bundle
 	publish-old-key:t_ro_publish_old_key
 	publish-switch:t_ro_publish_switch
+	unpublished-switch:t_ro_unpublished_switch
+	expiry-warning:t_ro_expiry_warning
+	chain-out-of-order:t_ro_chain_out_of_order
 )
 
 # run_rotation_setup — bring the setup up, run its scenarios, bring it down.
