@@ -275,6 +275,24 @@ fn authn(c: &mut Criterion) {
     g.bench_function("cache_hit", |b| {
         b.iter(|| cache.get(black_box("ci"), black_box(&pw), now).unwrap())
     });
+    // A robot login: SHA-256 of the secret, compared in constant time
+    // (never cached: it costs about what a cache hit does).
+    let secret = regauth::authn::robots::new_secret();
+    let robots = regauth::authn::robots::RobotTable::new([regauth::authn::robots::RobotEntry {
+        name: "robot-ci".into(),
+        sha256: regauth::authn::robots::sha256(&secret),
+        expires: i64::MAX,
+        ceiling: Default::default(),
+        labels: Labels::new(),
+    }]);
+    g.bench_function("robot_verify", |b| {
+        b.iter(|| {
+            assert!(matches!(
+                robots.check(black_box("robot-ci"), black_box(&secret), 1_700_000_000),
+                regauth::authn::robots::Check::Valid(_)
+            ))
+        })
+    });
     let hash = bcrypt::hash(pw.expose(), 10).unwrap();
     g.sample_size(10);
     g.measurement_time(Duration::from_secs(1));
@@ -420,9 +438,40 @@ fn audit(c: &mut Criterion) {
 /// A whole token request through the HTTP application (limits, router,
 /// handler, audit line into a sink, JSON answer), without the network:
 /// what regauth adds to the signature, per request.
-fn http(c: &mut Criterion) {
-    use axum::extract::ConnectInfo;
+/// One GET of `uri` through a clone of `svc` from `peer`, answered 200;
+/// the body.
+fn get<S>(
+    rt: &tokio::runtime::Runtime,
+    svc: &S,
+    peer: std::net::SocketAddr,
+    uri: &str,
+    auth: Option<&str>,
+) -> axum::body::Bytes
+where
+    S: tower::Service<
+            axum::http::Request<axum::body::Body>,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Clone,
+{
     use tower::ServiceExt;
+    let mut req = axum::http::Request::get(uri);
+    if let Some(a) = auth {
+        req = req.header("authorization", a);
+    }
+    let mut req = req.body(axum::body::Body::empty()).unwrap();
+    req.extensions_mut()
+        .insert(axum::extract::ConnectInfo(peer));
+    rt.block_on(async {
+        let resp = svc.clone().oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        axum::body::to_bytes(resp.into_body(), 1 << 16)
+            .await
+            .unwrap()
+    })
+}
+
+fn http(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let password = PASSWORD;
     let tokio = current_thread();
@@ -439,21 +488,7 @@ fn http(c: &mut Criterion) {
             base64::engine::general_purpose::STANDARD.encode(format!("ci:{password}"))
         )
     };
-    let call = |uri: &str, auth: Option<&str>| {
-        let mut req = axum::http::Request::get(uri);
-        if let Some(a) = auth {
-            req = req.header("authorization", a);
-        }
-        let mut req = req.body(axum::body::Body::empty()).unwrap();
-        req.extensions_mut().insert(ConnectInfo(peer));
-        tokio.block_on(async {
-            let resp = app.clone().oneshot(req).await.unwrap();
-            assert_eq!(resp.status(), 200);
-            axum::body::to_bytes(resp.into_body(), 1 << 16)
-                .await
-                .unwrap()
-        })
-    };
+    let call = |uri: &str, auth: Option<&str>| get(&tokio, &app, peer, uri, auth);
     let anonymous = "/auth?service=registry.example.com&scope=repository:public/app:pull";
     let cached = "/auth?service=registry.example.com&scope=repository:team6/app:pull,push";
     call(cached, Some(&basic)); // fills the credential cache
@@ -497,25 +532,13 @@ fn http(c: &mut Criterion) {
                 req
             })
             .service(app.clone());
-        let call_layered = |uri: &str| {
-            let mut req = axum::http::Request::get(uri)
-                .body(axum::body::Body::empty())
-                .unwrap();
-            req.extensions_mut().insert(ConnectInfo(peer));
-            tokio.block_on(async {
-                let resp = layered.clone().oneshot(req).await.unwrap();
-                assert_eq!(resp.status(), 200);
-                axum::body::to_bytes(resp.into_body(), 1 << 16)
-                    .await
-                    .unwrap()
-            })
-        };
+
         let mut g = c.benchmark_group("alternatives");
         g.bench_function("limits/anonymous_hand_written", |b| {
             b.iter(|| call(anonymous, None))
         });
         g.bench_function("limits/anonymous_plus_tower_layers", |b| {
-            b.iter(|| call_layered(anonymous))
+            b.iter(|| get(&tokio, &layered, peer, anonymous, None))
         });
         g.finish();
     });

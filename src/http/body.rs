@@ -9,7 +9,7 @@
 //! escape, and formats the time through `time`) costs 0.35–0.5 µs per
 //! issued token, 1–3 % of a whole request in process (`http/anonymous`,
 //! 15–35 µs). That is below the 1 µs
-//! a hand-written part has to save to be kept (BENCHMARKS.md, "Logging and the token body"), so
+//! a hand-written part has to save to be kept (BENCHMARKS.md, "Hand-written parts and their crate alternatives"), so
 //! nothing here is written by hand.
 
 use serde::{Serialize, Serializer};

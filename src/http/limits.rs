@@ -15,9 +15,13 @@
 //! (nginx `limit_conn`, HAProxy `maxconn`) are what separates its clients;
 //! the cap then bounds what the proxy as a whole can hold.
 //!
-//! One hand-written service rather than a stack of tower layers: every token
-//! request passes here, and a layered stack costs a clone and a boxed
-//! future per layer per request (BENCHMARKS.md).
+//! One hand-written service rather than a stack of tower layers: no crate
+//! limits requests in flight per client address, and the limits belong
+//! together (a probe takes no slot, the timeout counts the wait for one).
+//! tower's concurrency limit and tower-http's timeout, stacked on the same
+//! application, are measured beside it (`alternatives/limits` in
+//! `benches/micro.rs`; BENCHMARKS.md, "Hand-written parts and their crate
+//! alternatives").
 //!
 //! The token endpoint needs little: at most [`crate::service::MAX_SCOPES`]
 //! scopes of at most 255-byte names fit, percent-encoded, in far less than

@@ -4,16 +4,13 @@
 //!
 //! Every token request writes an audit line. `tracing-appender`'s
 //! non-blocking writer sends each line over a channel to its thread, which
-//! is asleep between requests, so nearly every line pays a thread wake-up.
-//! Measured with the `http/anonymous` benchmark (a whole request in
-//! process; runs of the builds one after another, BENCHMARKS.md, "Logging and the token body"), a
-//! request took 22.1–22.6 µs with `tracing-appender` (lossless, over a
-//! `BufWriter`) and 15.4 µs with this batch: 7 µs more, far above the 1 µs a
-//! hand-written part has to save. One criterion run measuring both writers
-//! alone (`alternatives/write_line*`): a line written 20 µs after the last
-//! one, as requests come, costs 5.4 µs with `tracing-appender` against
-//! 0.06 µs here; back to back, where its thread never sleeps, 0.28 µs
-//! against 0.02 µs. The wake-up is the cost.
+//! is asleep between requests, so nearly every line pays a thread wake-up:
+//! measured side by side (`alternatives/write_line*` in `benches/micro.rs`;
+//! BENCHMARKS.md, "Hand-written parts and their crate alternatives"), a
+//! line written 20 µs after the last one, as requests come, costs 3.5 µs
+//! with `tracing-appender` (lossless) against 61 ns here; back to back,
+//! where its thread never sleeps, 230 ns against 23 ns. The wake-up is the
+//! cost, far above the 1 µs a hand-written part has to save.
 //!
 //! Here a request only copies its formatted line into the batch under a
 //! mutex; the writer thread is woken once per batch (when the first line

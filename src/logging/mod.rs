@@ -11,7 +11,7 @@
 //! Lines are formatted by `tracing_subscriber`'s own formatters: the
 //! default (`Full`) one for text, coloured only when stderr is a terminal,
 //! and `.json()` for JSON. Every token request logs an audit line, so the
-//! per-line cost is part of every request's (BENCHMARKS.md, "Logging and the token body"). Two
+//! per-line cost is part of every request's (BENCHMARKS.md, "Hand-written parts and their crate alternatives"). Two
 //! parts are written by hand, each because its crate alternative measured
 //! too costly on the token path (their module docs give the figures):
 //! - [`batch`], the writer: `tracing-appender`'s non-blocking writer wakes

@@ -10,7 +10,7 @@
 //! `Record`, 0.33–0.61 µs. That is 0.7–1.4 µs more on every request in
 //! text and 1.5–2.8 µs in JSON (`http/anonymous` is 15–35 µs in process,
 //! and a microsecond of CPU costs two to three at saturation): around and
-//! above the 1 µs a hand-written part has to save (BENCHMARKS.md, "Logging and the token body").
+//! above the 1 µs a hand-written part has to save (BENCHMARKS.md, "Hand-written parts and their crate alternatives").
 //! And the `.json()` formatter writes a list field as one string, where
 //! the audit line's `requested` and `granted` are JSON arrays, so it
 //! cannot write the audit line at all in JSON.
