@@ -5,8 +5,11 @@
 //! A chain is checked when it is loaded, not when a registry first
 //! refuses a token: the leaf must certify the signing key and each
 //! certificate must name the next as its issuer and carry its signature.
-//! Signatures are verified with aws-lc-rs (the one provider); `x509-cert`
-//! only reads the structures. No trust anchor or clock is involved: the
+//! Signatures are verified with aws-lc-rs (the one provider) for the
+//! schemes regauth and common CAs use (RSA PKCS#1 v1.5 with SHA-2, ECDSA,
+//! Ed25519); another scheme (RSA-PSS, SHA-1 in an old TLS chain given as
+//! `server.certificate`) is left to the registry after the names matched.
+//! `x509-cert` only reads the structures. No trust anchor or clock is involved: the
 //! registry decides trust, regauth makes sure what it sends can chain.
 
 use aws_lc_rs::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
@@ -79,14 +82,18 @@ impl Cert {
             ));
         }
         let spki = &issuer.parsed.tbs_certificate.subject_public_key_info;
-        let alg = verification_alg(
+        let Some(alg) = verification_alg(
             &self.parsed.signature_algorithm.oid,
             &spki.algorithm.oid,
             spki.algorithm
                 .parameters
                 .as_ref()
                 .and_then(|p| p.decode_as::<Oid>().ok()),
-        )?;
+        ) else {
+            // A signature scheme regauth does not verify (RSA-PSS, SHA-1 in
+            // an old TLS chain): the names matched; the registry verifies.
+            return Ok(());
+        };
         let msg = tbs.to_der().map_err(|e| e.to_string())?;
         let sig = self.parsed.signature.raw_bytes();
         UnparsedPublicKey::new(alg, spki.subject_public_key.raw_bytes())
@@ -101,36 +108,61 @@ impl Cert {
 }
 
 /// The aws-lc-rs algorithm for a certificate signature `sig` made by a key
-/// of type `key` (on `curve` for EC keys).
+/// of type `key` (on `curve` for EC keys); `None` for schemes not verified
+/// here.
 fn verification_alg(
     sig: &Oid,
     key: &Oid,
     curve: Option<Oid>,
-) -> Result<&'static dyn VerificationAlgorithm, String> {
-    let sig_s = sig.to_string();
-    let alg: &'static dyn VerificationAlgorithm = match (sig_s.as_str(), *key, curve) {
-        ("1.2.840.113549.1.1.11", k, _) if k == RSA => &signature::RSA_PKCS1_2048_8192_SHA256,
-        ("1.2.840.113549.1.1.12", k, _) if k == RSA => &signature::RSA_PKCS1_2048_8192_SHA384,
-        ("1.2.840.113549.1.1.13", k, _) if k == RSA => &signature::RSA_PKCS1_2048_8192_SHA512,
-        ("1.3.101.112", k, _) if k == ED25519 => &signature::ED25519,
-        (s, k, Some(c)) if k == EC => match (s, c) {
-            ("1.2.840.10045.4.3.2", c) if c == P256 => &signature::ECDSA_P256_SHA256_ASN1,
-            ("1.2.840.10045.4.3.3", c) if c == P256 => &signature::ECDSA_P256_SHA384_ASN1,
-            ("1.2.840.10045.4.3.2", c) if c == P384 => &signature::ECDSA_P384_SHA256_ASN1,
-            ("1.2.840.10045.4.3.3", c) if c == P384 => &signature::ECDSA_P384_SHA384_ASN1,
-            ("1.2.840.10045.4.3.4", c) if c == P384 => &signature::ECDSA_P384_SHA512_ASN1,
-            ("1.2.840.10045.4.3.2", c) if c == P521 => &signature::ECDSA_P521_SHA256_ASN1,
-            ("1.2.840.10045.4.3.3", c) if c == P521 => &signature::ECDSA_P521_SHA384_ASN1,
-            ("1.2.840.10045.4.3.4", c) if c == P521 => &signature::ECDSA_P521_SHA512_ASN1,
-            _ => {
-                return Err(format!(
-                    "unsupported signature algorithm {sig_s} for an EC key"
-                ))
-            }
-        },
-        _ => return Err(format!("unsupported signature algorithm {sig_s}")),
+) -> Option<&'static dyn VerificationAlgorithm> {
+    const SHA256_RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.11");
+    const SHA384_RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.12");
+    const SHA512_RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.13");
+    const ECDSA_SHA256: Oid = Oid::new_unwrap("1.2.840.10045.4.3.2");
+    const ECDSA_SHA384: Oid = Oid::new_unwrap("1.2.840.10045.4.3.3");
+    const ECDSA_SHA512: Oid = Oid::new_unwrap("1.2.840.10045.4.3.4");
+    let alg: &'static dyn VerificationAlgorithm = if *key == RSA {
+        match *sig {
+            s if s == SHA256_RSA => &signature::RSA_PKCS1_2048_8192_SHA256,
+            s if s == SHA384_RSA => &signature::RSA_PKCS1_2048_8192_SHA384,
+            s if s == SHA512_RSA => &signature::RSA_PKCS1_2048_8192_SHA512,
+            _ => return None,
+        }
+    } else if *key == ED25519 && *sig == ED25519 {
+        &signature::ED25519
+    } else if *key == EC {
+        let curve = curve?;
+        let hashes: [&'static dyn VerificationAlgorithm; 3] = if curve == P256 {
+            [
+                &signature::ECDSA_P256_SHA256_ASN1,
+                &signature::ECDSA_P256_SHA384_ASN1,
+                &signature::ECDSA_P256_SHA512_ASN1,
+            ]
+        } else if curve == P384 {
+            [
+                &signature::ECDSA_P384_SHA256_ASN1,
+                &signature::ECDSA_P384_SHA384_ASN1,
+                &signature::ECDSA_P384_SHA512_ASN1,
+            ]
+        } else if curve == P521 {
+            [
+                &signature::ECDSA_P521_SHA256_ASN1,
+                &signature::ECDSA_P521_SHA384_ASN1,
+                &signature::ECDSA_P521_SHA512_ASN1,
+            ]
+        } else {
+            return None;
+        };
+        match *sig {
+            s if s == ECDSA_SHA256 => hashes[0],
+            s if s == ECDSA_SHA384 => hashes[1],
+            s if s == ECDSA_SHA512 => hashes[2],
+            _ => return None,
+        }
+    } else {
+        return None;
     };
-    Ok(alg)
+    Some(alg)
 }
 
 /// Every `CERTIFICATE` block of a PEM text, in order.
