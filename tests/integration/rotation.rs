@@ -322,3 +322,37 @@ fn signed_by_without_a_ca_says_how_to_make_one() {
     assert!(!success);
     assert!(err.contains("regauth keygen --ca --out nope"), "{err}");
 }
+
+#[tokio::test]
+async fn a_published_file_is_watched_and_reloaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_owned();
+    ok(&d, &["keygen", "--out", "a"]);
+    ok(&d, &["keygen", "--out", "b"]);
+    std::fs::copy(d.join("a/token.pem"), d.join("next.pem")).unwrap();
+    let extra = format!("  publish: [\"{}\"]", d.join("next.pem").display());
+    let s = Server::start_in(dir, &config_yaml("p256", &extra, DEFAULT_ACL)).await;
+    let before = kids(&jwks(&s).await);
+    assert_eq!(before.len(), 2);
+    let watcher = tokio::spawn(regauth::reload::watch(
+        s.state.clone(),
+        std::time::Duration::from_millis(250),
+        None,
+    ));
+    // The watcher takes its first look before the file changes.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Replaced the way an operator should: beside, then renamed over.
+    std::fs::copy(d.join("b/token.pem"), d.join("next.pem.tmp")).unwrap();
+    std::fs::rename(d.join("next.pem.tmp"), d.join("next.pem")).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let now = kids(&jwks(&s).await);
+        if now[1] != before[1] {
+            assert_eq!(now[0], before[0], "the signing key stays");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no reload within 5 s");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    watcher.abort();
+}
