@@ -82,6 +82,12 @@ impl Generation {
             out.extend(robot_rules(r, now, mode));
         }
         out.extend(self.expiry_warning());
+        for f in self.signer.published_signing_key() {
+            out.push(format!(
+                "token.publish: {} holds the signing key itself, which the JWKS and the bundle already carry; publish the next key (or the previous one) instead",
+                f.display()
+            ));
+        }
         out
     }
 }

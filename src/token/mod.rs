@@ -229,6 +229,17 @@ impl Signer {
         &self.published
     }
 
+    /// The published files that hold the signing key itself (listed once
+    /// in the JWKS: publishing them does nothing).
+    pub(crate) fn published_signing_key(&self) -> Vec<&std::path::Path> {
+        let own = self.key.public_spki_der();
+        self.published
+            .iter()
+            .filter(|p| p.key.spki_der == own)
+            .map(|p| p.path.as_path())
+            .collect()
+    }
+
     /// The PEM of the signing certificate with its chain (so a CA in it is
     /// trusted too) and of the published certificates, for a registry's
     /// `rootcertbundle`; and the files of published bare public keys, which

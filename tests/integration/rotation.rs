@@ -142,6 +142,27 @@ async fn published_keys_are_served_and_bundled_but_never_sign() {
 }
 
 #[test]
+fn publishing_the_signing_key_itself_is_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let yaml = config_yaml(
+        "p256",
+        &format!(
+            "  publish: [\"{}\"]",
+            fixture("keys/p256.pub.pem").display()
+        ),
+        DEFAULT_ACL,
+    );
+    std::fs::write(d.join("c.yml"), yaml).unwrap();
+    let out = ok(d, &["check", "--config", "c.yml"]);
+    assert!(
+        out.contains("warning: token.publish: ")
+            && out.contains("p256.pub.pem holds the signing key itself"),
+        "{out}"
+    );
+}
+
+#[test]
 fn publish_errors_name_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
