@@ -47,6 +47,8 @@
 #                           `regauth check` warns "expires in 4 days" (or 5)
 #   chain-out-of-order      (the Troubleshooting row) CA first, leaf second:
 #                           `regauth check` exits 1 naming the file and why
+#   publish-own-key         (the Troubleshooting row) token.publish naming
+#                           the signing certificate: `regauth check` warns
 
 RO_USER="rota"
 RO_PW="rota-rotation-Pw1"
@@ -364,6 +366,16 @@ t_ro_chain_out_of_order() {
 	assert_contains "check" "$(cat "$d/out")" "token.certificate ($d/token.pem): certificate does not hold the public key of the signing key"
 }
 
+t_ro_publish_own_key() {
+	local d="$RO_DIR/own" rc=0
+	mkdir -p "$d"
+	sed -e "s|^  publish:|  publish:\n    - \"$RO_DIR/next/token.pem\"|" "$RO_DIR/regauth-b.yml" >"$d/regauth.yml"
+	"$REGAUTH" check --config "$d/regauth.yml" >"$d/out" 2>&1 || rc=$?
+	cat "$d/regauth.yml" "$d/out" >&2
+	assert_eq "check exit status" 0 "$rc"
+	assert_contains "check" "$(cat "$d/out")" "warning: token.publish: $RO_DIR/next/token.pem holds the signing key itself"
+}
+
 # ----------------------------------------------------------------- driver ---
 
 ROTATION_SCENARIOS=(
@@ -375,6 +387,7 @@ ROTATION_SCENARIOS=(
 	unpublished-switch:t_ro_unpublished_switch
 	expiry-warning:t_ro_expiry_warning
 	chain-out-of-order:t_ro_chain_out_of_order
+	publish-own-key:t_ro_publish_own_key
 )
 
 # run_rotation_setup — bring the setup up, run its scenarios, bring it down.
