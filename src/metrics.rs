@@ -25,6 +25,13 @@ pub(crate) struct RobotLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct FederationLabel {
+    pub(crate) binding: String,
+    /// `ok`, `unavailable`, or the check that failed (`aud`, `exp`, ...).
+    pub(crate) result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct ResultLabel {
     pub(crate) result: &'static str,
 }
@@ -99,6 +106,7 @@ pub struct Metrics {
     /// Held while the key series are replaced and rendered, so that two
     /// scrapes at once each see a whole set.
     keys_lock: std::sync::Mutex<()>,
+    pub(crate) federation_logins: Family<FederationLabel, Counter>,
     /// The series every request updates, looked up once (indexed like
     /// [`RequestOutcome::ALL`]): a family lookup takes a lock and hashes the label.
     by_outcome: Vec<(Counter, Histogram)>,
@@ -192,6 +200,12 @@ impl Default for Metrics {
             "Seconds until the signing certificate's notAfter (negative once expired); absent without a certificate",
             signing_cert_expiry.clone(),
         );
+        let federation_logins = Family::<FederationLabel, Counter>::default();
+        registry.register(
+            "federation_logins",
+            "Federated (ID token) logins by binding and result: ok, unavailable, or the check that failed",
+            federation_logins.clone(),
+        );
         // Every outcome's series exists from the start (at zero).
         let by_outcome = RequestOutcome::ALL
             .iter()
@@ -221,6 +235,7 @@ impl Default for Metrics {
             token_keys,
             signing_cert_expiry,
             keys_lock: std::sync::Mutex::new(()),
+            federation_logins,
         }
     }
 }
@@ -247,6 +262,17 @@ impl Metrics {
             .get_or_create(&RobotLabel {
                 robot: robot.to_owned(),
                 outcome,
+            })
+            .inc();
+    }
+
+    /// A federated login under `binding` (`""`: a token exchange that
+    /// matched no binding's issuer) ended with `result`.
+    pub(crate) fn federation(&self, binding: &str, result: &'static str) {
+        self.federation_logins
+            .get_or_create(&FederationLabel {
+                binding: binding.to_owned(),
+                result,
             })
             .inc();
     }
