@@ -23,7 +23,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use arc_swap::{ArcSwap, ArcSwapOption};
+use arc_swap::ArcSwap;
 
 use authorize::authorize_checked;
 pub(crate) use authorize::{authorize, check_service, Authorization, Grant, Requester};
@@ -117,10 +117,9 @@ impl ServiceError {
 pub struct TokenService {
     generation: Arc<ArcSwap<Generation>>,
     metrics: Arc<Metrics>,
+    /// The in-process counts, and the client of the running generation's
+    /// `throttle.redis`, kept across reloads that keep the URL.
     throttle: Arc<throttle::Throttle>,
-    /// The client of the running generation's `throttle.redis`, kept
-    /// across reloads that keep the URL (see `throttle::shared`).
-    redis: Arc<ArcSwapOption<throttle::Redis>>,
 }
 
 impl TokenService {
@@ -132,7 +131,6 @@ impl TokenService {
             generation: Arc::new(ArcSwap::from_pointee(generation)),
             metrics: Arc::new(Metrics::default()),
             throttle: Arc::new(throttle::Throttle::new()),
-            redis: Arc::new(ArcSwapOption::empty()),
         };
         service.follow_redis(&service.current());
         service
@@ -142,7 +140,7 @@ impl TokenService {
     /// the URL is the same, replaced or dropped otherwise.
     fn follow_redis(&self, next: &Generation) {
         let url = next.config.throttle.redis.as_ref();
-        let current = self.redis.load();
+        let current = self.throttle.redis.load();
         if current.as_deref().map(throttle::Redis::url) == url {
             return;
         }
@@ -152,7 +150,7 @@ impl TokenService {
                 .ok()
         });
         self.metrics.throttle_redis_up.set(0);
-        self.redis.store(client.map(Arc::new));
+        self.throttle.redis.store(client.map(Arc::new));
     }
 
     /// The running generation.
@@ -184,15 +182,11 @@ impl TokenService {
         req: TokenRequest,
     ) -> impl Future<Output = Result<Issued, ServiceError>> + Send + 'static {
         let ip = req.ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-        // With throttle.redis, admission waits on Redis inside the future.
-        let shared = match (throttle::guess(&req.login), &gen.throttle_key) {
-            (Some(_), Some(key)) if gen.config.throttle.enabled() => {
-                self.redis.load_full().map(|redis| (redis, key.clone()))
-            }
-            _ => None,
-        };
+        // With throttle.redis, admission waits on Redis inside the future
+        // (which then holds nothing more than this flag).
+        let shared = gen.throttle_key.is_some() && gen.config.throttle.enabled();
         let admitted = match throttle::guess(&req.login) {
-            Some(_) if shared.is_some() => Ok(None),
+            Some(_) if shared => Ok(None),
             Some(creds) => self
                 .throttle
                 .admit(&gen.config.throttle, ip, creds, req.method, &self.metrics)
@@ -209,14 +203,16 @@ impl TokenService {
         );
         async move {
             let mut attempt = admitted?;
-            if let (Some((redis, key)), Some(creds)) = (&shared, throttle::guess(&req.login)) {
+            if let (true, Some(key), Some(creds)) =
+                (shared, &gen.throttle_key, throttle::guess(&req.login))
+            {
                 let admit = throttle.admit_shared(
                     &gen.config.throttle,
                     ip,
                     creds,
                     req.method,
                     &metrics,
-                    (redis, key),
+                    key,
                 );
                 attempt =
                     Some(
@@ -237,19 +233,19 @@ impl TokenService {
                 (&result, attempt, throttle::guess(&req.login))
             {
                 if e.is_unauthorized() {
-                    match &shared {
-                        Some((redis, key)) => {
+                    match (shared, &gen.throttle_key) {
+                        (true, Some(key)) => {
                             Box::pin(throttle.record_failure_shared(
                                 &gen.config.throttle,
                                 ip,
                                 creds,
                                 attempt,
                                 &metrics,
-                                (redis, key),
+                                key,
                             ))
                             .await
                         }
-                        None => throttle.record_failure(&gen.config.throttle, ip, creds, attempt),
+                        _ => throttle.record_failure(&gen.config.throttle, ip, creds, attempt),
                     }
                 }
             }

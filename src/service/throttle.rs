@@ -116,6 +116,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwapOption;
 use aws_lc_rs::hmac;
 
 use crate::authn::Credentials;
@@ -142,6 +143,8 @@ pub(crate) struct Throttle {
     tracked_markers: AtomicUsize,
     /// Key of the credential fingerprints (random per process).
     key: hmac::Key,
+    /// The client of `throttle.redis`, when configured (see [`shared`]).
+    pub(crate) redis: ArcSwapOption<Redis>,
 }
 
 impl Default for Throttle {
@@ -156,6 +159,7 @@ impl Default for Throttle {
             markers: Mutex::default(),
             tracked_markers: AtomicUsize::new(0),
             key: hmac::Key::new(hmac::HMAC_SHA256, &key),
+            redis: ArcSwapOption::empty(),
         }
     }
 }
@@ -496,9 +500,9 @@ impl Throttle {
 }
 
 impl Throttle {
-    /// Admission with the counts shared through `redis` (see [`shared`]):
-    /// decided on the shared counts and the local ones; on the local ones
-    /// alone when Redis does not answer.
+    /// Admission with the counts shared through `throttle.redis` (see
+    /// [`shared`]): decided on the shared counts and the local ones; on the
+    /// local ones alone when Redis does not answer (or no client is set).
     pub(crate) async fn admit_shared(
         &self,
         s: &ThrottleSettings,
@@ -506,11 +510,12 @@ impl Throttle {
         creds: &Credentials,
         method: Method,
         metrics: &Metrics,
-        (redis, key): (&Redis, &SharedKey),
+        key: &SharedKey,
     ) -> Result<Attempt, Refused> {
-        if !s.enabled() {
-            return Ok(Attempt::Get);
-        }
+        let redis = self.redis.load_full();
+        let Some(redis) = redis.as_deref().filter(|_| s.enabled()) else {
+            return self.admit(s, ip, creds, method, metrics);
+        };
         let names = key.names(ip, &creds.user);
         let fingerprint = (method == Method::Get).then(|| key.fingerprint(creds));
         let Some(view) = redis.view(metrics, s, &names, fingerprint.as_deref()).await else {
@@ -543,12 +548,15 @@ impl Throttle {
         creds: &Credentials,
         attempt: Attempt,
         metrics: &Metrics,
-        (redis, key): (&Redis, &SharedKey),
+        key: &SharedKey,
     ) {
         if !s.enabled() || attempt == Attempt::Retry {
             return;
         }
         self.record_failure(s, ip, creds, attempt);
+        let Some(redis) = self.redis.load_full() else {
+            return;
+        };
         let names = key.names(ip, &creds.user);
         let fingerprint = (attempt == Attempt::Post).then(|| key.fingerprint(creds));
         redis
