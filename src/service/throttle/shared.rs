@@ -61,7 +61,8 @@
 //! # Across reloads
 //!
 //! The client (one multiplexed connection, reconnected on error) belongs
-//! to the `TokenService`, like the local counts, and follows the running
+//! to the [`Throttle`](super::Throttle), like the local counts, and so
+//! outlives generations; the `TokenService` makes it follow the running
 //! generation's URL: a reload that keeps the URL keeps the connection and
 //! the outage state; one that changes it replaces the client. The key
 //! belongs to the generation, as it comes from its signing key.
