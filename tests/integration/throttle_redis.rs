@@ -246,3 +246,27 @@ async fn redis_stopped_logins_go_on_and_count_locally_then_shared_again() {
     assert_eq!(login(&a, "10.5.0.1", "bob", "bob").await, 429);
     assert_eq!(login(&b, "10.5.0.1", "bob", "bob").await, 429);
 }
+
+#[tokio::test]
+async fn a_reload_that_changes_the_url_follows_it() {
+    let (first, second) = (RedisServer::start(), RedisServer::start());
+    let (a, _) = replicas(&first, 3, 0).await;
+    let (b, _) = replicas(&second, 3, 0).await;
+    // 10.6.0.1 reaches the limit in the second Redis, through b.
+    for i in 0..3 {
+        assert_eq!(login(&b, "10.6.0.1", &format!("x{i}"), "x").await, 401);
+    }
+    assert_eq!(login(&b, "10.6.0.1", "bob", "bob").await, 429);
+    // a counts in the first: it has never seen 10.6.0.1 fail.
+    assert_eq!(login(&a, "10.6.0.1", "bob", "bob").await, 200);
+    // a's configuration now names the second Redis: after the reload it
+    // refuses the address on the counts it finds there.
+    let path = a.dir.path().join("config.yml");
+    let yaml = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace(&first.url(), &second.url());
+    std::fs::write(&path, yaml).unwrap();
+    regauth::reload::reload(&a.state, None).await.unwrap();
+    assert_eq!(login(&a, "10.6.0.1", "bob", "bob").await, 429);
+    assert_eq!(metric(&a, "regauth_throttle_redis_up").await, 1);
+}
