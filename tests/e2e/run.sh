@@ -231,6 +231,8 @@ inner() {
 	. "$E2E_DIR/secrets.sh"
 	# shellcheck source=tests/e2e/unix.sh
 	. "$E2E_DIR/unix.sh"
+	# shellcheck source=tests/e2e/image.sh
+	. "$E2E_DIR/image.sh"
 	SCENARIOS+=("${DOCKER_SCENARIOS[@]}")
 
 	# Pass or fail, every process we started is stopped by its PID.
@@ -263,6 +265,8 @@ inner() {
 	run_tls_setup
 	# regauth on a Unix socket behind nginx (unix.sh).
 	run_unix_setup
+	# The OCI image, built offline, as the registry's realm (image.sh).
+	run_image_setup
 	# Last: no secret in any regauth log of the run (secrets.sh).
 	run_secrets_check
 
