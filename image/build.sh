@@ -13,7 +13,7 @@
 #   --tag NAME    an image name to tag (repeatable; default: localhost/regauth:dev
 #                 and localhost/regauth:<version from Cargo.toml>)
 #   after --      global podman options (e.g. --root DIR --storage-driver vfs)
-# Env: PODMAN (default: podman; buildah's `bud` works the same way)
+# Env: PODMAN (default: podman): the podman command to build and inspect with
 #
 # The binary's debug info is split off into STAGE/regauth.debug (linked
 # with .gnu_debuglink, for gdb and post-mortems); the shipped binary keeps its
@@ -111,7 +111,7 @@ tag_args=()
 for t in "${TAGS[@]}"; do tag_args+=(--tag "$t"); done
 
 "$PODMAN" "${PODMAN_GLOBAL[@]}" build \
-	--network none --pull=never \
+	--network none --pull=never --layers=false \
 	--timestamp "$epoch" \
 	--build-arg "VERSION=$VERSION" \
 	--file "$REPO_ROOT/Containerfile" \
