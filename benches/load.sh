@@ -9,6 +9,8 @@
 #   regauth  htpasswd (cached)          Basic, bcrypt cost 10, credential cache warm
 #   regauth  htpasswd, 10,000-rule ACL  the same against a 10,000-entry ACL
 #   regauth  LDAP (cached)              Basic against slapd on loopback, cache warm
+#   regauth  robot (repeat login)       Basic with a robot secret (robots_file):
+#                                       SHA-256 per request, no credential cache
 #   baseline                            the same query, no auth, no ACL
 # one cold-cache burst: BENCH_BURST clients (default 100) at once, with one
 # user's credentials not yet cached: concurrent verifications of the same
@@ -332,6 +334,13 @@ ${3:-}
 EOF
 }
 write_config "$TMP/regauth.yml" "$TMP/acl.yml"
+# The robot case: one robot whose scopes allow its own namespace (the ACL's
+# personal namespaces grant it), its secret from `regauth robot add`.
+ROBOT_SECRET=$("$REGAUTH" robot add --file "$TMP/robots.yaml" --name robot-ci \
+    --scope 'repository:robot-ci/*:push,pull' --expires 1d 2>/dev/null)
+ROBOT_AUTH=$(printf 'robot-ci:%s' "$ROBOT_SECRET" | base64 -w0)
+write_config "$TMP/regauth-robot.yml" "$TMP/acl.yml" "robots_file: \"$TMP/robots.yaml\""
+ROBOT_URL="/auth?service=$SERVICE&scope=repository:robot-ci/app:pull,push"
 write_config "$TMP/regauth10k.yml" "$TMP/acl10k.yml"
 # The flood: behind a proxy that reports the client address (so that the
 # attacker and the user differ on loopback), throttle at its defaults (on)
@@ -419,6 +428,19 @@ if start_regauth "$TMP/regauth10k.yml"; then
     stop "$pid"
 else
     fail_row "regauth htpasswd, 10k-rule ACL" "regauth did not start: $("$REGAUTH" check --config "$TMP/regauth10k.yml" 2>&1 | tail -1)"
+fi
+
+# --- regauth: a robot, logging in again and again ---
+if start_regauth "$TMP/regauth-robot.yml"; then
+    pid=$REGAUTH_PID
+    if [[ $(granted "$REGAUTH_URL$ROBOT_URL" "$ROBOT_AUTH") == *'"push"'* ]]; then
+        run_wrk "regauth robot (repeat login)" "$REGAUTH_URL$ROBOT_URL" "$ROBOT_AUTH" "$pid"
+    else
+        fail_row "regauth robot (repeat login)" "no push granted to robot-ci"
+    fi
+    stop "$pid"
+else
+    fail_row "regauth robot (repeat login)" "regauth did not start: $("$REGAUTH" check --config "$TMP/regauth-robot.yml" 2>&1 | tail -1)"
 fi
 
 # --- regauth: LDAP (cached), slapd on loopback ---
@@ -653,7 +675,7 @@ done
 echo "${line%;}"
 echo "  sign, ring alone: ES256 $(human "$(median_ns sign/ring_parsed_key/ES256)"); RS256 $(human "$(median_ns sign/ring_parsed_key/RS256)");" \
     "jsonwebtoken::encode: ES256 $(human "$(median_ns sign/jsonwebtoken_encode/ES256)"); RS256 $(human "$(median_ns sign/jsonwebtoken_encode/RS256)")"
-echo "  authn: cache hit $(human "$(median_ns authn/cache_hit)"); bcrypt cost 10 $(human "$(median_ns authn/bcrypt_cost10_verify)")"
+echo "  authn: cache hit $(human "$(median_ns authn/cache_hit)"); robot verify $(human "$(median_ns authn/robot_verify)"); bcrypt cost 10 $(human "$(median_ns authn/bcrypt_cost10_verify)")"
 
 # --- the four items ---
 VERDICT_FAIL=0

@@ -275,6 +275,24 @@ fn authn(c: &mut Criterion) {
     g.bench_function("cache_hit", |b| {
         b.iter(|| cache.get(black_box("ci"), black_box(&pw), now).unwrap())
     });
+    // A robot login: SHA-256 of the secret, compared in constant time
+    // (never cached: it costs about what a cache hit does).
+    let secret = regauth::authn::robots::new_secret();
+    let robots = regauth::authn::robots::RobotTable::new([regauth::authn::robots::RobotEntry {
+        name: "robot-ci".into(),
+        sha256: regauth::authn::robots::sha256(&secret),
+        expires: i64::MAX,
+        ceiling: Default::default(),
+        labels: Labels::new(),
+    }]);
+    g.bench_function("robot_verify", |b| {
+        b.iter(|| {
+            assert!(matches!(
+                robots.check(black_box("robot-ci"), black_box(&secret), 1_700_000_000),
+                regauth::authn::robots::Check::Valid(_)
+            ))
+        })
+    });
     let hash = bcrypt::hash(pw.expose(), 10).unwrap();
     g.sample_size(10);
     g.measurement_time(Duration::from_secs(1));

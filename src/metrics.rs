@@ -19,6 +19,12 @@ pub(crate) struct BackendLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct RobotLabel {
+    pub(crate) robot: String,
+    pub(crate) outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct ResultLabel {
     pub(crate) result: &'static str,
 }
@@ -69,6 +75,8 @@ pub struct Metrics {
     pub(crate) authn_errors: Family<BackendLabel, Counter>,
     pub(crate) reloads: Family<ResultLabel, Counter>,
     pub(crate) rate_limited: Counter,
+    /// Robot logins by robot and outcome (the robots file bounds the names).
+    pub(crate) robot_logins: Family<RobotLabel, Counter>,
     pub(crate) config_generation: Gauge,
     /// The series every request updates, looked up once (indexed like
     /// [`RequestOutcome::ALL`]): a family lookup takes a lock and hashes the label.
@@ -138,6 +146,12 @@ impl Default for Metrics {
             "Requests refused by brute-force throttling",
             rate_limited.clone(),
         );
+        let robot_logins = Family::<RobotLabel, Counter>::default();
+        registry.register(
+            "robot_logins",
+            "Robot logins by robot and outcome (ok, wrong_secret, expired)",
+            robot_logins.clone(),
+        );
         let config_generation = Gauge::default();
         registry.register(
             "config_generation",
@@ -169,6 +183,7 @@ impl Default for Metrics {
             authn_errors,
             reloads,
             rate_limited,
+            robot_logins,
             config_generation,
         }
     }
@@ -188,6 +203,16 @@ impl Metrics {
         } else {
             self.cache_miss.inc();
         }
+    }
+
+    /// A login as robot `robot`: `ok`, `wrong_secret` or `expired`.
+    pub(crate) fn robot_login(&self, robot: &str, outcome: &'static str) {
+        self.robot_logins
+            .get_or_create(&RobotLabel {
+                robot: robot.to_owned(),
+                outcome,
+            })
+            .inc();
     }
 
     pub(crate) fn reload(&self, ok: bool) {

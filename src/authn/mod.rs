@@ -3,14 +3,17 @@
 //! wrong) or `NoMatch` (not their user: ask the next one), or fails.
 //! Successful verifications are cached (see [`cache`]); slow verifications
 //! (bcrypt) run on the blocking pool, bounded, and fail fast when saturated.
+//! Robots ([`robots`]) are asked first, by name, and answered at once
+//! without the cache: their check is one SHA-256.
 
 pub mod cache;
 mod hash;
 pub(crate) mod inflight;
 pub mod ldap;
+pub mod robots;
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::Semaphore;
 
@@ -52,7 +55,8 @@ pub enum AuthnError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Verdict {
     pub(crate) outcome: Outcome,
-    /// The backend that decided (`"users"`, `"htpasswd"`, `"ldap"`), or `"none"`.
+    /// The backend that decided (`"users"`, `"htpasswd"`, `"ldap"`,
+    /// `"robot"`), or `"none"`.
     pub(crate) backend: &'static str,
     /// Whether the verdict came from the credential cache.
     pub(crate) cached: bool,
@@ -72,6 +76,9 @@ pub(crate) enum Backend {
     },
     /// `ldap_auth`.
     Ldap(Arc<ldap::Ldap>),
+    /// `robots_file`: verified at once, before the cache and the other
+    /// backends (see [`robots`]).
+    Robots(Arc<robots::RobotTable>),
 }
 
 impl Backend {
@@ -79,6 +86,7 @@ impl Backend {
         match self {
             Backend::Table { name, .. } => name,
             Backend::Ldap(_) => "ldap",
+            Backend::Robots(_) => "robot",
         }
     }
 
@@ -89,9 +97,16 @@ impl Backend {
                 password_table::Lookup::Anonymous(labels) => Some(labels),
                 _ => None,
             },
-            Backend::Ldap(_) => None,
+            Backend::Ldap(_) | Backend::Robots(_) => None,
         }
     }
+}
+
+/// Now, in Unix seconds (robot expiry).
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// Where a login as an account would take its labels from, found without
@@ -175,16 +190,58 @@ impl Chain {
         &self.backends
     }
 
-    /// What the chain can answer without asking a backend: anonymous
-    /// requests (no credentials or an empty user name) and cache hits.
+    /// What the chain can answer without asking a slow backend: anonymous
+    /// requests (no credentials or an empty user name), robots (one
+    /// SHA-256, never cached) and cache hits.
     pub(crate) fn without_backends<'c>(&self, creds: Option<&'c Credentials>) -> FirstLook<'c> {
         match creds {
-            Some(c) if !c.user.is_empty() => match self.cached(c) {
+            Some(c) if !c.user.is_empty() => match self.robot(c).or_else(|| self.cached(c)) {
                 Some(v) => FirstLook::Answered(v),
                 None => FirstLook::NeedsBackend(c),
             },
             _ => FirstLook::Answered(self.anonymous()),
         }
+    }
+
+    /// The robot table, when `robots_file` is configured.
+    pub(crate) fn robots(&self) -> Option<&robots::RobotTable> {
+        self.backends.iter().find_map(|b| match b {
+            Backend::Robots(t) => Some(&**t),
+            _ => None,
+        })
+    }
+
+    /// The verdict on a robot's login; `None` when `creds` names no robot.
+    fn robot(&self, creds: &Credentials) -> Option<Verdict> {
+        let outcome = match self
+            .robots()?
+            .check(&creds.user, &creds.password, unix_now())
+        {
+            robots::Check::NotARobot => return None,
+            robots::Check::Valid(labels) => Outcome::Authenticated(labels.clone()),
+            robots::Check::WrongSecret => {
+                tracing::info!(robot = %creds.user, reason = "wrong secret", "robot login refused");
+                Outcome::Denied
+            }
+            robots::Check::Expired { expires } => {
+                tracing::info!(
+                    robot = %creds.user,
+                    reason = "expired",
+                    expired_at = %time::OffsetDateTime::from_unix_timestamp(expires)
+                        .ok()
+                        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+                        .unwrap_or_else(|| expires.to_string()),
+                    "robot login refused: the robot expired; add a new one with `regauth robot add`"
+                );
+                Outcome::Denied
+            }
+        };
+        Some(Verdict {
+            outcome,
+            backend: "robot",
+            cached: false,
+            account: None,
+        })
     }
 
     /// A verification by the backends, for credentials [`Chain::without_backends`]
@@ -225,6 +282,8 @@ impl Chain {
                         outcome
                     }
                 },
+                // Answered by `at_once`, never cached.
+                Backend::Robots(_) => continue,
             };
             if let Outcome::Authenticated(labels) = &outcome {
                 // Keyed on what was typed, holding the account it names:
@@ -291,6 +350,9 @@ impl Chain {
             }),
             // Boxed for the same reason as in `authenticate`.
             Backend::Ldap(l) => Box::pin(l.lookup(user)).await,
+            Backend::Robots(t) => Ok(t
+                .current(user, unix_now())
+                .map(|(_, labels, sha)| (labels.clone(), sha.to_vec()))),
         }
     }
 
@@ -309,8 +371,15 @@ impl Chain {
                 _ => LabelSource::Unknown,
             });
         }
+        if let Some(labels) = self.robots().and_then(|t| t.labels(user)) {
+            return Ok(LabelSource::Found {
+                backend: "robot",
+                labels: labels.clone(),
+            });
+        }
         for b in &self.backends {
             match b {
+                Backend::Robots(_) => {}
                 Backend::Table { name, table } => {
                     if let password_table::Lookup::Hash(_, labels) = table.lookup(user) {
                         return Ok(LabelSource::Found {
@@ -339,7 +408,7 @@ impl Chain {
     pub(crate) async fn ready(&self) -> Result<(), AuthnError> {
         for b in &self.backends {
             match b {
-                Backend::Table { .. } => {}
+                Backend::Table { .. } | Backend::Robots(_) => {}
                 Backend::Ldap(l) => l.ping().await?,
             }
         }

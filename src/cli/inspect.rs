@@ -107,6 +107,9 @@ pub fn check(a: &CheckArgs) -> Result<(), CliError> {
     if let Some(l) = &c.ldap {
         println!("  ldap:       {}", l.url);
     }
+    if let Some(r) = &c.robots {
+        println!("  robots:     {} ({})", r.robots.len(), r.path.display());
+    }
     println!("  acl:        {} rules", c.acl.len());
     for m in &c.mirrors {
         println!(
@@ -126,7 +129,7 @@ pub fn check(a: &CheckArgs) -> Result<(), CliError> {
     }
     let ldap_keeps_typed_name = g.authn.backends().iter().any(|b| match b {
         crate::authn::Backend::Ldap(l) => l.account_attributes().is_empty(),
-        crate::authn::Backend::Table { .. } => false,
+        crate::authn::Backend::Table { .. } | crate::authn::Backend::Robots(_) => false,
     });
     if ldap_keeps_typed_name {
         eprintln!("warning: ldap_auth.filter: no attribute is matched exactly against ${{account}} (as in \"(uid=${{account}})\"), so LDAP logins keep the name as typed, in whatever case the directory accepts it: match LDAP accounts case-insensitively in the ACL (\"/(?i)^alice$/\") or on labels");
@@ -157,13 +160,28 @@ pub fn explain(a: &ExplainArgs) -> Result<(), CliError> {
     } else {
         (super::parse_labels(&a.label)?, "from --label".to_owned())
     };
-    let auth = crate::service::authorize(&c, &a.account, &labels, &service, a.ip, scopes.clone())
-        .map_err(|e| CliError(e.to_string()))?;
+    let auth = crate::service::authorize(
+        &c,
+        &a.account,
+        &labels,
+        &service,
+        a.ip,
+        scopes.clone(),
+        robot_ceiling(&c, &a.account),
+    )
+    .map_err(|e| CliError(e.to_string()))?;
     println!(
         "account {:?}, service {:?} -> aud {:?}",
         a.account, service, auth.audience
     );
     println!("labels: {} ({origin})", show_labels(&labels));
+    if let Some(ceiling) = robot_ceiling(&c, &a.account) {
+        let bounds: Vec<String> = ceiling.bounds().iter().map(|b| b.to_string()).collect();
+        println!(
+            "robot: granted what the ACL grants within its scopes [{}]",
+            bounds.join(", ")
+        );
+    }
     if let Some(m) = &auth.mirror {
         println!(
             "mirror: service {:?} rebuilds repository names under {:?}",
@@ -177,6 +195,9 @@ pub fn explain(a: &ExplainArgs) -> Result<(), CliError> {
         let granted: Vec<&str> = g.granted.iter().map(|a| a.as_ref()).collect();
         println!("{}", g.scope);
         println!("  granted: [{}]", granted.join(","));
+        if g.capped {
+            println!("  the robot's scopes took away the rest of what the ACL grants");
+        }
         match g.rule {
             Some(i) => {
                 let rule = &c.acl.rules()[i];
@@ -190,6 +211,18 @@ pub fn explain(a: &ExplainArgs) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+/// The scope ceiling of `account` when it is a robot.
+pub(super) fn robot_ceiling<'p>(
+    policy: &'p crate::config::Policy,
+    account: &str,
+) -> Option<&'p crate::core::ceiling::Ceiling> {
+    policy
+        .robots
+        .as_ref()
+        .and_then(|r| r.get(account))
+        .map(|r| &r.ceiling)
 }
 
 /// The labels a login as `account` would get, and where they come from

@@ -1,5 +1,5 @@
 //! The command line: `serve`, `check`, `hash`, `keygen`, `explain`,
-//! `mint`, `registry-config`. Each subcommand's arguments are a clap
+//! `mint`, `registry-config`, `robot`. Each subcommand's arguments are a clap
 //! `Args` struct here; its work is a function in a submodule taking that
 //! struct and returning `Result<(), CliError>` ([`Command::run`]).
 
@@ -41,6 +41,9 @@ pub enum Command {
     /// Sign a token offline with the configured key (for CI), for what the
     /// ACL grants the account, or exactly the scopes given with --no-acl.
     Mint(MintArgs),
+    /// Manage robot accounts (scoped, expiring machine credentials) in a
+    /// robots file.
+    Robot(robot::RobotArgs),
     /// Print the auth snippet a registry needs to trust this server.
     RegistryConfig(RegistryArgs),
 }
@@ -57,6 +60,7 @@ impl Command {
             Command::Explain(a) => inspect::explain(a),
             Command::Mint(a) => keys::mint(a),
             Command::RegistryConfig(a) => registry::registry_config(a),
+            Command::Robot(a) => robot::run(a).map_err(|e| CliError(e.to_string())),
         }
     }
 }
@@ -265,6 +269,7 @@ pub enum RegistryKind {
 mod inspect;
 mod keys;
 mod registry;
+pub mod robot;
 
 /// The configuration at `path` and the generation it describes (key
 /// parsed, backends built).

@@ -17,6 +17,7 @@ mod lines;
 pub(crate) mod lint;
 pub mod password_table;
 pub(crate) mod raw;
+pub mod robots;
 pub(crate) mod secrets;
 pub(crate) mod tls;
 
@@ -174,6 +175,8 @@ pub struct Policy {
     pub users: Option<Arc<PasswordTable>>,
     pub htpasswd: Option<Arc<PasswordTable>>,
     pub ldap: Option<LdapSettings>,
+    /// `robots_file`: robot accounts, checked first by name.
+    pub robots: Option<Arc<robots::Robots>>,
     pub acl: Arc<Acl>,
     pub(crate) mirrors: Vec<Mirror>,
     /// Allowed registry services; empty = any.
@@ -453,8 +456,34 @@ fn policy(raw: &mut RawConfig, text: &str) -> Result<(Policy, Vec<PathBuf>), Str
         Some(l) => Some(ldap::settings(l)?),
         None => None,
     };
-    if users.is_none() && htpasswd.is_none() && ldap.is_none() {
-        return Err("no authentication configured: set users, htpasswd or ldap_auth".into());
+    let robots = match &raw.robots_file {
+        Some(p) => {
+            let r = robots::load(p)?;
+            // Robots are looked up first by name: a user of the same name
+            // could never log in, so the clash is refused.
+            for robot in &r.robots {
+                let taken = [("users", &users), ("htpasswd", &htpasswd)]
+                    .into_iter()
+                    .find(|(_, t)| {
+                        t.as_ref()
+                            .is_some_and(|t| t.users().any(|(n, _)| n == robot.name))
+                    });
+                if let Some((section, _)) = taken {
+                    return Err(format!(
+                        "robots_file ({}): robot {:?} has the name of a user of {section}; rename the robot (`regauth robot remove` and `robot add`) or the user",
+                        p.display(),
+                        robot.name
+                    ));
+                }
+            }
+            Some(Arc::new(r))
+        }
+        None => None,
+    };
+    if users.is_none() && htpasswd.is_none() && ldap.is_none() && robots.is_none() {
+        return Err(
+            "no authentication configured: set users, htpasswd, ldap_auth or robots_file".into(),
+        );
     }
 
     let mut acl_text = None;
@@ -502,6 +531,7 @@ fn policy(raw: &mut RawConfig, text: &str) -> Result<(Policy, Vec<PathBuf>), Str
     let mut files = Vec::new();
     files.extend(raw.htpasswd.clone());
     files.extend(raw.acl_file.clone());
+    files.extend(raw.robots_file.clone());
     files.extend(ldap.iter().flat_map(|l| l.files.iter().cloned()));
     let mut chain = ChainOptions::default();
     if let Some(c) = raw.auth_cache.take() {
@@ -512,6 +542,7 @@ fn policy(raw: &mut RawConfig, text: &str) -> Result<(Policy, Vec<PathBuf>), Str
         users,
         htpasswd,
         ldap,
+        robots,
         acl: Arc::new(acl),
         mirrors,
         services,

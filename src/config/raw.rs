@@ -23,6 +23,10 @@ pub(crate) struct RawConfig {
     pub(crate) acl: Option<Vec<RuleSpec>>,
     #[serde(default)]
     pub(crate) acl_file: Option<PathBuf>,
+    /// Robot accounts: a YAML list of scoped, expiring machine
+    /// credentials (see `config::robots`).
+    #[serde(default)]
+    pub(crate) robots_file: Option<PathBuf>,
     #[serde(default)]
     pub(crate) mirrors: Vec<RawMirror>,
     /// Registry services tokens may be issued for (besides mirrors). Empty:

@@ -191,6 +191,12 @@ impl Acl {
     }
 }
 
+/// Whether Go's `path.Match(pattern, name)` holds; `None` when the
+/// pattern is malformed (Go's `ErrBadPattern`).
+pub(crate) fn glob_match(pattern: &str, name: &str) -> Option<bool> {
+    glob::go_match(pattern, name).ok()
+}
+
 /// A v4-mapped v6 client address is matched as v4 (as docker_auth does).
 fn normalize(ip: Option<IpAddr>) -> Option<IpAddr> {
     ip.map(|ip| ip.to_canonical())

@@ -2,6 +2,7 @@
 //! building. Nothing here does I/O, reads the clock or draws randomness.
 
 pub mod acl;
+pub mod ceiling;
 pub mod claims;
 pub(crate) mod remap;
 pub mod scope;

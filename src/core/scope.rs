@@ -158,7 +158,7 @@ fn is_lower_alnum(s: &str) -> bool {
 }
 
 /// Splits `type` or `type(class)`.
-fn parse_type(resource: &str) -> Result<(&str, Option<&str>), &'static str> {
+pub(crate) fn parse_type(resource: &str) -> Result<(&str, Option<&str>), &'static str> {
     let (typ, class) = match resource.strip_suffix(')') {
         Some(inner) => match inner.split_once('(') {
             Some((typ, class)) if is_lower_alnum(class) => (typ, Some(class)),
@@ -195,7 +195,7 @@ fn check_name(typ: &str, name: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-fn parse_actions(actions: &str) -> Result<Actions, &'static str> {
+pub(crate) fn parse_actions(actions: &str) -> Result<Actions, &'static str> {
     if actions.is_empty() {
         return Err("missing actions");
     }

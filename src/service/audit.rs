@@ -8,6 +8,8 @@
 //! Written through [`crate::logging::record`]: the same layout as the
 //! other log lines, without a `tracing` event's cost on every request
 //! (the figures are in that module's doc).
+//! A refused robot login carries `backend="robot"` and `failed_check`
+//! (`wrong_secret` or `expired`).
 //! `granted` entries read `<type>:<name>:[<actions>] by acl[<i>] (<comment>)`
 //! or `... by no match`. A GET that repeats the credentials of a POST
 //! refused just before (containerd's fallback, see [`super::throttle`])
@@ -73,13 +75,39 @@ pub fn record(
                 Login::Password(c) => c.user.as_str(),
                 _ => "",
             };
-            r.str("account", claimed)
-                .str("service", &req.service)
+            r.str("account", claimed);
+            if let Login::Password(c) = &req.login {
+                robot_refusal(rt, c, &mut r);
+            }
+            r.str("service", &req.service)
                 .list("requested", &req.scopes, |s, w| w.write_str(s))
                 .str("reason", &e.to_string());
         }
     }
     r.emit();
+}
+
+/// For a refused login as a robot: `backend="robot"` and, when the
+/// secret was the failure, which check failed (`wrong_secret`, `expired`).
+/// One more SHA-256, for refusals of robot names only.
+fn robot_refusal(rt: &Generation, c: &crate::authn::Credentials, r: &mut Record) {
+    use crate::authn::robots::Check;
+    let Some(robots) = rt.authn.robots() else {
+        return;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let failed = match robots.check(&c.user, &c.password, now) {
+        Check::NotARobot => return,
+        Check::Valid(_) => None,
+        Check::WrongSecret => Some("wrong_secret"),
+        Check::Expired { .. } => Some("expired"),
+    };
+    r.str("backend", "robot");
+    if let Some(f) = failed {
+        r.str("failed_check", f);
+    }
 }
 
 /// `repository:team/app:[pull,push] by acl[1] (comment)`.
@@ -98,7 +126,11 @@ fn write_grant(g: &Grant, acl: &Acl, w: &mut dyn Write) -> fmt::Result {
             None => write!(w, "acl[{i}]"),
         },
         None => w.write_str("no match"),
+    }?;
+    if g.capped {
+        w.write_str(" within the robot's scopes")?;
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -122,6 +154,7 @@ mod tests {
                 .map(|a| crate::core::scope::action(a))
                 .collect(),
             rule,
+            capped: false,
         };
         let cases = [
             (

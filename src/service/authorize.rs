@@ -1,11 +1,15 @@
 //! The pure part of issuing: which audience, which rebuilt scopes, and
-//! what the ACL grants for each. Shared with `regauth explain` and `mint`.
+//! what the ACL grants for each, within the account's scope ceiling when
+//! it has one (a robot: granted = ACL ∩ ceiling, so the ACL can never
+//! give a robot more than its entry names). Shared with `regauth explain`
+//! and `mint`.
 
 use std::net::IpAddr;
 
 use super::ServiceError;
 use crate::config::Policy;
 use crate::core::acl;
+use crate::core::ceiling::Ceiling;
 use crate::core::remap;
 use crate::core::scope::{Actions, Scope};
 use crate::core::Labels;
@@ -18,6 +22,8 @@ pub(crate) struct Grant {
     pub(crate) granted: Actions,
     /// Index of the deciding ACL entry; `None` = no entry matched.
     pub(crate) rule: Option<usize>,
+    /// The account's ceiling took away actions the ACL granted.
+    pub(crate) capped: bool,
 }
 
 /// The authorization of a whole request.
@@ -66,7 +72,8 @@ pub(crate) fn check_service<'c>(
 }
 
 /// Evaluates `scopes` (already parsed) for an authenticated account:
-/// [`check_service`], then [`authorize_checked`].
+/// [`check_service`], then [`authorize_checked`], within `ceiling` when
+/// the account has one (robots).
 pub(crate) fn authorize(
     policy: &Policy,
     account: &str,
@@ -74,16 +81,18 @@ pub(crate) fn authorize(
     service: &str,
     ip: Option<IpAddr>,
     scopes: Vec<Scope>,
+    ceiling: Option<&Ceiling>,
 ) -> Result<Authorization, ServiceError> {
     let mirror = check_service(policy, service)?;
     Ok(authorize_checked(
-        policy, mirror, account, labels, service, ip, scopes,
+        policy, mirror, account, labels, service, ip, scopes, ceiling,
     ))
 }
 
 /// [`authorize`] for a `service` [`check_service`] accepted, naming
 /// `mirror`: the token path checks the service before it spends a
 /// password verification, and does not check it again.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn authorize_checked(
     policy: &Policy,
     mirror: Option<&remap::Mirror>,
@@ -92,6 +101,7 @@ pub(crate) fn authorize_checked(
     service: &str,
     ip: Option<IpAddr>,
     scopes: Vec<Scope>,
+    ceiling: Option<&Ceiling>,
 ) -> Authorization {
     let (audience, scopes) = match mirror {
         Some(m) => (m.audience.clone(), remap::rebuild_all(m, &scopes)),
@@ -109,10 +119,19 @@ pub(crate) fn authorize_checked(
                 labels,
                 actions: &s.actions,
             });
+            let (granted, capped) = match ceiling {
+                Some(c) => {
+                    let within = c.limit(&s, &d.granted);
+                    let capped = within.len() != d.granted.len();
+                    (within, capped)
+                }
+                None => (d.granted, false),
+            };
             Grant {
                 scope: s,
-                granted: d.granted,
+                granted,
                 rule: d.rule,
+                capped,
             }
         })
         .collect();
@@ -120,5 +139,55 @@ pub(crate) fn authorize_checked(
         audience,
         mirror: mirror.cloned(),
         grants,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::scope;
+
+    #[test]
+    fn the_ceiling_caps_what_the_acl_grants() {
+        let yaml = "server: {addr: \":5001\"}\ntoken: {issuer: i, expiration: 1, key: k}\nusers: {\"\": {}}\nacl:\n  - match: {account: ci}\n    actions: [\"*\"]\n  - match: {account: ci2, name: \"ci/*\"}\n    actions: [pull]\n";
+        let policy =
+            crate::config::Config::policy_from_yaml(std::path::Path::new("c.yml"), yaml).unwrap();
+        let ceiling = Ceiling::parse(["repository:ci/*:push,pull"]).unwrap();
+        // (account, scope, with the ceiling?, granted, capped)
+        let cases: &[(&str, &str, bool, &[&str], bool)] = &[
+            (
+                "ci",
+                "repository:ci/app:push,pull,delete",
+                false,
+                &["delete", "pull", "push"],
+                false,
+            ),
+            (
+                "ci",
+                "repository:ci/app:push,pull,delete",
+                true,
+                &["pull", "push"],
+                true,
+            ),
+            ("ci", "repository:ci/app:pull", true, &["pull"], false),
+            ("ci", "repository:other/app:pull", true, &[], true),
+            ("ci2", "repository:ci/app:push,pull", true, &["pull"], false),
+            ("ci2", "repository:other/app:pull", true, &[], false),
+        ];
+        for (account, s, capped_by, granted, capped) in cases {
+            let a = authorize(
+                &policy,
+                account,
+                &Labels::new(),
+                "reg",
+                None,
+                vec![scope::parse(s).unwrap()],
+                capped_by.then_some(&ceiling),
+            )
+            .unwrap();
+            let got: Vec<&str> = a.grants[0].granted.iter().map(|x| x.as_ref()).collect();
+            assert_eq!(got, *granted, "{account} {s} {capped_by}");
+            assert_eq!(a.grants[0].capped, *capped, "{account} {s} {capped_by}");
+        }
     }
 }

@@ -61,5 +61,17 @@ pub fn chain_for(policy: &Policy) -> Chain {
     if let Some(l) = &policy.ldap {
         backends.push(Backend::Ldap(Arc::new(Ldap::new(l.clone()))));
     }
+    if let Some(r) = &policy.robots {
+        let entries = r.robots.iter().map(|r| crate::authn::robots::RobotEntry {
+            name: r.name.clone(),
+            sha256: r.secret_sha256,
+            expires: r.expires,
+            ceiling: r.ceiling.clone(),
+            labels: r.labels.clone(),
+        });
+        backends.push(Backend::Robots(Arc::new(
+            crate::authn::robots::RobotTable::new(entries),
+        )));
+    }
     Chain::new(backends, policy.chain)
 }

@@ -1,10 +1,12 @@
 //! Who is asking: anonymous, a password (Basic or OAuth2 password grant),
 //! or a refresh token. Records authentication metrics.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::{Generation, ServiceError};
 use crate::authn::{AuthnError, Credentials, FirstLook, Outcome, Verdict};
+use crate::core::ceiling::Ceiling;
 use crate::core::Labels;
 use crate::metrics::{BackendLabel, Metrics};
 use crate::secret::Secret;
@@ -28,6 +30,8 @@ pub struct Identity {
     pub(crate) account: String,
     pub(crate) labels: Labels,
     pub(crate) backend: &'static str,
+    /// The most this account may be granted (robots), whatever the ACL says.
+    pub(crate) ceiling: Option<Arc<Ceiling>>,
 }
 
 pub(super) async fn identify(
@@ -37,13 +41,24 @@ pub(super) async fn identify(
     service: &str,
     now: u64,
 ) -> Result<Identity, ServiceError> {
-    match login {
+    let mut who = match login {
         Login::Anonymous => password(rt, metrics, None).await,
         Login::Password(c) => password(rt, metrics, Some(c)).await,
         // Boxed: the refresh grant's state (the token's claims, the
         // backend lookup) would otherwise enlarge every request's future.
         Login::Refresh(token) => Box::pin(refresh(rt, token, service, now)).await,
+    }?;
+    if who.backend == "robot" {
+        // A robot's grant never exceeds its ceiling, by password or by
+        // refresh token; one removed or expired since is refused.
+        let robots = rt.authn.robots();
+        let Some((ceiling, _, _)) = robots.and_then(|t| t.current(&who.account, now as i64)) else {
+            tracing::info!(robot = %who.account, reason = "removed or expired", "robot refused");
+            return Err(ServiceError::Unauthorized);
+        };
+        who.ceiling = Some(Arc::clone(ceiling));
     }
+    Ok(who)
 }
 
 async fn password(
@@ -74,16 +89,35 @@ async fn password(
         "authentication verdict"
     );
     let Outcome::Authenticated(labels) = verdict.outcome else {
+        if let (Some(c), Some(robots)) = (creds, rt.authn.robots()) {
+            // Which check failed: one more SHA-256, on refusals only.
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            match robots.check(&c.user, &c.password, now) {
+                crate::authn::robots::Check::Expired { .. } => {
+                    metrics.robot_login(&c.user, "expired")
+                }
+                crate::authn::robots::Check::WrongSecret => {
+                    metrics.robot_login(&c.user, "wrong_secret")
+                }
+                _ => {}
+            }
+        }
         return Err(ServiceError::Unauthorized);
     };
     // The backend's spelling of the account when it has its own.
     let account = verdict
         .account
         .unwrap_or_else(|| creds.map_or("", |c| c.user.as_str()).to_owned());
+    if verdict.backend == "robot" {
+        metrics.robot_login(&account, "ok");
+    }
     Ok(Identity {
         account,
         labels,
         backend: verdict.backend,
+        ceiling: None,
     })
 }
 
@@ -134,6 +168,7 @@ async fn refresh(
         account: claims.sub,
         labels,
         backend,
+        ceiling: None,
     })
 }
 

@@ -203,6 +203,7 @@ pub async fn issue_token(
         &req.service,
         req.ip,
         scopes,
+        who.ceiling.as_deref(),
     );
     for g in &authorization.grants {
         tracing::debug!(

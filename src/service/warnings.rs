@@ -5,6 +5,7 @@
 //! is a row in a table test.
 
 use super::Generation;
+use crate::config::robots::Robots;
 use crate::config::{KidMode, Listen};
 use crate::token::Alg;
 
@@ -32,17 +33,67 @@ impl Generation {
             Listen::Unix(_) => true,
             Listen::Tcp(a) => a.ip().is_loopback(),
         };
-        rules(Facts {
+        let mut out = rules(Facts {
             tls: c.server.tls.is_some(),
             local_only,
             passwords: c.users.as_ref().is_some_and(|u| !u.is_empty())
                 || c.htpasswd.as_ref().is_some_and(|h| !h.is_empty())
-                || c.ldap.is_some(),
+                || c.ldap.is_some()
+                || c.robots.as_ref().is_some_and(|r| !r.robots.is_empty()),
             kid: c.token.kid,
             x5c: c.token.x5c,
             alg: self.signer.alg(),
-        })
+        });
+        if let Some(r) = &c.robots {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            let mode = std::fs::metadata(&r.path)
+                .ok()
+                .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()));
+            out.extend(robot_rules(r, now, mode));
+        }
+        out
     }
+}
+
+/// A robot this close to its expiry is warned about.
+const EXPIRY_WARNING_SECS: i64 = 7 * 86_400;
+
+/// The robots file's risks at `now` (Unix seconds), its mode when known.
+fn robot_rules(r: &Robots, now: i64, mode: Option<u32>) -> Vec<String> {
+    let mut out = Vec::new();
+    let file = r.path.display();
+    if mode.is_some_and(|m| m & 0o004 != 0) {
+        out.push(format!(
+            "robots_file {file} is readable by every user: its hashes cannot be turned back into secrets, but it tells anyone which robots exist and what they may push; chmod 600 (or 640 for the server's group)"
+        ));
+    }
+    let expired: Vec<&str> = r
+        .robots
+        .iter()
+        .filter(|x| x.expired(now))
+        .map(|x| x.name.as_str())
+        .collect();
+    if !expired.is_empty() {
+        out.push(format!(
+            "robots_file {file}: expired robots (their logins are refused): {}; remove them with `regauth robot remove --file {file} --name NAME`",
+            expired.join(", ")
+        ));
+    }
+    let soon: Vec<String> = r
+        .robots
+        .iter()
+        .filter(|x| !x.expired(now) && x.expires - now < EXPIRY_WARNING_SECS)
+        .map(|x| format!("{} ({})", x.name, x.expires_text()))
+        .collect();
+    if !soon.is_empty() {
+        out.push(format!(
+            "robots_file {file}: robots expiring within 7 days: {}; rotate: `regauth robot add` a new one, move the client to it, then `regauth robot remove` the old one",
+            soon.join(", ")
+        ));
+    }
+    out
 }
 
 fn rules(f: Facts) -> Vec<String> {
@@ -62,6 +113,45 @@ fn rules(f: Facts) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn robot_table() {
+        let robot = |name: &str, expires: i64| crate::config::robots::Robot {
+            name: name.into(),
+            secret_sha256: [0; 32],
+            expires,
+            ceiling: Default::default(),
+            labels: Default::default(),
+            comment: None,
+        };
+        let now = 1_000_000;
+        let day = 86_400;
+        let file = |robots| Robots {
+            path: "robots.yaml".into(),
+            robots,
+        };
+        // (robots, mode, warnings expected: the start of each)
+        let cases: Vec<(Robots, Option<u32>, Vec<&str>)> = vec![
+            (file(vec![]), Some(0o100600), vec![]),
+            (file(vec![robot("a", now + 30 * day)]), Some(0o100640), vec![]),
+            (file(vec![]), Some(0o100644), vec!["robots_file robots.yaml is readable by every user"]),
+            (file(vec![robot("a", now + 30 * day)]), None, vec![]),
+            (
+                file(vec![robot("a", now), robot("b", now - 1), robot("c", now + day)]),
+                Some(0o100600),
+                vec!["robots_file robots.yaml: expired robots (their logins are refused): a, b;", "robots_file robots.yaml: robots expiring within 7 days: c (1970-01-13T13:46:40Z);"],
+            ),
+            (file(vec![robot("a", now + 7 * day - 1)]), Some(0o600), vec!["robots_file robots.yaml: robots expiring within 7 days: a"]),
+            (file(vec![robot("a", now + 7 * day)]), Some(0o600), vec![]),
+        ];
+        for (robots, mode, want) in cases {
+            let got = robot_rules(&robots, now, mode);
+            assert_eq!(got.len(), want.len(), "{mode:?}: {got:?}");
+            for (g, w) in got.iter().zip(&want) {
+                assert!(g.starts_with(w) && !g.contains('\n'), "{g}");
+            }
+        }
+    }
 
     #[test]
     fn table() {

@@ -231,6 +231,8 @@ inner() {
 	. "$E2E_DIR/secrets.sh"
 	# shellcheck source=tests/e2e/unix.sh
 	. "$E2E_DIR/unix.sh"
+	# shellcheck source=tests/e2e/robots.sh
+	. "$E2E_DIR/robots.sh"
 	# shellcheck source=tests/e2e/image.sh
 	. "$E2E_DIR/image.sh"
 	SCENARIOS+=("${DOCKER_SCENARIOS[@]}")
@@ -265,6 +267,8 @@ inner() {
 	run_tls_setup
 	# regauth on a Unix socket behind nginx (unix.sh).
 	run_unix_setup
+	# Robot accounts: scoped, expiring, revocable secrets (robots.sh).
+	run_robots_setup
 	# The OCI image, built offline, as the registry's realm (image.sh).
 	run_image_setup
 	# Last: no secret in any regauth log of the run (secrets.sh).

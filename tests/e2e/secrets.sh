@@ -10,6 +10,8 @@
 # What counts as a secret (collected into $E2E_TMP/secrets/needles):
 #   - every password: the suite's *_PW variables (all setups name their
 #     passwords so) and whatever the tests passed to record_secret;
+#   - every robot secret (rgr_...) `regauth robot add` printed, recorded by
+#     robots.sh and found in the artifacts like tokens;
 #   - every token regauth issued that the suite saw: JWTs (eyJ...) and
 #     refresh tokens (rt1...) found in the test logs (the clients' and curl's
 #     output, JSON bodies), in saved bodies and JSON files of the run, docker's
@@ -25,9 +27,9 @@
 # together, audit lines; and the scanner must find planted secrets in a
 # synthetic log.
 
-# Regex of token shapes: a JWT (header and claims are base64url JSON) or a
-# regauth refresh token.
-S_TOKEN_RE='eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+|rt1\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}'
+# Regex of token shapes: a JWT (header and claims are base64url JSON), a
+# regauth refresh token, or a robot secret.
+S_TOKEN_RE='eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+|rt1\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}|rgr_[A-Za-z0-9_-]{40,}'
 # Regexes of credentials in header form (case-insensitive): an
 # Authorization header with a value, a bearer JWT, and "Basic <base64>"
 # (reported only if it decodes to "user:password").
@@ -96,7 +98,7 @@ s_collect() {
 				printf '%s:%s' "$u" "$p" | base64 -w0
 				printf '\n'
 			done
-		done <"$d/passwords"
+		done < <(cat "$d/passwords"; grep '^rgr_' "$d/tokens" || true)
 		grep -E '^[A-Za-z0-9+/]{8,}={0,2}$' "$E2E_SECRETS" || true
 		while read -r a; do
 			[[ "$(base64 -d <<<"$a" 2>/dev/null)" == *:?* ]] && printf '%s\n' "$a"
@@ -179,10 +181,10 @@ t_secrets_no_leak() {
 	# token and a Basic header in a synthetic log.
 	local planted="$d/planted.log" pw tok hits
 	pw=$(head -n1 "$d/passwords") tok=$(head -n1 "$d/tokens")
-	printf 'INFO x: ok\nDEBUG y: pw=%s\nDEBUG z: token %s end\nDEBUG h: authorization: Basic %s\n' \
-		"$pw" "$tok" "$(printf 'someone:%s' "$pw" | base64 -w0)" >"$planted"
+	printf 'INFO x: ok\nDEBUG y: pw=%s\nDEBUG z: token %s end\nDEBUG h: authorization: Basic %s\nDEBUG r: secret=%s\n' \
+		"$pw" "$tok" "$(printf 'someone:%s' "$pw" | base64 -w0)" "rgr_$(head -c 32 /dev/urandom | base64 -w0 | tr '+/' '-_' | tr -d '=')" >"$planted"
 	hits=$(s_scan "$d" "$planted" | cut -d: -f2 | sort -u | tr '\n' ' ')
-	assert_eq "lines of the planted log where the scanner finds secrets" "2 3 4 " "$hits"
+	assert_eq "lines of the planted log where the scanner finds secrets" "2 3 4 5 " "$hits"
 
 	local report
 	report=$(s_scan "$d" "${logs[@]}")

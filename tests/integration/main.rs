@@ -14,6 +14,7 @@ mod newcomer;
 mod ops;
 mod process;
 mod refresh;
+mod robots;
 mod slapd;
 mod soak;
 mod support;
