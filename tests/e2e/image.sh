@@ -28,6 +28,8 @@
 #                      entrypoint /regauth, cmd serve --config
 #                      /etc/regauth/config.yml, port 5001; its size is printed
 #   check              `regauth check` in the container accepts the mounted config
+#                      and warns that a loopback server.addr in a container is
+#                      reachable only through --network host or a proxy beside it
 #   unreadable-key     a key mounted 0600 root-owned: the container stops with
 #                      the README's "Permission denied" message for the key's path
 #   non-root           the serving process: podman's Config.User is 65532:65532,
@@ -181,6 +183,10 @@ t_im_built() {
 t_im_check() {
 	expect_ok "regauth check in the container" im_podman run --rm "${IM_RUN[@]}" \
 		-v "$IM_CONF:/etc/regauth:ro" "$IM_TAG" check --config /etc/regauth/config.yml
+	# The config listens on 127.0.0.1 (fine here: --network host); check
+	# knows it runs in a container and says what that means for -p.
+	assert_contains "check's warnings" "$(cat "$E2E_TMP/out" "$E2E_TMP/err")" \
+		"server.addr is a loopback address and regauth runs in a container"
 }
 
 t_im_unreadable_key() {
