@@ -676,6 +676,9 @@ echo "${line%;}"
 echo "  sign, ring alone: ES256 $(human "$(median_ns sign/ring_parsed_key/ES256)"); RS256 $(human "$(median_ns sign/ring_parsed_key/RS256)");" \
     "jsonwebtoken::encode: ES256 $(human "$(median_ns sign/jsonwebtoken_encode/ES256)"); RS256 $(human "$(median_ns sign/jsonwebtoken_encode/RS256)")"
 echo "  authn: cache hit $(human "$(median_ns authn/cache_hit)"); robot verify $(human "$(median_ns authn/robot_verify)"); bcrypt cost 10 $(human "$(median_ns authn/bcrypt_cost10_verify)")"
+echo "  login, whole request in process: htpasswd (cached) $(human "$(median_ns http/htpasswd_cached)");" \
+    "federated ID token, ES256, keys cached $(human "$(median_ns http/federated_cached_keys)");" \
+    "anonymous $(human "$(median_ns http/anonymous)")"
 
 # --- the four items ---
 VERDICT_FAIL=0

@@ -3,7 +3,9 @@
 //! 10 / 1,000 / 10,000 entries (indexed and, for reference, the linear
 //! scan), signing per algorithm (key parsed once, and `jsonwebtoken::encode`
 //! for comparison), the credential-cache hit against one bcrypt
-//! verification, and the whole in-process `issue_token`.
+//! verification, the whole in-process `issue_token`, and whole HTTP
+//! requests: anonymous, an htpasswd login from the credential cache, and a
+//! federated login with an ID token under a binding whose keys are cached.
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -306,6 +308,11 @@ fn authn(c: &mut Criterion) {
 /// htpasswd user (bcrypt cost 10), and the `org_acl` of `acl_size` entries
 /// (written as YAML, so it goes through the real loader).
 fn runtime(dir: &Path, acl_size: usize, password: &str) -> Generation {
+    runtime_with(dir, acl_size, password, "")
+}
+
+/// [`runtime`] with `extra` top-level YAML.
+fn runtime_with(dir: &Path, acl_size: usize, password: &str, extra: &str) -> Generation {
     let htpasswd = dir.join("htpasswd");
     let hash = bcrypt::hash(password, 10).unwrap();
     std::fs::write(&htpasswd, format!("ci:{hash}\n")).unwrap();
@@ -317,7 +324,7 @@ fn runtime(dir: &Path, acl_size: usize, password: &str) -> Generation {
          token: {{issuer: regauth-bench, expiration: 900, key: {key:?}}}\n\
          users: {{\"\": {{}}}}\n\
          htpasswd: {htpasswd:?}\n\
-         acl_file: {acl_file:?}\n",
+         acl_file: {acl_file:?}\n{extra}",
         key = fixture("p256.pem"),
     );
     let path = dir.join("config.yml");
@@ -438,6 +445,55 @@ fn audit(c: &mut Criterion) {
 /// A whole token request through the HTTP application (limits, router,
 /// handler, audit line into a sink, JSON answer), without the network:
 /// what regauth adds to the signature, per request.
+/// A federation binding `github` whose issuer's key (ES256, generated
+/// here) is in a `jwks_file`, so the keys are cached from the start and
+/// nothing is fetched; and a GitHub-shaped ID token it accepts for ten
+/// years, mapped to the account `ci`. (GitHub signs RS256, whose
+/// verification costs less than ES256's: this figure is the dearer one.)
+fn federation(dir: &Path) -> (String, String) {
+    use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(
+        &ECDSA_P256_SHA256_FIXED_SIGNING,
+        &aws_lc_rs::rand::SystemRandom::new(),
+    )
+    .unwrap();
+    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).unwrap();
+    let point = pair.public_key().as_ref();
+    let jwks = dir.join("jwks.json");
+    let set = serde_json::json!({"keys": [{
+        "kty": "EC", "crv": "P-256", "kid": "bench", "alg": "ES256", "use": "sig",
+        "x": URL_SAFE_NO_PAD.encode(&point[1..33]), "y": URL_SAFE_NO_PAD.encode(&point[33..]),
+    }]});
+    std::fs::write(&jwks, set.to_string()).unwrap();
+    let yaml = format!(
+        "federation:\n  - {{name: github, issuer: \"https://token.actions.githubusercontent.com\", \
+         audience: registry.example.com, jwks_file: {jwks:?}, max_age: 315360000, \
+         require: {{repository_owner_id: \"42\", ref: refs/heads/main}}, account: ci, \
+         labels: {{repository: \"${{claims:repository}}\"}}}}\n"
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = serde_json::json!({
+        "iss": "https://token.actions.githubusercontent.com", "aud": "registry.example.com",
+        "sub": "repo:org/app:ref:refs/heads/main", "repository": "org/app",
+        "repository_owner_id": "42", "ref": "refs/heads/main",
+        "iat": now, "nbf": now, "exp": now + 315_360_000,
+    });
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.kid = Some("bench".into());
+    let token = jsonwebtoken::encode(
+        &header,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_ec_der(pkcs8.as_ref()),
+    )
+    .unwrap();
+    (yaml, token)
+}
+
 /// One GET of `uri` through a clone of `svc` from `peer`, answered 200;
 /// the body.
 fn get<S>(
@@ -475,10 +531,12 @@ fn http(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let password = PASSWORD;
     let tokio = current_thread();
-    let app = regauth::http::app(regauth::service::TokenService::new(runtime(
+    let (federation_yaml, id_token) = federation(dir.path());
+    let app = regauth::http::app(regauth::service::TokenService::new(runtime_with(
         dir.path(),
         10,
         password,
+        &federation_yaml,
     )));
     let peer: std::net::SocketAddr = ([127, 0, 0, 1], 40000).into();
     let basic = {
@@ -491,6 +549,13 @@ fn http(c: &mut Criterion) {
     let call = |uri: &str, auth: Option<&str>| get(&tokio, &app, peer, uri, auth);
     let anonymous = "/auth?service=registry.example.com&scope=repository:public/app:pull";
     let cached = "/auth?service=registry.example.com&scope=repository:team6/app:pull,push";
+    let federated = {
+        use base64::Engine;
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("github:{id_token}"))
+        )
+    };
     call(cached, Some(&basic)); // fills the credential cache
     let log = log_sink();
     let subscriber = tracing_subscriber::fmt()
@@ -502,6 +567,7 @@ fn http(c: &mut Criterion) {
         for (what, uri, auth) in [
             ("anonymous", anonymous, None),
             ("htpasswd_cached", cached, Some(basic.as_str())),
+            ("federated_cached_keys", cached, Some(federated.as_str())),
         ] {
             let before = ALLOCATIONS.load(std::sync::atomic::Ordering::Relaxed);
             for _ in 0..100 {
@@ -513,6 +579,11 @@ fn http(c: &mut Criterion) {
         let mut g = c.benchmark_group("http");
         g.bench_function("anonymous", |b| b.iter(|| call(anonymous, None)));
         g.bench_function("htpasswd_cached", |b| b.iter(|| call(cached, Some(&basic))));
+        // An ID token under a binding whose keys are cached: the ES256
+        // verification and the claim checks are the difference.
+        g.bench_function("federated_cached_keys", |b| {
+            b.iter(|| call(cached, Some(&federated)))
+        });
         g.finish();
         // The crate alternative to `http::limits`: tower's concurrency
         // limit, tower-http's timeout and a size check as a `map_request`

@@ -25,6 +25,13 @@ pub(crate) struct RobotLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct FederationLabel {
+    pub(crate) binding: String,
+    /// `ok`, `unavailable`, or the check that failed (`aud`, `exp`, ...).
+    pub(crate) result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct ResultLabel {
     pub(crate) result: &'static str,
 }
@@ -78,6 +85,7 @@ pub struct Metrics {
     /// Robot logins by robot and outcome (the robots file bounds the names).
     pub(crate) robot_logins: Family<RobotLabel, Counter>,
     pub(crate) config_generation: Gauge,
+    pub(crate) federation_logins: Family<FederationLabel, Counter>,
     /// The series every request updates, looked up once (indexed like
     /// [`RequestOutcome::ALL`]): a family lookup takes a lock and hashes the label.
     by_outcome: Vec<(Counter, Histogram)>,
@@ -159,6 +167,12 @@ impl Default for Metrics {
             config_generation.clone(),
         );
         config_generation.set(1);
+        let federation_logins = Family::<FederationLabel, Counter>::default();
+        registry.register(
+            "federation_logins",
+            "Federated (ID token) logins by binding and result: ok, unavailable, or the check that failed",
+            federation_logins.clone(),
+        );
         // Every outcome's series exists from the start (at zero).
         let by_outcome = RequestOutcome::ALL
             .iter()
@@ -185,6 +199,7 @@ impl Default for Metrics {
             rate_limited,
             robot_logins,
             config_generation,
+            federation_logins,
         }
     }
 }
@@ -211,6 +226,17 @@ impl Metrics {
             .get_or_create(&RobotLabel {
                 robot: robot.to_owned(),
                 outcome,
+            })
+            .inc();
+    }
+
+    /// A federated login under `binding` (`""`: a token exchange that
+    /// matched no binding's issuer) ended with `result`.
+    pub(crate) fn federation(&self, binding: &str, result: &'static str) {
+        self.federation_logins
+            .get_or_create(&FederationLabel {
+                binding: binding.to_owned(),
+                result,
             })
             .inc();
     }

@@ -7,6 +7,7 @@
 //! without the cache: their check is one SHA-256.
 
 pub mod cache;
+pub(crate) mod federation;
 mod hash;
 pub(crate) mod inflight;
 pub mod ldap;

@@ -110,6 +110,16 @@ pub fn check(a: &CheckArgs) -> Result<(), CliError> {
     if let Some(r) = &c.robots {
         println!("  robots:     {} ({})", r.robots.len(), r.path.display());
     }
+    for b in &c.federation {
+        println!(
+            "  federation: {:?} trusts {} (aud {:?}), account {:?}, session {} s",
+            b.name,
+            b.issuer,
+            b.audience,
+            b.account.as_str(),
+            b.session
+        );
+    }
     println!("  acl:        {} rules", c.acl.len());
     for m in &c.mirrors {
         println!(
@@ -133,6 +143,19 @@ pub fn check(a: &CheckArgs) -> Result<(), CliError> {
     });
     if ldap_keeps_typed_name {
         eprintln!("warning: ldap_auth.filter: no attribute is matched exactly against ${{account}} (as in \"(uid=${{account}})\"), so LDAP logins keep the name as typed, in whatever case the directory accepts it: match LDAP accounts case-insensitively in the ACL (\"/(?i)^alice$/\") or on labels");
+    }
+    // An issuer that cannot be reached now is worth a warning, not a
+    // failure: serve starts without its keys and fetches them later.
+    if c.federation.iter().any(|b| b.fetches()) {
+        let federation = crate::authn::federation::Federation::new(&c.federation);
+        let probed = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map(|rt| rt.block_on(federation.probe()));
+        match probed {
+            Ok(lines) => lines.iter().for_each(|w| eprintln!("warning: {w}")),
+            Err(e) => eprintln!("warning: federation keys not probed: {e}"),
+        }
     }
     // Warnings do not fail the check: docker_auth loads such files too.
     let warnings = crate::config::lint::warnings(path, c);
@@ -160,16 +183,14 @@ pub fn explain(a: &ExplainArgs) -> Result<(), CliError> {
     } else {
         (super::parse_labels(&a.label)?, "from --label".to_owned())
     };
-    let auth = crate::service::authorize(
-        &c,
-        &a.account,
-        &labels,
-        &service,
-        a.ip,
-        scopes.clone(),
-        robot_ceiling(&c, &a.account),
-    )
-    .map_err(|e| CliError(e.to_string()))?;
+    let who = crate::service::Requester {
+        account: &a.account,
+        labels: &labels,
+        ip: a.ip,
+        ceiling: robot_ceiling(&c, &a.account),
+    };
+    let auth = crate::service::authorize(&c, who, &service, scopes.clone())
+        .map_err(|e| CliError(e.to_string()))?;
     println!(
         "account {:?}, service {:?} -> aud {:?}",
         a.account, service, auth.audience

@@ -108,16 +108,14 @@ fn mint_token(g: &crate::service::Generation, a: &MintArgs) -> Result<String, St
         crate::service::MAX_SCOPES,
     )
     .map_err(|e| format!("--scope: {e} ({})", super::SCOPE_SHAPE))?;
-    let auth = crate::service::authorize(
-        c,
-        &a.account,
-        &labels,
-        &service,
-        None,
-        scopes.clone(),
-        super::inspect::robot_ceiling(c, &a.account),
-    )
-    .map_err(|e| e.to_string())?;
+    let who = crate::service::Requester {
+        account: &a.account,
+        labels: &labels,
+        ip: None,
+        ceiling: super::inspect::robot_ceiling(c, &a.account),
+    };
+    let auth =
+        crate::service::authorize(c, who, &service, scopes.clone()).map_err(|e| e.to_string())?;
     let nothing = !auth.grants.is_empty() && auth.grants.iter().all(|g| g.granted.is_empty());
     if nothing && !a.no_acl && !a.allow_empty {
         return Err(format!(

@@ -12,6 +12,7 @@
 //! to its policy, so `config.acl` reads as it always did and code that
 //! only evaluates the policy takes a `&Policy`.
 
+pub(crate) mod federation;
 pub mod ldap;
 mod lines;
 pub(crate) mod lint;
@@ -182,6 +183,8 @@ pub struct Policy {
     /// Allowed registry services; empty = any.
     pub(crate) services: Vec<String>,
     pub(crate) chain: ChainOptions,
+    /// `federation:` bindings, in the order written.
+    pub(crate) federation: Vec<federation::Binding>,
 }
 
 /// Tuning of the authentication chain (`auth_cache`, and the bcrypt pool).
@@ -480,9 +483,25 @@ fn policy(raw: &mut RawConfig, text: &str) -> Result<(Policy, Vec<PathBuf>), Str
         }
         None => None,
     };
-    if users.is_none() && htpasswd.is_none() && ldap.is_none() && robots.is_none() {
+    let is_user = |name: &str| {
+        [&users, &htpasswd]
+            .into_iter()
+            .flatten()
+            .any(|t| matches!(t.lookup(name), password_table::Lookup::Hash(..)))
+            || robots
+                .as_ref()
+                .is_some_and(|r| r.robots.iter().any(|robot| robot.name == name))
+    };
+    let federation = federation::bindings(std::mem::take(&mut raw.federation), is_user)
+        .map_err(|e| lines::with_item_line(text, "federation", e))?;
+    if users.is_none()
+        && htpasswd.is_none()
+        && ldap.is_none()
+        && robots.is_none()
+        && federation.is_empty()
+    {
         return Err(
-            "no authentication configured: set users, htpasswd, ldap_auth or robots_file".into(),
+            "no authentication configured: set users, htpasswd, ldap_auth, robots_file or federation".into(),
         );
     }
 
@@ -533,6 +552,12 @@ fn policy(raw: &mut RawConfig, text: &str) -> Result<(Policy, Vec<PathBuf>), Str
     files.extend(raw.acl_file.clone());
     files.extend(raw.robots_file.clone());
     files.extend(ldap.iter().flat_map(|l| l.files.iter().cloned()));
+    for b in &federation {
+        if let federation::KeySource::File { path, .. } = &b.keys {
+            files.push(path.clone());
+        }
+        files.extend(b.ca_path.clone());
+    }
     let mut chain = ChainOptions::default();
     if let Some(c) = raw.auth_cache.take() {
         chain.cache_ttl = c.ttl.map_or(chain.cache_ttl, Duration::from_secs);
@@ -547,6 +572,7 @@ fn policy(raw: &mut RawConfig, text: &str) -> Result<(Policy, Vec<PathBuf>), Str
         mirrors,
         services,
         chain,
+        federation,
     };
     Ok((policy, files))
 }

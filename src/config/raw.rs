@@ -43,6 +43,10 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub(crate) ldap_auth: Option<super::ldap::RawLdap>,
 
+    /// OIDC issuers whose ID tokens log in (workload identity).
+    #[serde(default)]
+    pub federation: Vec<super::federation::RawBinding>,
+
     // docker_auth sections regauth does not implement: accepted by the parser
     // only so that validation can reject them with a precise message.
     #[serde(default)]

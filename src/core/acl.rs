@@ -23,6 +23,40 @@ use crate::core::Labels;
 use entry::Entry;
 use index::NameIndex;
 
+/// A docker_auth pattern without placeholders (`/regex/` in Go RE2 syntax,
+/// or a Go `path.Match` glob), compiled once: the ACL's matcher, for
+/// values outside the ACL (federation's `require` claims).
+#[derive(Debug, Clone)]
+pub struct ValuePattern {
+    src: String,
+    pattern: pattern::Pattern,
+}
+
+impl ValuePattern {
+    /// Compiles `src`; placeholders (`${...}`) are refused, as there is no
+    /// request to take their values from.
+    pub fn compile(src: &str) -> Result<ValuePattern, String> {
+        let pattern = pattern::Pattern::compile(src, false)?;
+        if !pattern.is_static() {
+            return Err(format!(
+                "{src:?}: placeholders (${{...}}) are not supported here"
+            ));
+        }
+        Ok(ValuePattern {
+            src: src.to_owned(),
+            pattern,
+        })
+    }
+
+    pub fn is_match(&self, value: &str) -> bool {
+        self.pattern.matches_static(value)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.src
+    }
+}
+
 /// One ACL entry as written in YAML (`acl:` list or `acl_file`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

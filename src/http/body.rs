@@ -29,7 +29,15 @@ struct TokenBody<'a> {
     issued_at: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     refresh_token: Option<&'a str>,
+    /// RFC 8693 §2.2.1, in answers to a token exchange.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    issued_token_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_type: Option<&'static str>,
 }
+
+/// What a token exchange issues: the registry's bearer token.
+pub(crate) const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 
 /// `unix_secs` as RFC 3339 in UTC, whole seconds (the epoch when it is
 /// past the year 9999, which RFC 3339 cannot write).
@@ -50,6 +58,8 @@ pub(crate) fn token_json(issued: &Issued) -> Vec<u8> {
         expires_in: issued.expires_in,
         issued_at: issued.issued_at,
         refresh_token: issued.refresh_token.as_deref(),
+        issued_token_type: issued.exchanged.then_some(ACCESS_TOKEN_TYPE),
+        token_type: issued.exchanged.then_some("Bearer"),
     };
     // Room for both copies of the token: one allocation, no regrowth.
     let refresh = issued.refresh_token.as_deref().map_or(0, str::len);
@@ -78,6 +88,8 @@ mod tests {
             },
             backend: "users",
             refresh_token: refresh.map(str::to_owned),
+            binding: None,
+            exchanged: false,
         }
     }
 

@@ -26,9 +26,14 @@ impl ApiError {
     pub(crate) fn from_service(e: ServiceError, realm: &str) -> ApiError {
         match e {
             ServiceError::BadRequest(m) => ApiError::BadRequest(m),
-            ServiceError::Unauthorized => ApiError::Unauthorized {
+            ServiceError::Unauthorized
+            | ServiceError::Federation(crate::authn::federation::FederationError::Refused {
+                ..
+            }) => ApiError::Unauthorized {
                 realm: realm.to_owned(),
             },
+            // Logged by the service, with the binding.
+            ServiceError::Federation(_) => ApiError::Unavailable,
             ServiceError::Backend(crate::authn::AuthnError::Busy) => ApiError::Busy,
             ServiceError::TooManyFailures { retry_after } => {
                 ApiError::TooManyFailures { retry_after }

@@ -186,6 +186,7 @@ fn read_post(body: &[u8]) -> Result<ClientInput, ApiError> {
             Some(t) => Login::Refresh(t),
             None => return Err(bad_request("grant_type=refresh_token needs refresh_token")),
         },
+        Some(TOKEN_EXCHANGE) => exchange(&params)?,
         Some(other) => {
             let shown: String = other.chars().take(32).collect();
             return Err(ApiError::BadRequest(format!(
@@ -201,6 +202,42 @@ fn read_post(body: &[u8]) -> Result<ClientInput, ApiError> {
         offline,
         method: Method::Post,
     })
+}
+
+/// RFC 8693's grant type.
+const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+
+/// A token exchange's login: an ID token or JWT as `subject_token`, and
+/// an access token (the default) as what is asked for.
+fn exchange(params: &Params) -> Result<Login, ApiError> {
+    const ID_TOKEN: &str = "urn:ietf:params:oauth:token-type:id_token";
+    const JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
+    let Some(token) = params.subject_token.clone() else {
+        return Err(bad_request("token exchange needs subject_token"));
+    };
+    match params.subject_token_type.as_deref() {
+        Some(ID_TOKEN | JWT) => {}
+        Some(other) => {
+            let shown: String = other.chars().take(64).collect();
+            return Err(ApiError::BadRequest(format!(
+                "unsupported subject_token_type {shown:?}: use {ID_TOKEN} or {JWT}"
+            )));
+        }
+        None => return Err(bad_request("token exchange needs subject_token_type")),
+    }
+    match params.requested_token_type.as_deref() {
+        None | Some(body::ACCESS_TOKEN_TYPE) => {}
+        Some(_) => {
+            return Err(ApiError::BadRequest(format!(
+                "unsupported requested_token_type: only {} is issued",
+                body::ACCESS_TOKEN_TYPE
+            )))
+        }
+    }
+    Ok(Login::Exchange(Credentials {
+        user: crate::service::EXCHANGE_ACCOUNT.to_owned(),
+        password: token,
+    }))
 }
 
 /// 413 when the body is over [`limits::MAX_BODY`], 400 when it could not be

@@ -21,6 +21,10 @@ pub struct Params {
     pub(crate) password: Option<Secret>,
     pub(crate) refresh_token: Option<Secret>,
     pub(crate) access_type: Option<String>,
+    /// RFC 8693 token exchange.
+    pub(crate) subject_token: Option<Secret>,
+    pub(crate) subject_token_type: Option<String>,
+    pub(crate) requested_token_type: Option<String>,
 }
 
 /// Why a request could not be read; the text is safe to return.
@@ -62,7 +66,14 @@ pub fn parse(input: &[u8]) -> Result<Params, ParamError> {
         // (scopes get their own error from the scope parser).
         let is_name = matches!(
             k,
-            "service" | "account" | "username" | "client_id" | "grant_type" | "access_type"
+            "service"
+                | "account"
+                | "username"
+                | "client_id"
+                | "grant_type"
+                | "access_type"
+                | "subject_token_type"
+                | "requested_token_type"
         );
         if is_name && v.contains(|c: char| c.is_control()) {
             return Err(ParamError(format!("control character in parameter {k:?}")));
@@ -78,6 +89,9 @@ pub fn parse(input: &[u8]) -> Result<Params, ParamError> {
             "access_type" => once(&mut p.access_type, k, v())?,
             "password" => once_secret(&mut p.password, k, v())?,
             "refresh_token" => once_secret(&mut p.refresh_token, k, v())?,
+            "subject_token" => once_secret(&mut p.subject_token, k, v())?,
+            "subject_token_type" => once(&mut p.subject_token_type, k, v())?,
+            "requested_token_type" => once(&mut p.requested_token_type, k, v())?,
             "offline_token" => p.offline_token = v() == "true",
             // Unknown parameters are ignored, as registries' clients add
             // their own (e.g. `nonce`).
@@ -192,8 +206,11 @@ mod tests {
 
     #[test]
     fn secrets_do_not_show_in_debug() {
-        let p = parse(b"password=hunter2&refresh_token=tok123").unwrap();
+        let p = parse(b"password=hunter2&refresh_token=tok123&subject_token=idtok456").unwrap();
         let dbg = format!("{p:?}");
-        assert!(!dbg.contains("hunter2") && !dbg.contains("tok123"), "{dbg}");
+        assert!(
+            !dbg.contains("hunter2") && !dbg.contains("tok123") && !dbg.contains("idtok456"),
+            "{dbg}"
+        );
     }
 }

@@ -19,6 +19,7 @@ use std::fmt::{self, Write};
 use std::net::IpAddr;
 
 use super::throttle::Method;
+use crate::authn::federation::FederationError;
 use crate::core::acl::Acl;
 use crate::logging::record::Record;
 use crate::service::{Generation, Grant, Issued, Login, ServiceError, TokenRequest};
@@ -38,6 +39,7 @@ pub fn record(
         Login::Anonymous => "anonymous",
         Login::Password(_) => "password",
         Login::Refresh(_) => "refresh_token",
+        Login::Exchange(_) => "token_exchange",
     };
     r.str("outcome", if result.is_ok() { "issued" } else { "refused" })
         .str("method", method.as_str());
@@ -57,8 +59,11 @@ pub fn record(
                     r.str("typed_account", &c.user);
                 }
             }
-            r.str("backend", issued.backend)
-                .str("service", &req.service)
+            r.str("backend", issued.backend);
+            if let Some(b) = &issued.binding {
+                r.str("binding", b);
+            }
+            r.str("service", &req.service)
                 .str("audience", &authz.audience);
             if let Some(m) = &authz.mirror {
                 r.str("mirror", &m.prefix);
@@ -78,6 +83,12 @@ pub fn record(
             r.str("account", claimed);
             if let Login::Password(c) = &req.login {
                 robot_refusal(rt, c, &mut r);
+            }
+            if let ServiceError::Federation(f) = e {
+                r.str("binding", f.binding());
+                if let FederationError::Refused { refusal, .. } = f {
+                    r.str("check", refusal.check.as_str());
+                }
             }
             r.str("service", &req.service)
                 .list("requested", &req.scopes, |s, w| w.write_str(s))

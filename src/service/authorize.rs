@@ -71,38 +71,45 @@ pub(crate) fn check_service<'c>(
     }
 }
 
+/// Who asks, as the ACL sees it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Requester<'a> {
+    pub(crate) account: &'a str,
+    pub(crate) labels: &'a Labels,
+    /// The client's address, for `ip` rules.
+    pub(crate) ip: Option<IpAddr>,
+    /// The most this account may be granted (robots), whatever the ACL says.
+    pub(crate) ceiling: Option<&'a Ceiling>,
+}
+
 /// Evaluates `scopes` (already parsed) for an authenticated account:
-/// [`check_service`], then [`authorize_checked`], within `ceiling` when
-/// the account has one (robots).
+/// [`check_service`], then [`authorize_checked`].
 pub(crate) fn authorize(
     policy: &Policy,
-    account: &str,
-    labels: &Labels,
+    who: Requester<'_>,
     service: &str,
-    ip: Option<IpAddr>,
     scopes: Vec<Scope>,
-    ceiling: Option<&Ceiling>,
 ) -> Result<Authorization, ServiceError> {
     let mirror = check_service(policy, service)?;
-    Ok(authorize_checked(
-        policy, mirror, account, labels, service, ip, scopes, ceiling,
-    ))
+    Ok(authorize_checked(policy, mirror, who, service, scopes))
 }
 
 /// [`authorize`] for a `service` [`check_service`] accepted, naming
 /// `mirror`: the token path checks the service before it spends a
 /// password verification, and does not check it again.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn authorize_checked(
     policy: &Policy,
     mirror: Option<&remap::Mirror>,
-    account: &str,
-    labels: &Labels,
+    who: Requester<'_>,
     service: &str,
-    ip: Option<IpAddr>,
     scopes: Vec<Scope>,
-    ceiling: Option<&Ceiling>,
 ) -> Authorization {
+    let Requester {
+        account,
+        labels,
+        ip,
+        ceiling,
+    } = who;
     let (audience, scopes) = match mirror {
         Some(m) => (m.audience.clone(), remap::rebuild_all(m, &scopes)),
         None => (service.to_owned(), scopes),
@@ -175,16 +182,13 @@ mod tests {
             ("ci2", "repository:other/app:pull", true, &[], false),
         ];
         for (account, s, capped_by, granted, capped) in cases {
-            let a = authorize(
-                &policy,
+            let who = Requester {
                 account,
-                &Labels::new(),
-                "reg",
-                None,
-                vec![scope::parse(s).unwrap()],
-                capped_by.then_some(&ceiling),
-            )
-            .unwrap();
+                labels: &Labels::new(),
+                ip: None,
+                ceiling: capped_by.then_some(&ceiling),
+            };
+            let a = authorize(&policy, who, "reg", vec![scope::parse(s).unwrap()]).unwrap();
             let got: Vec<&str> = a.grants[0].granted.iter().map(|x| x.as_ref()).collect();
             assert_eq!(got, *granted, "{account} {s} {capped_by}");
             assert_eq!(a.grants[0].capped, *capped, "{account} {s} {capped_by}");

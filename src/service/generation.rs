@@ -2,11 +2,13 @@
 //! built from the validated, plain-data [`Config`]. Building is where the
 //! live objects come to be — the signing key parsed once, the
 //! authentication chain with its credential cache and LDAP connection
-//! pools, the refresh-token key — so a reload builds the next generation
+//! pools, the refresh-token key, the federation bindings' key caches
+//! (their first fetch started in the background) — so a reload builds the next generation
 //! beside the running one (off the async workers) and swaps it in whole.
 
 use std::sync::Arc;
 
+use crate::authn::federation::Federation;
 use crate::authn::ldap::Ldap;
 use crate::authn::{Backend, Chain};
 use crate::config::{Config, ConfigError, Policy};
@@ -19,8 +21,11 @@ pub struct Generation {
     pub config: Config,
     pub(crate) signer: Arc<Signer>,
     pub(crate) authn: Chain,
-    /// Set when refresh tokens are enabled.
+    /// Set when refresh tokens are enabled (`token.refresh_expiration`,
+    /// or a federation binding's `session`).
     pub(crate) refresh_key: Option<RefreshKey>,
+    /// The federation bindings with their issuers' key caches.
+    pub(crate) federation: Arc<Federation>,
 }
 
 impl Generation {
@@ -32,11 +37,14 @@ impl Generation {
             file: config.path.clone(),
             message,
         })?;
-        let refresh_key = (config.token.refresh_ttl_secs > 0).then(|| signer.refresh_key());
+        let sessions = config.federation.iter().any(|b| b.session > 0);
+        let refresh_key =
+            (config.token.refresh_ttl_secs > 0 || sessions).then(|| signer.refresh_key());
         Ok(Generation {
             authn: chain_for(&config),
             signer: Arc::new(signer),
             refresh_key,
+            federation: Arc::new(Federation::new(&config.federation)),
             config,
         })
     }

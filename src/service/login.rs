@@ -1,5 +1,6 @@
 //! Who is asking: anonymous, a password (Basic or OAuth2 password grant),
-//! or a refresh token. Records authentication metrics.
+//! an ID token (the same, with a federation binding's name as the user; or
+//! a token exchange), or a refresh token. Records authentication metrics.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -20,6 +21,10 @@ pub enum Login {
     Password(Credentials),
     /// `grant_type=refresh_token`.
     Refresh(Secret),
+    /// RFC 8693 `grant_type=urn:ietf:params:oauth:grant-type:token-exchange`:
+    /// the `subject_token` as the password, under the user
+    /// [`super::federated::EXCHANGE_ACCOUNT`] (which only the throttle sees).
+    Exchange(Credentials),
 }
 
 /// An authenticated account.
@@ -32,6 +37,8 @@ pub struct Identity {
     pub(crate) backend: &'static str,
     /// The most this account may be granted (robots), whatever the ACL says.
     pub(crate) ceiling: Option<Arc<Ceiling>>,
+    /// The federated login behind this identity, for federated logins.
+    pub(crate) federated: Option<Box<crate::authn::federation::Federated>>,
 }
 
 pub(super) async fn identify(
@@ -43,7 +50,22 @@ pub(super) async fn identify(
 ) -> Result<Identity, ServiceError> {
     let mut who = match login {
         Login::Anonymous => password(rt, metrics, None).await,
+        // Binding names are never user names (a load error), so an ID
+        // token never reaches the password backends or their cache.
+        Login::Password(c) if rt.federation.binding(&c.user).is_some() => {
+            Box::pin(super::federated::login(
+                rt,
+                metrics,
+                &c.user,
+                &c.password,
+                now,
+            ))
+            .await
+        }
         Login::Password(c) => password(rt, metrics, Some(c)).await,
+        Login::Exchange(c) => {
+            Box::pin(super::federated::exchange(rt, metrics, &c.password, now)).await
+        }
         // Boxed: the refresh grant's state (the token's claims, the
         // backend lookup) would otherwise enlarge every request's future.
         Login::Refresh(token) => Box::pin(refresh(rt, token, service, now)).await,
@@ -118,6 +140,7 @@ async fn password(
         labels,
         backend: verdict.backend,
         ceiling: None,
+        federated: None,
     })
 }
 
@@ -137,6 +160,14 @@ async fn refresh(
         ServiceError::Unauthorized
     };
     let claims = key.verify(token.expose(), service, now).map_err(refused)?;
+    if let Some(binding) = claims
+        .backend
+        .strip_prefix(super::federated::BACKEND)
+        .and_then(|b| b.strip_prefix(':'))
+    {
+        let binding = binding.to_owned();
+        return super::federated::refreshed(rt, key, &binding, claims);
+    }
     // The signature holds: say whose token is refused, so an operator can
     // find who still uses a revoked identity token.
     let revoked = || {
@@ -169,6 +200,7 @@ async fn refresh(
         labels,
         backend,
         ceiling: None,
+        federated: None,
     })
 }
 

@@ -12,6 +12,7 @@
 
 pub mod audit;
 mod authorize;
+mod federated;
 mod generation;
 mod login;
 pub(crate) mod throttle;
@@ -25,11 +26,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use arc_swap::ArcSwap;
 
 use authorize::authorize_checked;
-pub(crate) use authorize::{authorize, check_service, Authorization, Grant};
+pub(crate) use authorize::{authorize, check_service, Authorization, Grant, Requester};
+pub(crate) use federated::EXCHANGE_ACCOUNT;
 pub use generation::{chain_for, Generation};
 pub use login::{Identity, Login};
 pub use throttle::Method;
 
+use crate::authn::federation::FederationError;
 use crate::authn::AuthnError;
 use crate::core::claims::{self, Access, ClaimInput};
 use crate::core::scope;
@@ -72,6 +75,11 @@ pub struct Issued {
     pub(crate) backend: &'static str,
     /// Present when asked for and enabled.
     pub(crate) refresh_token: Option<String>,
+    /// The federation binding, for federated logins.
+    pub(crate) binding: Option<String>,
+    /// Answers an RFC 8693 token exchange (the body says
+    /// `issued_token_type`).
+    pub(crate) exchanged: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +95,19 @@ pub enum ServiceError {
     /// ([`throttle`]); `retry_after` is when the window ends.
     #[error("too many failed logins")]
     TooManyFailures { retry_after: std::time::Duration },
+    /// A federated login refused (401) or its issuer's keys unavailable (503).
+    #[error(transparent)]
+    Federation(#[from] FederationError),
+}
+
+impl ServiceError {
+    /// Whether the answer is a 401: a failed guess for the throttle.
+    pub fn is_unauthorized(&self) -> bool {
+        matches!(
+            self,
+            ServiceError::Unauthorized | ServiceError::Federation(FederationError::Refused { .. })
+        )
+    }
 }
 
 /// The token service: the running generation (swapped whole on reload),
@@ -100,7 +121,10 @@ pub struct TokenService {
 }
 
 impl TokenService {
+    /// The service of `generation`; its federation keys start being
+    /// fetched in the background (there is a runtime by now).
     pub fn new(generation: Generation) -> TokenService {
+        generation.federation.prefetch();
         TokenService {
             generation: Arc::new(ArcSwap::from_pointee(generation)),
             metrics: Arc::new(Metrics::default()),
@@ -114,8 +138,11 @@ impl TokenService {
     }
 
     /// Replaces the running generation; requests already running finish
-    /// with the one they started with.
+    /// with the one they started with. The federation key caches start
+    /// from the running generation's keys.
     pub(crate) fn swap(&self, next: Generation) {
+        next.federation.inherit(&self.current().federation);
+        next.federation.prefetch();
         self.generation.store(Arc::new(next));
     }
 
@@ -156,10 +183,12 @@ impl TokenService {
             let result = issue_token(&gen, &metrics, &req, now, crate::token::new_jti()).await;
             let retry = attempt == Some(throttle::Attempt::Retry);
             audit::record(&gen, &req, ip, req.method, retry, &result);
-            if let (Err(ServiceError::Unauthorized), Some(attempt), Some(creds)) =
+            if let (Err(e), Some(attempt), Some(creds)) =
                 (&result, attempt, throttle::guess(&req.login))
             {
-                throttle.record_failure(&gen.config.throttle, ip, creds, attempt);
+                if e.is_unauthorized() {
+                    throttle.record_failure(&gen.config.throttle, ip, creds, attempt);
+                }
             }
             result
         }
@@ -188,23 +217,26 @@ pub async fn issue_token(
     // Reject unknown services before spending a password verification.
     let mirror = check_service(config, &req.service)?;
     let who = login::identify(rt, metrics, &req.login, &req.service, now).await?;
-    if matches!(req.login, Login::Refresh(_))
-        && req.account.as_ref().is_some_and(|a| *a != who.account)
+    // After a federated login the account differs from the binding's
+    // name a client may send as `account`.
+    let binding = who.federated.as_ref().map(|f| f.binding.as_str());
+    if matches!(req.login, Login::Refresh(_) | Login::Exchange(_))
+        && req
+            .account
+            .as_ref()
+            .is_some_and(|a| *a != who.account && Some(a.as_str()) != binding)
     {
         return Err(ServiceError::BadRequest(
             "account does not match the refresh token".into(),
         ));
     }
-    let authorization = authorize_checked(
-        config,
-        mirror,
-        &who.account,
-        &who.labels,
-        &req.service,
-        req.ip,
-        scopes,
-        who.ceiling.as_deref(),
-    );
+    let requester = Requester {
+        account: &who.account,
+        labels: &who.labels,
+        ip: req.ip,
+        ceiling: who.ceiling.as_deref(),
+    };
+    let authorization = authorize_checked(config, mirror, requester, &req.service, scopes);
     for g in &authorization.grants {
         tracing::debug!(
             account = %who.account,
@@ -214,8 +246,13 @@ pub async fn issue_token(
             "acl decision"
         );
     }
-    let refresh_token = match (&rt.refresh_key, req.offline, &req.login) {
-        (Some(key), true, Login::Password(_)) if !who.account.is_empty() => {
+    let refresh_token = match (&rt.refresh_key, req.offline, &req.login, &who.federated) {
+        (Some(key), true, Login::Password(_) | Login::Exchange(_), Some(f)) => {
+            federated::refresh_token(rt, key, f, &req.service, now, &jti)
+        }
+        (Some(key), true, Login::Password(_), None)
+            if !who.account.is_empty() && config.token.refresh_ttl_secs > 0 =>
+        {
             // Boxed, as the refresh grant in `login::identify`.
             Box::pin(new_refresh_token(rt, key, &who, &req.service, now, &jti)).await?
         }
@@ -250,6 +287,8 @@ pub async fn issue_token(
         authorization,
         backend: who.backend,
         refresh_token,
+        binding: who.federated.map(|f| f.binding),
+        exchanged: matches!(req.login, Login::Exchange(_)),
     })
 }
 
@@ -272,5 +311,7 @@ async fn new_refresh_token(
         iat: now,
         exp: now + rt.config.token.refresh_ttl_secs,
         jti: format!("r{jti}"),
+        account: None,
+        labels: Default::default(),
     })))
 }

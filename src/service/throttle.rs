@@ -489,11 +489,12 @@ impl Throttle {
 }
 
 /// The credentials a login guesses: those of a password login (Basic, or
-/// a POST with `grant_type=password`) with a non-empty user. Anonymous
-/// requests and refresh tokens guess nothing.
+/// a POST with `grant_type=password`) with a non-empty user, an ID token
+/// under a federation binding's name included, and a token exchange's
+/// subject token. Anonymous requests and refresh tokens guess nothing.
 pub(crate) fn guess(login: &Login) -> Option<&Credentials> {
     match login {
-        Login::Password(c) if !c.user.is_empty() => Some(c),
+        Login::Password(c) | Login::Exchange(c) if !c.user.is_empty() => Some(c),
         _ => None,
     }
 }

@@ -43,7 +43,8 @@ impl Generation {
             passwords: c.users.as_ref().is_some_and(|u| !u.is_empty())
                 || c.htpasswd.as_ref().is_some_and(|h| !h.is_empty())
                 || c.ldap.is_some()
-                || c.robots.as_ref().is_some_and(|r| !r.robots.is_empty()),
+                || c.robots.as_ref().is_some_and(|r| !r.robots.is_empty())
+                || !c.federation.is_empty(),
             kid: c.token.kid,
             x5c: c.token.x5c,
             alg: self.signer.alg(),
@@ -57,6 +58,7 @@ impl Generation {
                 .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()));
             out.extend(robot_rules(r, now, mode));
         }
+        out.extend(crate::config::federation::warnings(&c.federation));
         out
     }
 }

@@ -34,6 +34,14 @@ pub(crate) struct RefreshClaims {
     pub(crate) iat: u64,
     pub(crate) exp: u64,
     pub(crate) jti: String,
+    /// The account, when it is not `sub` (federated logins: the account
+    /// the binding made of the ID token's claims).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) account: Option<String>,
+    /// The labels, when the backend cannot give them again at refresh
+    /// (federated logins: they came from the ID token).
+    #[serde(default, skip_serializing_if = "crate::core::Labels::is_empty")]
+    pub(crate) labels: crate::core::Labels,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -151,6 +159,8 @@ mod tests {
             iat: 100,
             exp,
             jti: "j".into(),
+            account: None,
+            labels: Default::default(),
         }
     }
 

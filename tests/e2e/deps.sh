@@ -28,6 +28,8 @@ declare -A PROVIDES=(
 	[slapd]=slapd            # LDAP tests (tests/integration/slapd.rs)
 	[ldapwhoami]=ldap-utils  # slapd harness readiness probe
 	[curl]=curl
+	[node]=nodejs # the OIDC issuer of federation.sh (oauth2-mock-server)
+	[npm]=npm     # installs it from tests/e2e/oidc/package-lock.json
 	[jq]=jq
 	[openssl]=openssl    # recomputes the expected key id / x5c from the cert
 	[unshare]=util-linux # private network + mount namespaces
@@ -48,7 +50,7 @@ missing_packages() {
 	done | sort -u
 }
 
-main() {
+debian_deps() {
 	local check_only=0
 	case "${1:-}" in
 	--check) check_only=1 ;;
@@ -112,6 +114,31 @@ main() {
 		return 1
 	fi
 	echo "e2e deps: all present"
+}
+
+# The npm packages of tests/e2e/oidc (the OIDC issuer federation.sh runs),
+# pinned by its package-lock.json and installed with `npm ci` when missing
+# or older than the lock file.
+npm_deps() {
+	local dir
+	dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/oidc"
+	local stamp="$dir/node_modules/.package-lock.json"
+	if [[ -f $stamp && ! "$dir/package-lock.json" -nt $stamp ]]; then
+		echo "e2e deps: npm packages present ($dir)"
+		return 0
+	fi
+	if [[ ${1:-} == --check ]]; then
+		echo "e2e deps: npm packages of $dir missing; install them with: (cd $dir && npm ci)" >&2
+		return 1
+	fi
+	if ! (cd "$dir" && npm ci --no-audit --no-fund); then
+		echo "e2e deps: npm ci failed; run: (cd $dir && npm ci)" >&2
+		return 1
+	fi
+}
+
+main() {
+	debian_deps "$@" && npm_deps "$@"
 }
 
 main "$@"

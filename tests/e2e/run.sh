@@ -223,6 +223,8 @@ inner() {
 	. "$E2E_DIR/docker.sh"
 	# shellcheck source=tests/e2e/refresh.sh
 	. "$E2E_DIR/refresh.sh"
+	# shellcheck source=tests/e2e/federation.sh
+	. "$E2E_DIR/federation.sh"
 	# shellcheck source=tests/e2e/tls.sh
 	. "$E2E_DIR/tls.sh"
 	# shellcheck source=tests/e2e/troubleshoot.sh
@@ -262,6 +264,8 @@ inner() {
 	run_troubleshoot_setup
 	# Refresh tokens / identity tokens with the Docker engine (refresh.sh).
 	run_refresh_setup
+	# CI logins with OIDC ID tokens from real issuers on loopback (federation.sh).
+	run_federation_setup
 	docker_down
 	# regauth and the registry over HTTPS, clients verifying (tls.sh).
 	run_tls_setup

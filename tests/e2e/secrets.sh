@@ -12,6 +12,8 @@
 #     passwords so) and whatever the tests passed to record_secret;
 #   - every robot secret (rgr_...) `regauth robot add` printed, recorded by
 #     robots.sh and found in the artifacts like tokens;
+#   - every OIDC ID token federation.sh had its issuers mint (recorded,
+#     and listed in federation/id_tokens): CI jobs' credentials;
 #   - every token regauth issued that the suite saw: JWTs (eyJ...) and
 #     refresh tokens (rt1...) found in the test logs (the clients' and curl's
 #     output, JSON bodies), in saved bodies and JSON files of the run, docker's
@@ -76,6 +78,7 @@ s_collect() {
 	# Tokens: recorded ones and every token-shaped string in the artifacts.
 	{
 		grep -oE "$S_TOKEN_RE" "$E2E_SECRETS" || true
+		cat "$E2E_TMP/federation/id_tokens" 2>/dev/null || true
 		if ((${#artifacts[@]})); then
 			grep -ohE "$S_TOKEN_RE" "${artifacts[@]}" 2>/dev/null || true
 		fi
@@ -173,6 +176,14 @@ t_secrets_no_leak() {
 	((np >= 4)) || fail "only $np passwords collected (expected the suite's *_PW values)"
 	((nt >= 3)) || fail "only $nt tokens collected from the run's artifacts"
 	((nall >= 12)) || fail "only $nall secrets collected: the check would prove nothing"
+	# When federation.sh ran, its ID tokens are among the needles.
+	if [[ -s "$E2E_TMP/federation/id_tokens" ]]; then
+		local nid
+		nid=$(grep -cxF -f "$d/tokens" "$E2E_TMP/federation/id_tokens" || true)
+		((nid == $(wc -l <"$E2E_TMP/federation/id_tokens"))) ||
+			fail "only $nid of $(wc -l <"$E2E_TMP/federation/id_tokens") ID tokens are among the secrets searched for"
+		note "ID tokens searched for: $nid"
+	fi
 	if grep -qE '[[:space:]]$|^$' "$d/needle-values"; then
 		fail "a collected secret is empty or ends in whitespace (broken collection)"
 	fi

@@ -117,7 +117,7 @@ async fn probe_until(addr: SocketAddr, until: Instant) -> (usize, Duration) {
     let mut n = 0;
     while Instant::now() < until {
         for path in ["/auth?service=r&scope=repository:a:pull", "/healthz"] {
-            let client = reqwest::Client::builder()
+            let client = crate::support::client_builder()
                 .local_address(Some("127.0.0.1".parse().unwrap()))
                 .pool_max_idle_per_host(0)
                 .build()

@@ -6,6 +6,7 @@ mod bad_input;
 mod config_load;
 mod dropin;
 mod endpoint;
+mod federation;
 mod fuzz_corpus;
 mod keys;
 mod ldap;

@@ -426,7 +426,7 @@ async fn soak() {
     let log = dir.path().join("regauth.log");
     let server = Regauth::start(&config_path, &log).await;
     let url = server.url.clone();
-    let client = reqwest::Client::builder()
+    let client = crate::support::client_builder()
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();

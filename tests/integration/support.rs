@@ -62,6 +62,14 @@ pub const DEFAULT_ACL: &str = r#"acl:
     comment: "anonymous public pulls"
 "#;
 
+/// A reqwest client builder. reqwest's TLS is built without a provider of
+/// its own (regauth gives its clients an aws-lc-rs configuration), so a
+/// client that does not bring one needs the process default installed.
+pub fn client_builder() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    reqwest::Client::builder()
+}
+
 pub struct Server {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
@@ -98,7 +106,7 @@ impl Server {
         ));
         Server {
             addr,
-            client: reqwest::Client::new(),
+            client: client_builder().build().unwrap(),
             state,
             dir,
             _stop: tx,
