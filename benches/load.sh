@@ -56,7 +56,9 @@
 # (default 8), BENCH_PIN (1: server on CPU 0, wrk on CPU 1 when there are
 # two or more CPUs; 0: no pinning), BENCH_MICRO_SINCE (a file: the
 # criterion estimates must be newer than it; `make bench` sets it so that
-# item 2 is computed from the same run; unset: whatever estimates exist).
+# item 2 is computed from the same run; unset: whatever estimates exist),
+# BENCH_REGAUTH and BENCH_BASELINE (the binaries; default: target/release's,
+# set them to measure builds copied aside, e.g. of another release profile).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -71,8 +73,8 @@ FLOOD_CONNS=${BENCH_FLOOD_CONNECTIONS:-64}
 USER_CONNS=${BENCH_FLOOD_USER_CONNECTIONS:-8}
 MICRO_SINCE=${BENCH_MICRO_SINCE:-}
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
-REGAUTH=$TARGET/release/regauth
-BASELINE=$TARGET/release/examples/baseline
+REGAUTH=${BENCH_REGAUTH:-$TARGET/release/regauth}
+BASELINE=${BENCH_BASELINE:-$TARGET/release/examples/baseline}
 CRITERION=$TARGET/criterion
 LUA=$ROOT/benches/wrk/report.lua
 FLOOD_LUA=$ROOT/benches/wrk/flood.lua

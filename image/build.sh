@@ -15,9 +15,10 @@
 #   after --      global podman options (e.g. --root DIR --storage-driver vfs)
 # Env: PODMAN (default: podman): the podman command to build and inspect with
 #
-# The binary's debug info is split off into STAGE/regauth.debug (linked
-# with .gnu_debuglink, for gdb and post-mortems); the shipped binary keeps its
-# symbol table so that backtraces name functions.
+# The shipped binary keeps its symbol table, so that backtraces name
+# functions; debug info, when the binary has any (a debug build; the release
+# profile strips it), is split off into STAGE/regauth.debug (linked with
+# .gnu_debuglink, for gdb and post-mortems).
 set -euo pipefail
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -49,7 +50,7 @@ VERSION=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$REPO_ROOT/Cargo.toml" | head -n
 [[ -n "$VERSION" ]] || die "no version in $REPO_ROOT/Cargo.toml"
 ((${#TAGS[@]})) || TAGS=(localhost/regauth:dev "localhost/regauth:$VERSION")
 
-for tool in "$PODMAN" ldd objcopy; do
+for tool in "$PODMAN" ldd objcopy objdump; do
 	command -v "$tool" >/dev/null ||
 		die "$tool not found; install it: apt-get install --no-install-recommends podman binutils libc-bin"
 done
@@ -63,9 +64,14 @@ rm -rf "$STAGE"
 ROOTFS="$STAGE/rootfs"
 mkdir -p "$ROOTFS/etc/regauth" "$ROOTFS/etc/ssl/certs"
 
-# The binary: debug info split off, symbols kept.
-objcopy --only-keep-debug "$BIN" "$STAGE/regauth.debug"
-objcopy --strip-debug --add-gnu-debuglink="$STAGE/regauth.debug" "$BIN" "$ROOTFS/regauth"
+# The binary, symbols kept; debug info, when the build has any (the release
+# profile strips it), split off.
+if objdump -h "$BIN" | grep -q '[.]debug_info'; then
+	objcopy --only-keep-debug "$BIN" "$STAGE/regauth.debug"
+	objcopy --strip-debug --add-gnu-debuglink="$STAGE/regauth.debug" "$BIN" "$ROOTFS/regauth"
+else
+	cp "$BIN" "$ROOTFS/regauth"
+fi
 chmod 0755 "$ROOTFS/regauth"
 
 # Exactly the shared libraries the binary links, at the paths the loader

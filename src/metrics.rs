@@ -76,6 +76,21 @@ impl RequestOutcome {
     }
 }
 
+/// One key of the JWKS (`regauth_token_keys`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct KeyLabel {
+    pub(crate) kid: String,
+    pub(crate) role: &'static str,
+    pub(crate) alg: &'static str,
+    /// notAfter of its certificate (RFC 3339), empty without one.
+    pub(crate) not_after: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct KidLabel {
+    pub(crate) kid: String,
+}
+
 pub struct Metrics {
     registry: Registry,
     pub(crate) authn_seconds: Family<BackendLabel, Histogram>,
@@ -85,6 +100,12 @@ pub struct Metrics {
     /// Robot logins by robot and outcome (the robots file bounds the names).
     pub(crate) robot_logins: Family<RobotLabel, Counter>,
     pub(crate) config_generation: Gauge,
+    /// Set from the serving generation each time metrics are rendered.
+    token_keys: Family<KeyLabel, Gauge>,
+    signing_cert_expiry: Family<KidLabel, Gauge>,
+    /// Held while the key series are replaced and rendered, so that two
+    /// scrapes at once each see a whole set.
+    keys_lock: std::sync::Mutex<()>,
     pub(crate) federation_logins: Family<FederationLabel, Counter>,
     /// The series every request updates, looked up once (indexed like
     /// [`RequestOutcome::ALL`]): a family lookup takes a lock and hashes the label.
@@ -167,6 +188,18 @@ impl Default for Metrics {
             config_generation.clone(),
         );
         config_generation.set(1);
+        let token_keys = Family::<KeyLabel, Gauge>::default();
+        registry.register(
+            "token_keys",
+            "Keys served in the JWKS (1 each): role signing or published, with kid and certificate expiry",
+            token_keys.clone(),
+        );
+        let signing_cert_expiry = Family::<KidLabel, Gauge>::default();
+        registry.register(
+            "signing_certificate_expiry_seconds",
+            "Seconds until the signing certificate's notAfter (negative once expired); absent without a certificate",
+            signing_cert_expiry.clone(),
+        );
         let federation_logins = Family::<FederationLabel, Counter>::default();
         registry.register(
             "federation_logins",
@@ -199,6 +232,9 @@ impl Default for Metrics {
             rate_limited,
             robot_logins,
             config_generation,
+            token_keys,
+            signing_cert_expiry,
+            keys_lock: std::sync::Mutex::new(()),
             federation_logins,
         }
     }
@@ -249,6 +285,45 @@ impl Metrics {
         }
     }
 
+    /// [`Metrics::render`], with the key series set from `keys` and
+    /// `expires_in` first (see [`Metrics::observe_keys`]).
+    pub(crate) fn render_with_keys(
+        &self,
+        keys: &[crate::token::KeyInfo],
+        expires_in: Option<i64>,
+    ) -> String {
+        let _whole = self.keys_lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.observe_keys(keys, expires_in);
+        self.render()
+    }
+
+    /// The keys the serving generation signs with and publishes, and the
+    /// seconds left to the signing certificate (`expires_in`).
+    fn observe_keys(&self, keys: &[crate::token::KeyInfo], expires_in: Option<i64>) {
+        self.token_keys.clear();
+        self.signing_cert_expiry.clear();
+        for k in keys {
+            let kid = k.kid.clone().unwrap_or_default();
+            let label = KeyLabel {
+                kid: kid.clone(),
+                role: k.role.as_str(),
+                alg: k.alg.as_str(),
+                not_after: k
+                    .not_after
+                    .map(crate::token::chain::format_time)
+                    .unwrap_or_default(),
+            };
+            self.token_keys.get_or_create(&label).set(1);
+            if k.role == crate::token::Role::Signing {
+                if let Some(left) = expires_in {
+                    self.signing_cert_expiry
+                        .get_or_create(&KidLabel { kid })
+                        .set(left);
+                }
+            }
+        }
+    }
+
     /// The text exposition format.
     pub(crate) fn render(&self) -> String {
         let mut out = String::new();
@@ -279,6 +354,41 @@ mod tests {
         ] {
             assert!(text.contains(want), "{want} in {text}");
         }
+    }
+
+    #[test]
+    fn keys_render_and_follow_the_generation() {
+        use crate::token::{Alg, KeyInfo, Role};
+        let m = Metrics::default();
+        let key = |role, kid: &str, not_after| KeyInfo {
+            role,
+            kid: Some(kid.into()),
+            alg: Alg::ES256,
+            not_after,
+            path: "k".into(),
+        };
+        m.observe_keys(
+            &[
+                key(Role::Signing, "OLD", Some(0)),
+                key(Role::Published, "NEW", None),
+            ],
+            Some(86_400),
+        );
+        let text = m.render();
+        for want in [
+            "regauth_token_keys{kid=\"OLD\",role=\"signing\",alg=\"ES256\",not_after=\"1970-01-01T00:00:00Z\"} 1",
+            "regauth_token_keys{kid=\"NEW\",role=\"published\",alg=\"ES256\",not_after=\"\"} 1",
+            "regauth_signing_certificate_expiry_seconds{kid=\"OLD\"} 86400",
+        ] {
+            assert!(text.contains(want), "{want} in {text}");
+        }
+        m.observe_keys(&[key(Role::Signing, "NEW", None)], None);
+        let text = m.render();
+        assert!(!text.contains("OLD"), "{text}");
+        assert!(
+            !text.contains("regauth_signing_certificate_expiry_seconds{"),
+            "{text}"
+        );
     }
 
     #[test]

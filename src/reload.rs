@@ -163,9 +163,14 @@ async fn attempt(
         (None, None) => {}
         _ => tracing::warn!("turning TLS on or off takes effect at the next restart"),
     }
+    let expiry = next.expiry_warning();
+    let kid = next.signer.kid().unwrap_or("none").to_owned();
     service.swap(next);
     service.metrics().reload(true);
-    tracing::info!(config = %path.display(), "configuration reloaded");
+    tracing::info!(config = %path.display(), kid = %kid, "configuration reloaded");
+    if let Some(w) = expiry {
+        tracing::warn!("{w}");
+    }
     Ok(true)
 }
 

@@ -42,6 +42,12 @@ pub fn serve(a: &ServeArgs) -> Result<(), CliError> {
             kid = generation.signer.kid().unwrap_or("none"),
             "regauth listening"
         );
+        for k in generation.signer.published() {
+            tracing::info!(kid = k.kid.as_deref().unwrap_or("none"), file = %k.path.display(), "publishing a key beside the signing key (never used to sign)");
+        }
+        if let Some(w) = generation.expiry_warning() {
+            tracing::warn!("{w}");
+        }
         if tls.is_none() {
             tracing::warn!("serving plain HTTP: set server.certificate/server.key or terminate TLS in front of regauth");
         }

@@ -90,6 +90,30 @@ pub fn check(a: &CheckArgs) -> Result<(), CliError> {
             c.token.key_path.display()
         ),
     }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    for k in g.signer.keys(&c.token) {
+        let expiry = match k.not_after {
+            Some(t) if t >= now => format!(
+                ", certificate expires {} (in {} days)",
+                crate::token::chain::format_time(t),
+                (t - now) / 86_400
+            ),
+            Some(t) => format!(
+                ", certificate EXPIRED {}",
+                crate::token::chain::format_time(t)
+            ),
+            None => String::new(),
+        };
+        println!(
+            "  key:        {} kid {}, {}{expiry} ({})",
+            k.role.as_str(),
+            k.kid.as_deref().unwrap_or("none"),
+            k.alg.as_str(),
+            k.path.display()
+        );
+    }
     if let Some(u) = &c.users {
         println!(
             "  users:      {} (anonymous {})",

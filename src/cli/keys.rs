@@ -23,9 +23,15 @@ pub fn hash(a: &HashArgs) -> Result<(), CliError> {
 }
 
 pub fn keygen(a: &KeygenArgs) -> Result<(), CliError> {
+    use crate::token::keygen;
     let (out, alg) = (a.out.as_path(), Alg::from(a.alg));
-    let key_path = out.join("token.key");
-    let cert_path = out.join("token.pem");
+    let (key_name, cert_name) = if a.ca {
+        ("ca.key", "ca.pem")
+    } else {
+        ("token.key", "token.pem")
+    };
+    let key_path = out.join(key_name);
+    let cert_path = out.join(cert_name);
     if !a.force && (key_path.exists() || cert_path.exists()) {
         return Err(format!(
             "{} or {} exists; pass --force to overwrite",
@@ -34,18 +40,59 @@ pub fn keygen(a: &KeygenArgs) -> Result<(), CliError> {
         )
         .into());
     }
-    let (key, cert) = crate::token::keygen::generate(alg, "regauth token signer")
-        .map_err(|e| CliError(e.to_string()))?;
+    let (key, cert) = match (&a.signed_by, a.ca) {
+        (Some(ca), _) => {
+            let read = |name: &str| {
+                let p = ca.join(name);
+                std::fs::read_to_string(&p).map_err(|e| {
+                    format!(
+                        "--signed-by: cannot read {}: {e} (make a CA with `regauth keygen --ca --out {}`)",
+                        p.display(),
+                        ca.display()
+                    )
+                })
+            };
+            let (ca_key, ca_pem) = (read("ca.key")?, read("ca.pem")?);
+            keygen::generate_leaf(alg, &ca_key, &ca_pem, a.days.unwrap_or(90))
+                .map_err(|e| format!("--signed-by {}: {e}", ca.display()))?
+        }
+        (None, true) => keygen::generate_ca(
+            alg,
+            "regauth token CA",
+            a.days.unwrap_or(keygen::SELF_SIGNED_DAYS),
+        )?,
+        (None, false) => keygen::self_signed(
+            alg,
+            "regauth token signer",
+            a.days.unwrap_or(keygen::SELF_SIGNED_DAYS),
+        )?,
+    };
+    // Written beside and renamed over: a running regauth watching these
+    // files never reads a half-written pair (the certificate goes last,
+    // and a reload that reads a new key with the old certificate is
+    // refused and retried once the certificate settles).
     let write = || -> std::io::Result<()> {
         std::fs::create_dir_all(out)?;
-        write_private(&key_path, key.as_bytes())?;
-        std::fs::write(&cert_path, cert)
+        let key_tmp = out.join(format!(".{key_name}.new"));
+        let cert_tmp = out.join(format!(".{cert_name}.new"));
+        write_private(&key_tmp, key.as_bytes())?;
+        std::fs::write(&cert_tmp, &cert)?;
+        std::fs::rename(&key_tmp, &key_path)?;
+        std::fs::rename(&cert_tmp, &cert_path)
     };
     write().map_err(|e| format!("writing to {}: {e}", out.display()))?;
+    let what = if a.ca {
+        "CA "
+    } else if a.signed_by.is_some() {
+        "leaf + CA chain "
+    } else {
+        ""
+    };
     println!(
-        "wrote {} ({}) and {}",
+        "wrote {} ({}) and {}{}",
         key_path.display(),
         alg.as_str(),
+        what,
         cert_path.display()
     );
     Ok(())

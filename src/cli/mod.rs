@@ -114,12 +114,26 @@ pub struct HashArgs {
 
 #[derive(Debug, Args)]
 pub struct KeygenArgs {
-    /// Directory to write token.key and token.pem to (created if missing).
+    /// Directory to write token.key and token.pem to (ca.key and ca.pem
+    /// with --ca), created if missing.
     #[arg(long)]
     pub out: PathBuf,
     /// Signing algorithm of the new key (any letter case).
     #[arg(long, value_enum, ignore_case = true, default_value_t = KeygenAlg::Es256)]
     pub alg: KeygenAlg,
+    /// Make a CA (ca.key, ca.pem) whose certificate goes into the
+    /// registry's rootcertbundle, to sign leaves with --signed-by.
+    #[arg(long, conflicts_with = "signed_by")]
+    pub ca: bool,
+    /// The directory of a CA made with --ca (ca.key, ca.pem): the new
+    /// key's certificate is signed by it, and token.pem holds the leaf
+    /// followed by the CA (use with token.x5c: true).
+    #[arg(long, value_name = "DIR")]
+    pub signed_by: Option<PathBuf>,
+    /// Days the certificate is valid (default: 90 for a leaf signed by a
+    /// CA, 3650 otherwise).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=36500))]
+    pub days: Option<u32>,
     /// Overwrite existing files.
     #[arg(long)]
     pub force: bool,

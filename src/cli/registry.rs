@@ -46,7 +46,11 @@ pub fn registry_config(a: &RegistryArgs) -> Result<(), CliError> {
                 serde_json::to_string_pretty(&g.signer.jwks()).unwrap_or_default(),
             )?;
             jwks = Some(abs(&jwks_path));
-            if let Some(pem) = &c.token.cert_pem {
+            let (pem, bare) = g.signer.bundle();
+            for p in bare {
+                eprintln!("warning: {} is a bare public key: it is in jwks.json, but a rootcertbundle holds certificates only; publish its certificate to have it in token.pem", p.display());
+            }
+            if !pem.is_empty() {
                 let cert_path = dir.join("token.pem");
                 std::fs::write(&cert_path, pem)?;
                 cert = Some(abs(&cert_path));
@@ -54,6 +58,9 @@ pub fn registry_config(a: &RegistryArgs) -> Result<(), CliError> {
             Ok(())
         })();
         written.map_err(|e| format!("writing to {}: {e}", dir.display()))?;
+    }
+    if a.out.is_none() && !g.signer.published().is_empty() {
+        eprintln!("warning: token.publish is set: pass --out DIR to write a bundle (token.pem, jwks.json) holding the signing and the published keys; token.certificate alone holds only the signing key");
     }
     let need_cert = || {
         cert.clone().unwrap_or_else(|| {

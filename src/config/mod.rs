@@ -125,8 +125,12 @@ pub struct TokenSettings {
     /// The passphrase of an encrypted key (`token.key_passphrase_*`).
     pub(crate) key_passphrase: Option<Secret>,
     pub(crate) cert_path: Option<PathBuf>,
-    /// The certificate of the signing key (PEM), when configured.
+    /// The certificate of the signing key (PEM), when configured: the
+    /// leaf, possibly followed by the certificates of its chain.
     pub(crate) cert_pem: Option<String>,
+    /// `token.publish`: each file and its text (PEM), parsed when a
+    /// generation is built.
+    pub(crate) publish: Vec<(PathBuf, String)>,
     /// Refresh token lifetime; 0 = refresh tokens disabled.
     pub(crate) refresh_ttl_secs: u64,
     /// Audiences whose tokens are shaped for zot.
@@ -360,9 +364,17 @@ fn compile(path: &Path, text: &str, mut raw: RawConfig) -> Result<Config, String
         None => None,
     };
 
+    let publish = t
+        .publish
+        .iter()
+        .enumerate()
+        .map(|(i, p)| Ok((p.clone(), read(p, &format!("token.publish[{i}]"))?)))
+        .collect::<Result<Vec<_>, String>>()?;
+
     let mut files = vec![path.to_owned(), key_path.clone()];
     files.extend(t.key_passphrase_file.clone());
     files.extend(cert_path.clone());
+    files.extend(t.publish.iter().cloned());
     files.extend(policy_files);
     if let Some((c, k)) = &server.tls {
         files.extend([c.clone(), k.clone()]);
@@ -384,6 +396,7 @@ fn compile(path: &Path, text: &str, mut raw: RawConfig) -> Result<Config, String
             key_passphrase: passphrase,
             cert_path,
             cert_pem,
+            publish,
             refresh_ttl_secs: t.refresh_expiration,
             zot_audiences: t.zot_audiences,
         },

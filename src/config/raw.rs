@@ -229,6 +229,10 @@ pub(crate) struct RawToken {
     /// Lifetime of refresh tokens in seconds; 0 (default) disables them.
     #[serde(default)]
     pub(crate) refresh_expiration: u64,
+    /// Certificates or public keys published beside the signing key, never
+    /// used to sign.
+    #[serde(default)]
+    pub(crate) publish: Vec<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -371,12 +371,14 @@ async fn jwks(State(svc): State<TokenService>) -> Response {
 }
 
 async fn metrics(State(svc): State<TokenService>) -> Response {
+    let g = svc.current();
+    let keys = g.signer.keys(&g.config.token);
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        svc.metrics().render(),
+        svc.metrics().render_with_keys(&keys, g.cert_expires_in()),
     )
         .into_response()
 }

@@ -29,7 +29,35 @@ struct Facts {
     alg: Alg,
 }
 
+/// A signing certificate this close to its notAfter is a warning: two
+/// weeks leave time to make, publish or chain the next one.
+pub(crate) const CERT_EXPIRY_WARNING_SECS: i64 = 14 * 86_400;
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
 impl Generation {
+    /// Seconds until the signing certificate's notAfter (negative once
+    /// expired), when there is a certificate.
+    pub(crate) fn cert_expires_in(&self) -> Option<i64> {
+        self.signer.not_after().map(|t| t as i64 - now_unix())
+    }
+
+    /// The warning about the signing certificate's expiry, when it is
+    /// within [`CERT_EXPIRY_WARNING_SECS`] or past: logged at load and reload,
+    /// and one of [`Generation::warnings`].
+    pub(crate) fn expiry_warning(&self) -> Option<String> {
+        let (cert_name, left) = (
+            self.config.token.signing_pair.keys().1,
+            self.cert_expires_in()?,
+        );
+        let at = crate::token::chain::format_time(self.signer.not_after()?);
+        expiry_warning(cert_name, left, &at)
+    }
+
     /// One line per risky setting; empty when there is none.
     pub(crate) fn warnings(&self) -> Vec<String> {
         let c = &self.config;
@@ -59,7 +87,24 @@ impl Generation {
             out.extend(robot_rules(r, now, mode));
         }
         out.extend(crate::config::federation::warnings(&c.federation));
+        out.extend(self.expiry_warning());
+        for f in self.signer.published_signing_key() {
+            out.push(format!(
+                "token.publish: {} holds the signing key itself, which the JWKS and the bundle already carry; publish the next key (or the previous one) instead",
+                f.display()
+            ));
+        }
         out
+    }
+}
+
+fn expiry_warning(cert_name: &str, left: i64, at: &str) -> Option<String> {
+    if left < 0 {
+        Some(format!("{cert_name}: the signing certificate expired on {at}: registries that check it (x5c, rootcertbundle with a chain) refuse the tokens; make the next one (`regauth keygen --signed-by CA_DIR`, or publish a new key first) and switch to it"))
+    } else if left < CERT_EXPIRY_WARNING_SECS {
+        Some(format!("{cert_name}: the signing certificate expires in {} days ({at}); make the next one (`regauth keygen --signed-by CA_DIR`, or publish a new key first) and switch to it before then", left / 86_400))
+    } else {
+        None
     }
 }
 
@@ -285,6 +330,35 @@ mod tests {
             assert_eq!(got.len(), want.len(), "{facts:?}: {got:?}");
             for (g, w) in got.iter().zip(&want) {
                 assert!(g.starts_with(w) && !g.contains('\n'), "{facts:?}: {g}");
+            }
+        }
+    }
+
+    #[test]
+    fn expiry() {
+        // (seconds left, warning expected: its start)
+        let cases = [
+            (400 * 86_400, None),
+            (15 * 86_400, None),
+            (
+                13 * 86_400 + 5,
+                Some("token.certificate: the signing certificate expires in 13 days (DATE)"),
+            ),
+            (
+                0,
+                Some("token.certificate: the signing certificate expires in 0 days"),
+            ),
+            (
+                -5,
+                Some("token.certificate: the signing certificate expired on DATE"),
+            ),
+        ];
+        for (left, want) in cases {
+            let got = expiry_warning("token.certificate", left, "DATE");
+            match (&got, want) {
+                (None, None) => {}
+                (Some(g), Some(w)) => assert!(g.starts_with(w), "{left}: {g}"),
+                _ => panic!("{left}: got {got:?}, want {want:?}"),
             }
         }
     }

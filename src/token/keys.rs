@@ -7,7 +7,7 @@
 //! class of machine (BENCHMARKS.md) and covers every algorithm regauth
 //! signs with, P-521 included. What no provider offers stays with small
 //! parsing crates: `pkcs8` decrypts PBES2-encrypted keys, `der` reads PEM
-//! blocks, `x509-cert` reads a certificate's public key.
+//! blocks; certificates are read in [`super::chain`].
 
 use aws_lc_rs::encoding::{AsBigEndian, AsDer, EcPrivateKeyBin, PublicKeyX509Der};
 use aws_lc_rs::signature::{self, KeyPair};
@@ -305,30 +305,8 @@ pub fn thumbprint_kid(jwk: &serde_json::Map<String, serde_json::Value>) -> Strin
     ))
 }
 
-/// Reads the first certificate of a PEM bundle and returns its DER, after
-/// checking that it certifies `spki_der`.
-pub(crate) fn certificate_der(pem: &str, spki_der: &[u8]) -> Result<Vec<u8>, KeyError> {
-    use der::{Decode, Encode};
-    let block = pem_blocks(pem)
-        .into_iter()
-        .find(|(label, _)| *label == "CERTIFICATE")
-        .ok_or_else(|| KeyError::Cert("no CERTIFICATE PEM block found".into()))?;
-    let (_, der) =
-        der::pem::decode_vec(block.1.as_bytes()).map_err(|e| KeyError::Cert(e.to_string()))?;
-    let cert = x509_cert::Certificate::from_der(&der).map_err(|e| KeyError::Cert(e.to_string()))?;
-    let cert_spki = cert
-        .tbs_certificate
-        .subject_public_key_info
-        .to_der()
-        .map_err(|e| KeyError::Cert(e.to_string()))?;
-    if cert_spki != spki_der {
-        return Err(KeyError::CertMismatch);
-    }
-    Ok(der)
-}
-
 /// Splits a PEM text into its blocks: `(label, whole block text)`.
-fn pem_blocks(text: &str) -> Vec<(&str, &str)> {
+pub(crate) fn pem_blocks(text: &str) -> Vec<(&str, &str)> {
     const BEGIN: &str = "-----BEGIN ";
     let mut out = Vec::new();
     let mut rest = text;

@@ -235,6 +235,8 @@ inner() {
 	. "$E2E_DIR/unix.sh"
 	# shellcheck source=tests/e2e/robots.sh
 	. "$E2E_DIR/robots.sh"
+	# shellcheck source=tests/e2e/rotation.sh
+	. "$E2E_DIR/rotation.sh"
 	# shellcheck source=tests/e2e/image.sh
 	. "$E2E_DIR/image.sh"
 	SCENARIOS+=("${DOCKER_SCENARIOS[@]}")
@@ -273,6 +275,8 @@ inner() {
 	run_unix_setup
 	# Robot accounts: scoped, expiring, revocable secrets (robots.sh).
 	run_robots_setup
+	# Key rotation with registries never restarted (rotation.sh).
+	run_rotation_setup
 	# The OCI image, built offline, as the registry's realm (image.sh).
 	run_image_setup
 	# Last: no secret in any regauth log of the run (secrets.sh).

@@ -16,6 +16,7 @@ mod ops;
 mod process;
 mod refresh;
 mod robots;
+mod rotation;
 mod slapd;
 mod soak;
 mod support;

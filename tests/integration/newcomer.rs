@@ -145,7 +145,7 @@ const CASES: &[Case] = &[
         files: &[("c.yml", "server: {addr: \":5001\"}\ntoken:\n  issuer: i\n  expiraton: 60\n  key: keys/token.key\nusers:\n  alice: {password: \"HASH\"}\nacl: []\n")],
         args: &["check", "--config", "c.yml"],
         code: 1,
-        stderr: &["error: c.yml: token: unknown field `expiraton`, expected one of `issuer`, `expiration`, `certificate`, `key`, `disable_legacy_key_id`, `kid`, `x5c`, `key_passphrase_file`, `key_passphrase_env`, `zot_audiences`, `refresh_expiration` at line 4 column 3"],
+        stderr: &["error: c.yml: token: unknown field `expiraton`, expected one of `issuer`, `expiration`, `certificate`, `key`, `disable_legacy_key_id`, `kid`, `x5c`, `key_passphrase_file`, `key_passphrase_env`, `zot_audiences`, `refresh_expiration`, `publish` at line 4 column 3"],
     },
     Case {
         name: "acl and acl_file both",

@@ -1,6 +1,7 @@
 //! The `regauth serve` process: HTTPS with a certificate reloaded from disk,
 //! reloads refused or held back as configured, graceful shutdown that lets
-//! an in-flight request finish, audit lines; and `regauth explain` agreeing
+//! an in-flight request finish, audit lines, the signing certificate's
+//! expiry warning at start and reload; and `regauth explain` agreeing
 //! with what `serve` grants.
 
 use std::io::{BufRead, BufReader};
@@ -694,4 +695,65 @@ fn explain_shows_what_serve_grants_on_the_dev_config() {
     let (ok, body, err) = curl(&["-u", "dev:dev", &url]);
     assert!(ok && body.contains("\"token\""), "{err} {body}");
     assert_eq!(token_access(&body), explained, "{out}");
+}
+
+/// A signing certificate near its expiry is a warning in the log at start
+/// and again at each reload.
+#[test]
+fn a_signing_certificate_near_expiry_is_logged_at_start_and_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let keygen = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_regauth"))
+            .current_dir(d)
+            .arg("keygen")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    };
+    keygen(&["--ca", "--out", "ca"]);
+    keygen(&["--out", "certs", "--signed-by", "ca", "--days", "3"]);
+    let config = d.join("config.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "server: {{addr: \"127.0.0.1:0\"}}\ntoken:\n  issuer: t\n  expiration: 300\n  key: \"{d}/certs/token.key\"\n  certificate: \"{d}/certs/token.pem\"\n  x5c: true\nusers: {{\"\": {{}}}}\nacl: []\n",
+            d = d.display()
+        ),
+    )
+    .unwrap();
+    // The notAfter date, as the warning spells it.
+    let date_in = |days: i64| {
+        (time::OffsetDateTime::now_utc() + time::Duration::days(days))
+            .date()
+            .to_string()
+    };
+    let (_proc, log) = serve_logged(&config);
+    wait_for_line(
+        &log,
+        &[
+            "WARN",
+            "the signing certificate expires in",
+            &format!("({}T", date_in(3)),
+        ],
+    );
+    keygen(&[
+        "--out",
+        "certs",
+        "--signed-by",
+        "ca",
+        "--days",
+        "6",
+        "--force",
+    ]);
+    wait_for_line(&log, &["configuration reloaded"]);
+    wait_for_line(
+        &log,
+        &[
+            "WARN",
+            "the signing certificate expires in",
+            &format!("({}T", date_in(6)),
+        ],
+    );
 }
