@@ -15,14 +15,13 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use regauth::authn::{CredCache, Credentials};
 use regauth::config::Config;
-use regauth::config::KidMode;
 use regauth::core::acl::{Acl, MatchSpec, Request, RuleSpec};
 use regauth::core::claims::{self, Access, ClaimInput};
 use regauth::core::{scope, Labels};
 use regauth::metrics::Metrics;
 use regauth::secret::Secret;
 use regauth::service::{self, Generation, Login, TokenRequest};
-use regauth::token::{new_jti, PrivateKey, Signer};
+use regauth::token::{new_jti, Signer};
 
 /// Counts heap allocations, so `http/` can report allocations per request
 /// (a cost a time measurement on a quiet machine understates).
@@ -182,6 +181,18 @@ fn sample_claims() -> claims::Claims<'static> {
     })
 }
 
+/// The signer a configuration with `token.key` = fixture `file` gets.
+fn signer_for(file: &str) -> Signer {
+    let yaml = format!(
+        "server: {{addr: \"127.0.0.1:0\"}}\n\
+         token: {{issuer: regauth-bench, expiration: 900, key: {key:?}}}\n\
+         users: {{\"\": {{}}}}\nacl: []\n",
+        key = fixture(file),
+    );
+    let config = regauth::config::Config::from_yaml(Path::new("bench.yml"), &yaml).unwrap();
+    Signer::from_settings(&config.token).unwrap()
+}
+
 fn signing(c: &mut Criterion) {
     let mut g = c.benchmark_group("sign");
     let claims = sample_claims();
@@ -192,13 +203,7 @@ fn signing(c: &mut Criterion) {
         ("EdDSA", "ed25519.pem"),
         ("RS256", "rsa2048.pem"),
     ] {
-        let pem = std::fs::read_to_string(fixture(file)).unwrap();
-        let signer = Signer::new(
-            PrivateKey::from_pem(&pem, None).unwrap(),
-            KidMode::Libtrust,
-            None,
-        )
-        .unwrap();
+        let signer = signer_for(file);
         assert_eq!(signer.alg().as_str(), alg);
         g.bench_function(BenchmarkId::new("parsed_key", alg), |b| {
             b.iter(|| signer.sign(black_box(&claims)))
@@ -232,13 +237,7 @@ fn signing(c: &mut Criterion) {
     // aws-lc-rs, the provider regauth signs with (`parsed_key` above).
     use ring::signature::{self as rs, EcdsaKeyPair, RsaKeyPair};
     let rng = ring::rand::SystemRandom::new();
-    let msg = Signer::new(
-        PrivateKey::from_pem(&std::fs::read_to_string(fixture("p256.pem")).unwrap(), None).unwrap(),
-        KidMode::Libtrust,
-        None,
-    )
-    .unwrap()
-    .sign(&claims);
+    let msg = signer_for("p256.pem").sign(&claims);
     let msg = msg.rsplit_once('.').unwrap().0.as_bytes();
     let der = |file: &str| {
         let pem = std::fs::read_to_string(fixture(file)).unwrap();

@@ -123,16 +123,6 @@ fn jwks_entry(
 }
 
 impl Signer {
-    /// `cert_der`, when given, is put in the header as `x5c`.
-    pub fn new(
-        key: PrivateKey,
-        kid_mode: KidMode,
-        cert_der: Option<&[u8]>,
-    ) -> Result<Signer, KeyError> {
-        let x5c: Vec<&[u8]> = cert_der.into_iter().collect();
-        Ok(Signer::with_chain(key, kid_mode, &x5c))
-    }
-
     /// A signer whose header carries `x5c` (the DER certificates, leaf
     /// first) when it is not empty.
     fn with_chain(key: PrivateKey, kid_mode: KidMode, x5c: &[&[u8]]) -> Signer {
@@ -160,7 +150,7 @@ impl Signer {
     /// passphrase when set), the certificate chain checked against the key
     /// and in order, the published keys read. Errors name the YAML key and
     /// the file.
-    pub(crate) fn from_settings(token: &TokenSettings) -> Result<Signer, String> {
+    pub fn from_settings(token: &TokenSettings) -> Result<Signer, String> {
         let (key_name, cert_name) = token.signing_pair.keys();
         let key = PrivateKey::from_pem(token.key_pem.expose(), token.key_passphrase.as_ref())
             .map_err(|e| format!("{key_name} ({}): {e}", token.key_path.display()))?;

@@ -95,8 +95,19 @@ EOF
 	TS_PIDS+=("$BG_PID")
 	# The same server with its clock 10 minutes ahead.
 	TS_SKEW_LOG="$E2E_LOGS/troubleshoot_regauth-skew.log"
+	# libfaketime preloaded directly, without the shared memory the
+	# `faketime` wrapper sets up for its children: the wrapper leaves its
+	# semaphore behind when it is killed, and a later run reusing the PID
+	# inside a new namespace fails with "sem_open: File exists".
+	local libfaketime
+	libfaketime=$(dpkg -L libfaketime 2>/dev/null | grep '/libfaketime\.so\.1$' | head -n 1)
+	if [[ -z $libfaketime ]]; then
+		SETUP_ERR="libfaketime not found; install it with: apt-get install faketime"
+		return 1
+	fi
 	start_bg "$TS_SKEW_LOG" env NO_COLOR=1 RUST_LOG="$E2E_REGAUTH_LOG_LEVEL" \
-		faketime -f +10m "$REGAUTH" serve --config "$TS_DIR/regauth-skew.yml"
+		LD_PRELOAD="$libfaketime" FAKETIME="+10m" FAKETIME_DISABLE_SHM=1 \
+		"$REGAUTH" serve --config "$TS_DIR/regauth-skew.yml"
 	TS_PIDS+=("$BG_PID")
 	printf '%s\t%s\n' "$BG_PID" "$TS_SKEW_LOG" >>"$E2E_REGAUTH_LOGS"
 	if ! wait_http "http://127.0.0.1:$sp/healthz" 200 "$BG_PID" 20 >>"$log" 2>&1; then
