@@ -237,6 +237,8 @@ inner() {
 	. "$E2E_DIR/robots.sh"
 	# shellcheck source=tests/e2e/rotation.sh
 	. "$E2E_DIR/rotation.sh"
+	# shellcheck source=tests/e2e/image.sh
+	. "$E2E_DIR/image.sh"
 	SCENARIOS+=("${DOCKER_SCENARIOS[@]}")
 
 	# Pass or fail, every process we started is stopped by its PID.
@@ -275,6 +277,8 @@ inner() {
 	run_robots_setup
 	# Key rotation with registries never restarted (rotation.sh).
 	run_rotation_setup
+	# The OCI image, built offline, as the registry's realm (image.sh).
+	run_image_setup
 	# Last: no secret in any regauth log of the run (secrets.sh).
 	run_secrets_check
 
