@@ -2,12 +2,13 @@
 #   make run    start a dev server (generates certs/token.key on first run)
 #   make test   install test dependencies (Debian packages, as root) and run
 #               unit, integration and end-to-end suites
+#   make image  the OCI image localhost/regauth:dev, built offline (Containerfile)
 SHELL := /bin/bash
 CARGO ?= cargo
 BIN := target/debug/regauth
 DEV_CONFIG := examples/dev/config.yml
 
-.PHONY: all build run test test-rust test-e2e deps lint fmt check clean bench fuzz soak
+.PHONY: all build run test test-rust test-e2e deps lint fmt check clean bench fuzz soak image
 
 all: build
 
@@ -49,6 +50,16 @@ check: build certs/token.key
 
 clean:
 	$(CARGO) clean
+
+# The OCI image (Containerfile, FROM scratch): the release binary, the shared
+# libraries it links, the host's CA certificates and a minimal /etc, staged in
+# target/image by image/build.sh and built by podman with no network and no
+# base image. Tagged localhost/regauth:dev and localhost/regauth:<version>;
+# prints the image's size. IMAGE_TAGS="--tag NAME ..." to name it otherwise.
+IMAGE_TAGS ?=
+image:
+	$(CARGO) build --release --locked --bin regauth
+	image/build.sh --bin target/release/regauth $(IMAGE_TAGS)
 
 # Fuzz every parser for FUZZ_SECONDS each (cargo-fuzz on the stable
 # toolchain, see fuzz/run.sh); the minimized corpus is in fuzz/corpus/.

@@ -1,8 +1,8 @@
 //! Valid but risky setups, reported by `regauth check` (one line each, exit
 //! status 0): the configuration works, but something an operator probably
 //! did not mean follows from it. Decided on a few facts drawn from a
-//! [`Generation`] (the key's algorithm needs the parsed key), so each rule
-//! is a row in a table test.
+//! [`Generation`] (the key's algorithm needs the parsed key) and whether
+//! regauth runs in a container, so each rule is a row in a table test.
 
 use super::Generation;
 use crate::config::robots::Robots;
@@ -17,6 +17,10 @@ struct Facts {
     /// Listening on a Unix socket or a loopback address: only a local proxy
     /// can reach it, and TLS is that proxy's business.
     local_only: bool,
+    /// Listening on a loopback TCP address.
+    loopback_tcp: bool,
+    /// Running as a container's first process (see [`in_container`]).
+    container: bool,
     /// Some login takes a password (`users` with passwords, `htpasswd`,
     /// `ldap_auth`).
     passwords: bool,
@@ -57,13 +61,13 @@ impl Generation {
     /// One line per risky setting; empty when there is none.
     pub(crate) fn warnings(&self) -> Vec<String> {
         let c = &self.config;
-        let local_only = match &c.server.addr {
-            Listen::Unix(_) => true,
-            Listen::Tcp(a) => a.ip().is_loopback(),
-        };
+        let loopback_tcp = matches!(&c.server.addr, Listen::Tcp(a) if a.ip().is_loopback());
+        let local_only = loopback_tcp || matches!(c.server.addr, Listen::Unix(_));
         let mut out = rules(Facts {
             tls: c.server.tls.is_some(),
             local_only,
+            loopback_tcp,
+            container: in_container(),
             passwords: c.users.as_ref().is_some_and(|u| !u.is_empty())
                 || c.htpasswd.as_ref().is_some_and(|h| !h.is_empty())
                 || c.ldap.is_some()
@@ -102,6 +106,16 @@ fn expiry_warning(cert_name: &str, left: i64, at: &str) -> Option<String> {
     } else {
         None
     }
+}
+
+/// Whether regauth runs as a container's first process: PID 1, as the
+/// image's entrypoint is (podman, Docker, Kubernetes). Marker files
+/// (`/run/.containerenv`, `/.dockerenv`) would also say so for every child
+/// of a shell or test runner inside a container, where a loopback address is
+/// what was meant; an `--init` process in front hides the container from
+/// this check, which only costs the warning.
+fn in_container() -> bool {
+    std::process::id() == 1
 }
 
 /// A robot this close to its expiry is warned about.
@@ -147,6 +161,9 @@ fn rules(f: Facts) -> Vec<String> {
     let mut out = Vec::new();
     if !f.tls && !f.local_only && f.passwords {
         out.push("plain HTTP on a network address with password logins: passwords cross the network in clear unless a TLS proxy terminates in front; set server.certificate and server.key, or listen on loopback or a Unix socket behind the proxy".to_owned());
+    }
+    if f.container && f.loopback_tcp {
+        out.push("server.addr is a loopback address and regauth runs in a container: only processes in the container's network namespace reach it, not a published port (-p) or a Service; listen on \":5001\" unless the container shares the host's network (--network host) or a proxy runs beside it".to_owned());
     }
     if f.kid == KidMode::Thumbprint && !f.x5c && f.alg != Alg::RS256 {
         out.push(format!(
@@ -205,6 +222,8 @@ mod tests {
         let safe = Facts {
             tls: true,
             local_only: false,
+            loopback_tcp: false,
+            container: false,
             passwords: true,
             kid: KidMode::Libtrust,
             x5c: false,
@@ -229,6 +248,38 @@ mod tests {
                 Facts {
                     tls: false,
                     passwords: false,
+                    ..safe
+                },
+                vec![],
+            ),
+            (
+                Facts {
+                    local_only: true,
+                    loopback_tcp: true,
+                    container: true,
+                    ..safe
+                },
+                vec!["server.addr is a loopback address and regauth runs in a container"],
+            ),
+            (
+                Facts {
+                    local_only: true,
+                    loopback_tcp: true,
+                    ..safe
+                },
+                vec![],
+            ),
+            (
+                Facts {
+                    local_only: true,
+                    container: true,
+                    ..safe
+                },
+                vec![],
+            ),
+            (
+                Facts {
+                    container: true,
                     ..safe
                 },
                 vec![],

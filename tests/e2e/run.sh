@@ -237,6 +237,8 @@ inner() {
 	. "$E2E_DIR/robots.sh"
 	# shellcheck source=tests/e2e/rotation.sh
 	. "$E2E_DIR/rotation.sh"
+	# shellcheck source=tests/e2e/image.sh
+	. "$E2E_DIR/image.sh"
 	# shellcheck source=tests/e2e/ha.sh
 	. "$E2E_DIR/ha.sh"
 	SCENARIOS+=("${DOCKER_SCENARIOS[@]}")
@@ -277,6 +279,8 @@ inner() {
 	run_robots_setup
 	# Key rotation with registries never restarted (rotation.sh).
 	run_rotation_setup
+	# The OCI image, built offline, as the registry's realm (image.sh).
+	run_image_setup
 	# Two replicas behind nginx sharing Redis (ha.sh, examples/ha).
 	run_ha_setup
 	# Last: no secret in any regauth log of the run (secrets.sh).
