@@ -3,17 +3,18 @@
 //! serialized by `serde_json` from [`TokenBody`].
 //!
 //! Measured beside a body pushed into a string by hand (criterion
-//! `alternatives/token_body/*` in `benches/micro.rs`, one run, a 480-byte
-//! token): 0.41–0.57 µs against 0.06–0.07 µs in the runs made, so
-//! `serde_json` (which scans both copies of the token for characters to
-//! escape, and formats the time through `time`) costs 0.35–0.5 µs per
-//! issued token, 1–3 % of a whole request in process (`http/anonymous`,
-//! 15–35 µs). That is below the 1 µs
-//! a hand-written part has to save to be kept (BENCHMARKS.md, "Hand-written parts and their crate alternatives"), so
-//! nothing here is written by hand.
+//! `alternatives/token_body/*` in `benches/micro.rs`, a 480-byte token):
+//! 0.72 µs against 0.10 µs on the machine of BENCHMARKS.md's latest run,
+//! so `serde_json`, which scans both copies of the token for characters
+//! to escape, costs about 0.6 µs per issued token, 3 % of a whole request in process
+//! (`http/anonymous`, 21 µs there). That is below the 1 µs a hand-written
+//! part has to save to be kept (BENCHMARKS.md, "Hand-written parts and
+//! their crate alternatives"), so the body is serde's. `issued_at` is
+//! written by the audit line's timestamp writer
+//! ([`crate::logging::record::write_rfc3339`]): `time`'s `Rfc3339`
+//! formatter made the body 1.2 µs.
 
 use serde::{Serialize, Serializer};
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::service::Issued;
@@ -42,11 +43,14 @@ pub(crate) const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:acc
 /// `unix_secs` as RFC 3339 in UTC, whole seconds (the epoch when it is
 /// past the year 9999, which RFC 3339 cannot write).
 fn rfc3339<S: Serializer>(unix_secs: &u64, s: S) -> Result<S::Ok, S::Error> {
-    let text = i64::try_from(*unix_secs)
+    let t = i64::try_from(*unix_secs)
         .ok()
         .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_owned());
+        .filter(|t| (0..=9999).contains(&t.year()))
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    let mut text = String::with_capacity(20);
+    // Writing into a String cannot fail.
+    let _ = crate::logging::record::write_rfc3339(&mut text, t, false);
     s.serialize_str(&text)
 }
 
@@ -104,6 +108,14 @@ mod tests {
             (
                 issued(jws, Some("rt1.cGF5bG9hZA.dGFn"), 0),
                 json!({"token": jws, "access_token": jws, "expires_in": 300, "issued_at": "1970-01-01T00:00:00Z", "refresh_token": "rt1.cGF5bG9hZA.dGFn"}),
+            ),
+            (
+                issued(jws, None, 253_402_300_799),
+                json!({"token": jws, "access_token": jws, "expires_in": 300, "issued_at": "9999-12-31T23:59:59Z"}),
+            ),
+            (
+                issued(jws, None, 253_402_300_800),
+                json!({"token": jws, "access_token": jws, "expires_in": 300, "issued_at": "1970-01-01T00:00:00Z"}),
             ),
             (
                 issued(jws, None, u64::MAX),
