@@ -19,7 +19,7 @@
 //! limits requests in flight per client address, and the limits belong
 //! together (a probe takes no slot, the timeout counts the wait for one).
 //! tower's concurrency limit, tower-http's timeout and a size check
-//! stacked on the same application add 0.2 µs per request
+//! stacked on the same application add 0.2–0.4 µs per request
 //! (`alternatives/limits` in `benches/micro.rs`; BENCHMARKS.md,
 //! "Hand-written parts and their crate alternatives"): the reason to keep
 //! this service is the per-client limit, not speed.

@@ -7,9 +7,9 @@
 //! is asleep between requests, so nearly every line pays a thread wake-up:
 //! measured side by side (`alternatives/write_line*` in `benches/micro.rs`;
 //! BENCHMARKS.md, "Hand-written parts and their crate alternatives"), a
-//! line written 20 µs after the last one, as requests come, costs 3.5 µs
-//! with `tracing-appender` (lossless) against 61 ns here; back to back,
-//! where its thread never sleeps, 230 ns against 23 ns. The wake-up is the
+//! line written 20 µs after the last one, as requests come, costs 3.5–4.9 µs
+//! with `tracing-appender` (lossless) against 61–69 ns here; back to back,
+//! where its thread never sleeps, 230–371 ns against 23 ns (two machines). The wake-up is the
 //! cost, far above the 1 µs a hand-written part has to save.
 //!
 //! Here a request only copies its formatted line into the batch under a
