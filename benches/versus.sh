@@ -48,27 +48,8 @@ else
     SERVER_PIN=() WRK_PIN=() PINNING="no CPU pinning"
 fi
 
-TMP=$(mktemp -d)
-PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-read -r EPHEMERAL_LOW _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || EPHEMERAL_LOW=32768
-free_port() {
-    local port lo=10000 hi=$EPHEMERAL_LOW
-    ((hi - lo >= 1000)) || lo=20000 hi=60000
-    while :; do
-        port=$((lo + (RANDOM * 32768 + RANDOM) % (hi - lo)))
-        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
-    done
-}
+# shellcheck source=benches/lib.sh
+. "$ROOT/benches/lib.sh"
 
 # The same files as benches/load.sh's small-ACL case.
 REF=${BINS[0]}
