@@ -135,11 +135,7 @@ EOF
 }
 
 federation_setup_down() {
-	local p
-	for p in "${F_REGISTRY_PID:-}" "${F_REGAUTH_PID:-}" "${F_GH_PID:-}" "${F_GL_PID:-}"; do
-		[[ -n "$p" ]] && stop_pid "$p"
-	done
-	F_REGISTRY_PID="" F_REGAUTH_PID="" F_GH_PID="" F_GL_PID=""
+	stop_vars F_REGISTRY_PID F_REGAUTH_PID F_GH_PID F_GL_PID
 }
 
 # ---------------------------------------------------------------- helpers ---

@@ -148,11 +148,10 @@ EOF
 }
 
 image_setup_down() {
-	[[ -n "${IM_REGISTRY_PID:-}" ]] && stop_pid "$IM_REGISTRY_PID"
+	stop_vars IM_REGISTRY_PID
 	im_podman stop -t 5 "$IM_NAME" >>"$E2E_LOGS/image_startup.log" 2>&1 || true
-	[[ -n "${IM_PODMAN_PID:-}" ]] && stop_pid "$IM_PODMAN_PID"
+	stop_vars IM_PODMAN_PID
 	im_podman rm -f "$IM_NAME" >>"$E2E_LOGS/image_startup.log" 2>&1 || true
-	IM_REGISTRY_PID="" IM_PODMAN_PID=""
 }
 
 # im_pid — the container's main process, as this PID namespace sees it.

@@ -148,6 +148,16 @@ stop_pid() {
 	wait "$pid" 2>/dev/null || true
 }
 
+# stop_vars NAME... — stop_pid the PID each named variable holds (if any),
+# in order, then empty the variable.
+stop_vars() {
+	local v
+	for v in "$@"; do
+		[[ -n "${!v:-}" ]] && stop_pid "${!v}"
+		printf -v "$v" '%s' ''
+	done
+}
+
 # stop_all — stop every process start_bg started (used by the EXIT trap).
 stop_all() {
 	local pid

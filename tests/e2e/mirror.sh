@@ -241,12 +241,7 @@ EOF
 
 # mirror_setup_down — stop nginx, the registry and regauth (by PID).
 mirror_setup_down() {
-	[[ -n "${M_CTD_PID:-}" ]] && stop_pid "$M_CTD_PID"
-	[[ -n "${M_PROBE_PID:-}" ]] && stop_pid "$M_PROBE_PID"
-	[[ -n "${M_NGINX_PID:-}" ]] && stop_pid "$M_NGINX_PID"
-	[[ -n "${M_REGISTRY_PID:-}" ]] && stop_pid "$M_REGISTRY_PID"
-	[[ -n "${M_REGAUTH_PID:-}" ]] && stop_pid "$M_REGAUTH_PID"
-	M_CTD_PID="" M_PROBE_PID="" M_NGINX_PID="" M_REGISTRY_PID="" M_REGAUTH_PID=""
+	stop_vars M_CTD_PID M_PROBE_PID M_NGINX_PID M_REGISTRY_PID M_REGAUTH_PID
 }
 
 # ---------------------------------------------------------------- helpers ---

@@ -112,9 +112,7 @@ EOF
 
 # refresh_setup_down — stop the registry and regauth (by PID).
 refresh_setup_down() {
-	[[ -n "${R_REGISTRY_PID:-}" ]] && stop_pid "$R_REGISTRY_PID"
-	[[ -n "${R_REGAUTH_PID:-}" ]] && stop_pid "$R_REGAUTH_PID"
-	R_REGISTRY_PID="" R_REGAUTH_PID=""
+	stop_vars R_REGISTRY_PID R_REGAUTH_PID
 }
 
 # ---------------------------------------------------------------- helpers ---

@@ -81,9 +81,7 @@ EOF
 }
 
 robots_setup_down() {
-	[[ -n "${RB_REGISTRY_PID:-}" ]] && stop_pid "$RB_REGISTRY_PID"
-	[[ -n "${RB_REGAUTH_PID:-}" ]] && stop_pid "$RB_REGAUTH_PID"
-	RB_REGISTRY_PID="" RB_REGAUTH_PID=""
+	stop_vars RB_REGISTRY_PID RB_REGAUTH_PID
 }
 
 # ---------------------------------------------------------------- helpers ---

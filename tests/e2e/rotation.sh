@@ -147,11 +147,7 @@ EOF
 }
 
 rotation_setup_down() {
-	local p
-	for p in "${RO_REG_A_PID:-}" "${RO_REG_B_PID:-}" "${RO_A_PID:-}" "${RO_B_PID:-}"; do
-		[[ -n "$p" ]] && stop_pid "$p"
-	done
-	RO_REG_A_PID="" RO_REG_B_PID="" RO_A_PID="" RO_B_PID=""
+	stop_vars RO_REG_A_PID RO_REG_B_PID RO_A_PID RO_B_PID
 }
 
 # ---------------------------------------------------------------- helpers ---

@@ -140,9 +140,7 @@ EOF
 
 # setup_down — stop this setup's regauth and registry (by PID).
 setup_down() {
-	[[ -n "${E2E_REGISTRY_PID:-}" ]] && stop_pid "$E2E_REGISTRY_PID"
-	[[ -n "${REGAUTH_PID:-}" ]] && stop_pid "$REGAUTH_PID"
-	E2E_REGISTRY_PID="" REGAUTH_PID=""
+	stop_vars E2E_REGISTRY_PID REGAUTH_PID
 }
 
 # -------------------------------------------------------- token endpoint ---

@@ -178,9 +178,7 @@ EOF
 
 # tls_setup_down — stop the registry and regauth (by PID).
 tls_setup_down() {
-	[[ -n "${T_REGISTRY_PID:-}" ]] && stop_pid "$T_REGISTRY_PID"
-	[[ -n "${T_REGAUTH_PID:-}" ]] && stop_pid "$T_REGAUTH_PID"
-	T_REGISTRY_PID="" T_REGAUTH_PID=""
+	stop_vars T_REGISTRY_PID T_REGAUTH_PID
 }
 
 # ---------------------------------------------------------------- helpers ---

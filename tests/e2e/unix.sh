@@ -103,10 +103,7 @@ EOF
 }
 
 unix_setup_down() {
-	[[ -n "${U_REGISTRY_PID:-}" ]] && stop_pid "$U_REGISTRY_PID"
-	[[ -n "${U_NGINX_PID:-}" ]] && stop_pid "$U_NGINX_PID"
-	[[ -n "${U_REGAUTH_PID:-}" ]] && stop_pid "$U_REGAUTH_PID"
-	U_REGISTRY_PID="" U_NGINX_PID="" U_REGAUTH_PID=""
+	stop_vars U_REGISTRY_PID U_NGINX_PID U_REGAUTH_PID
 }
 
 # t_u_socket — the stale socket was replaced by a live one, mode 0660, in
