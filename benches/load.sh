@@ -397,31 +397,28 @@ else
 fi
 [[ -z $BASE_PID ]] || stop "$BASE_PID"
 
-# --- regauth: htpasswd (cached), 10,000-rule ACL, the last team's repository ---
-if start_regauth "$TMP/regauth10k.yml"; then
+# single_case NAME CONFIG URL AUTH WHO: one case on a regauth of its own,
+# after checking that AUTH (the credentials of WHO) is granted push.
+single_case() {
+    local name=$1 config=$2 url=$3 auth=$4 who=$5 pid
+    if ! start_regauth "$config"; then
+        fail_row "$name" "regauth did not start: $("$REGAUTH" check --config "$config" 2>&1 | tail -1)"
+        return
+    fi
     pid=$REGAUTH_PID
-    if [[ $(granted "$REGAUTH_URL$BIG_URL" "$CI_AUTH") == *'"push"'* ]]; then
-        run_wrk "regauth htpasswd, 10k-rule ACL" "$REGAUTH_URL$BIG_URL" "$CI_AUTH" "$pid"
+    if [[ $(granted "$REGAUTH_URL$url" "$auth") == *'"push"'* ]]; then
+        run_wrk "$name" "$REGAUTH_URL$url" "$auth" "$pid"
     else
-        fail_row "regauth htpasswd, 10k-rule ACL" "no push granted to ci"
+        fail_row "$name" "no push granted to $who"
     fi
     stop "$pid"
-else
-    fail_row "regauth htpasswd, 10k-rule ACL" "regauth did not start: $("$REGAUTH" check --config "$TMP/regauth10k.yml" 2>&1 | tail -1)"
-fi
+}
+
+# --- regauth: htpasswd (cached), 10,000-rule ACL, the last team's repository ---
+single_case "regauth htpasswd, 10k-rule ACL" "$TMP/regauth10k.yml" "$BIG_URL" "$CI_AUTH" ci
 
 # --- regauth: a robot, logging in again and again ---
-if start_regauth "$TMP/regauth-robot.yml"; then
-    pid=$REGAUTH_PID
-    if [[ $(granted "$REGAUTH_URL$ROBOT_URL" "$ROBOT_AUTH") == *'"push"'* ]]; then
-        run_wrk "regauth robot (repeat login)" "$REGAUTH_URL$ROBOT_URL" "$ROBOT_AUTH" "$pid"
-    else
-        fail_row "regauth robot (repeat login)" "no push granted to robot-ci"
-    fi
-    stop "$pid"
-else
-    fail_row "regauth robot (repeat login)" "regauth did not start: $("$REGAUTH" check --config "$TMP/regauth-robot.yml" 2>&1 | tail -1)"
-fi
+single_case "regauth robot (repeat login)" "$TMP/regauth-robot.yml" "$ROBOT_URL" "$ROBOT_AUTH" robot-ci
 
 # --- regauth: LDAP (cached), slapd on loopback ---
 ldap_case() {
@@ -501,14 +498,8 @@ EOF
         (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
         sleep 0.1
     done
-    start_regauth "$TMP/regauth-ldap.yml" || { fail_row "$name" "regauth did not start"; return; }
-    local pid=$REGAUTH_PID
-    if [[ $(granted "$REGAUTH_URL$AUTH_URL" "$LDAP_AUTH") == *'"push"'* ]]; then
-        run_wrk "$name" "$REGAUTH_URL$AUTH_URL" "$LDAP_AUTH" "$pid"
-    else
-        fail_row "$name" "no push granted to ldapci: LDAP backend not available or not working"
-    fi
-    stop "$pid"
+    single_case "$name" "$TMP/regauth-ldap.yml" "$AUTH_URL" "$LDAP_AUTH" \
+        "ldapci: LDAP backend not available or not working"
     stop "$slapd_pid"
 }
 ldap_case

@@ -234,7 +234,8 @@ fn write_debug_str(w: &mut dyn Write, s: &str) -> fmt::Result {
 
 /// RFC 3339 in UTC: `2026-11-23T17:43:40Z`, or with `micros`
 /// `2026-11-23T17:43:40.437528Z` (the timestamp of
-/// `tracing_subscriber`'s formatters). Public for the benchmarks.
+/// `tracing_subscriber`'s formatters). Also writes the token body's
+/// `issued_at`; public for the benchmarks.
 pub fn write_rfc3339(w: &mut dyn Write, t: OffsetDateTime, micros: bool) -> fmt::Result {
     let year = t.year();
     if !(0..=9999).contains(&year) {

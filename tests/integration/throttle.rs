@@ -27,7 +27,7 @@ async fn server() -> Server {
 }
 
 /// GET /auth as `user` from client address `ip` (X-Forwarded-For).
-async fn login(s: &Server, ip: &str, user: &str, password: &str) -> reqwest::Response {
+pub(crate) async fn login(s: &Server, ip: &str, user: &str, password: &str) -> reqwest::Response {
     s.client
         .get(s.url("/auth?service=reg&scope=repository:team/app:pull"))
         .header("x-forwarded-for", ip)

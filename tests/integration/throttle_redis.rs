@@ -112,13 +112,8 @@ async fn replicas(redis: &RedisServer, ip_limit: u32, account_limit: u32) -> (Se
 
 /// GET /auth as `user` from client address `ip`: the status.
 async fn login(s: &Server, ip: &str, user: &str, password: &str) -> u16 {
-    s.client
-        .get(s.url("/auth?service=reg&scope=repository:team/app:pull"))
-        .header("x-forwarded-for", ip)
-        .basic_auth(user, Some(password))
-        .send()
+    crate::throttle::login(s, ip, user, password)
         .await
-        .unwrap()
         .status()
         .as_u16()
 }
