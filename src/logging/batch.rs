@@ -1,6 +1,6 @@
 //! The log sink: lines are appended to an in-memory batch and written to
-//! the sink (stderr) by one background thread, a few milliseconds later and
-//! many at a time.
+//! the sink (stderr) by one background thread, at most [`FLUSH_DELAY`]
+//! later and many at a time.
 //!
 //! Every token request writes an audit line. `tracing-appender`'s
 //! non-blocking writer sends each line over a channel to its thread, which
@@ -14,8 +14,17 @@
 //!
 //! Here a request only copies its formatted line into the batch under a
 //! mutex; the writer thread is woken once per batch (when the first line
-//! goes into an empty batch), waits [`FLUSH_DELAY`] for more lines and
-//! writes them all in one call.
+//! goes into an empty batch), waits [`FLUSH_DELAY`] for more lines, or
+//! less once the batch holds half of [`MAX_PENDING`], and writes them all
+//! in one call.
+//!
+//! The writer thread shares the server's CPUs: each wake-up preempts a
+//! worker thread. At 5 ms a server at saturation on one CPU (about 25,000
+//! requests/s) switched to it some 400 times a second; at 50 ms, 40 times,
+//! and served 1.02–1.06 times the requests (`benches/versus.sh`, 9 rounds
+//! of 2 s, against the same build at 5 ms; BENCHMARKS.md). 50 ms is what a
+//! line may wait before it reaches stderr; the half-full wake-up keeps a
+//! batch of a busy server from reaching its limit before its time.
 //!
 //! No line is dropped: when the batch holds [`MAX_PENDING`] bytes (the sink
 //! is stuck, for example a full pipe), writers wait for the writer thread
@@ -26,13 +35,14 @@
 use std::io::{self, Write};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tracing_subscriber::fmt::MakeWriter;
 
 /// How long the writer thread waits for more lines after the first line of
-/// a batch. Also the most a line waits before it is written.
-pub const FLUSH_DELAY: Duration = Duration::from_millis(5);
+/// a batch (less when the batch reaches half of [`MAX_PENDING`]). Also the
+/// most a line waits before it is written.
+pub const FLUSH_DELAY: Duration = Duration::from_millis(50);
 
 /// Bytes a batch may hold before writers wait for the writer thread.
 pub(crate) const MAX_PENDING: usize = 1 << 20;
@@ -120,7 +130,7 @@ fn write_batches(shared: &Shared, delay: Duration) {
             st.stopped
         };
         if !stopping {
-            std::thread::sleep(delay);
+            gather(shared, delay);
         }
         {
             let mut st = lock(&shared.state);
@@ -135,6 +145,24 @@ fn write_batches(shared: &Shared, delay: Duration) {
         if out.capacity() > shared.max_pending {
             out.shrink_to(shared.max_pending);
         }
+    }
+}
+
+/// Lets lines gather for `delay`, or less when the batch reaches half of
+/// `max_pending` (so that a busy server's writers do not wait for a
+/// batch that is full before its time) or on stop.
+fn gather(shared: &Shared, delay: Duration) {
+    let deadline = Instant::now() + delay;
+    let mut st = lock(&shared.state);
+    while !st.stopped && st.batch.len() < shared.max_pending / 2 {
+        let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+            return;
+        };
+        st = shared
+            .wake
+            .wait_timeout(st, left)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
     }
 }
 
@@ -163,10 +191,14 @@ impl BatchWriter {
             drop(st);
             return lock(&shared.sink).write_all(line);
         }
-        let first = st.batch.is_empty();
+        let before = st.batch.len();
         st.batch.extend_from_slice(line);
+        let half = shared.max_pending / 2;
+        // Wake the writer thread for a batch's first line, and when the
+        // batch reaches half of its limit.
+        let wake = before == 0 || (before < half && st.batch.len() >= half);
         drop(st);
-        if first {
+        if wake {
             shared.wake.notify_one();
         }
         Ok(())
@@ -208,7 +240,6 @@ impl<'a> MakeWriter<'a> for BatchWriter {
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::time::Instant;
 
     /// A sink that records what it got and how many writes it took; it can
     /// be made slow.
@@ -262,6 +293,27 @@ mod tests {
             std::thread::sleep(Duration::from_millis(1));
         }
         assert_eq!(&*lock(&rec.bytes), b"hello\n");
+    }
+
+    #[test]
+    fn a_batch_half_full_is_written_before_the_delay() {
+        let rec = Recorder::default();
+        // A delay no test waits for; a 64-byte batch, so 40 bytes are over half.
+        let (w, _guard) = batch_writer(rec.clone(), Duration::from_secs(600), 64).unwrap();
+        (&w).write_all(b"twenty bytes, first\n").unwrap();
+        (&w).write_all(b"twenty more, second\n").unwrap();
+        let start = Instant::now();
+        while lock(&rec.bytes).is_empty() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "a half-full batch waited for the delay"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(
+            &*lock(&rec.bytes),
+            b"twenty bytes, first\ntwenty more, second\n"
+        );
     }
 
     #[test]
