@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Load benchmark (`make bench`): regauth (release) under wrk on loopback, next
 # to the baseline server (benches/baseline/server.rs: parse the query, sign
-# one ES256 token with ring and a key parsed once — the practical ceiling).
+# one ES256 token with aws-lc-rs and a key parsed once — the practical ceiling).
 #
 # Cases, each for BENCH_DURATION seconds after a short warm-up, with
 # BENCH_CONNECTIONS (64) connections:
