@@ -1,30 +1,34 @@
 //! The log sink: lines are appended to an in-memory batch and written to
 //! the sink (stderr) by one background thread, at most [`FLUSH_DELAY`]
-//! later and many at a time.
+//! later on a quiet server and [`BUSY_FACTOR`] times that on a busy one,
+//! many at a time.
 //!
 //! Every token request writes an audit line. `tracing-appender`'s
 //! non-blocking writer sends each line over a channel to its thread, which
 //! is asleep between requests, so nearly every line pays a thread wake-up:
 //! measured side by side (`alternatives/write_line*` in `benches/micro.rs`;
 //! BENCHMARKS.md, "Hand-written parts and their crate alternatives"), a
-//! line written 20 µs after the last one, as requests come, costs 3.5–4.9 µs
-//! with `tracing-appender` (lossless) against 61–69 ns here; back to back,
-//! where its thread never sleeps, 230–371 ns against 23 ns (two machines). The wake-up is the
+//! line written 20 µs after the last one, as requests come, costs 3.4–4.9 µs
+//! with `tracing-appender` (lossless) against 44–69 ns here; back to back,
+//! where its thread never sleeps, 230–386 ns against 14–23 ns (three runs). The wake-up is the
 //! cost, far above the 1 µs a hand-written part has to save.
 //!
 //! Here a request only copies its formatted line into the batch under a
 //! mutex; the writer thread is woken once per batch (when the first line
-//! goes into an empty batch), waits [`FLUSH_DELAY`] for more lines, or
-//! less once the batch holds half of [`MAX_PENDING`], and writes them all
-//! in one call.
+//! goes into an empty batch), waits [`FLUSH_DELAY`] for more lines and
+//! writes them all in one call. A batch that holds [`BUSY_BYTES`] by then
+//! comes from a busy server: the writer keeps gathering until
+//! [`BUSY_FACTOR`] times the delay has passed. Either wait ends early when
+//! the batch holds half of [`MAX_PENDING`].
 //!
 //! The writer thread shares the server's CPUs: each wake-up preempts a
-//! worker thread. At 5 ms a server at saturation on one CPU (about 25,000
-//! requests/s) switched to it some 400 times a second; at 50 ms, 40 times,
-//! and served 1.02–1.06 times the requests (`benches/versus.sh`, 9 rounds
-//! of 2 s, against the same build at 5 ms; BENCHMARKS.md). 50 ms is what a
-//! line may wait before it reaches stderr; the half-full wake-up keeps a
-//! batch of a busy server from reaching its limit before its time.
+//! worker thread. With 5 ms batches a server at saturation on one CPU
+//! (about 25,000 requests/s) switched to it some 400 times a second; with
+//! 50 ms batches, 40 times, and served 1.02–1.06 times the requests
+//! (`benches/versus.sh`, 9 rounds of 2 s; BENCHMARKS.md). A quiet server's
+//! line, the one an operator waits for, is written within 5 ms; the
+//! half-full wake-up keeps a busy server's batch from reaching its limit,
+//! where requests would wait, before its time.
 //!
 //! No line is dropped: when the batch holds [`MAX_PENDING`] bytes (the sink
 //! is stuck, for example a full pipe), writers wait for the writer thread
@@ -40,9 +44,15 @@ use std::time::{Duration, Instant};
 use tracing_subscriber::fmt::MakeWriter;
 
 /// How long the writer thread waits for more lines after the first line of
-/// a batch (less when the batch reaches half of [`MAX_PENDING`]). Also the
-/// most a line waits before it is written.
-pub const FLUSH_DELAY: Duration = Duration::from_millis(50);
+/// a batch: the most a line waits before it is written on a quiet server.
+pub const FLUSH_DELAY: Duration = Duration::from_millis(5);
+
+/// A batch holding this many bytes after [`FLUSH_DELAY`] (about 50 audit
+/// lines, 10,000 a second) gathers for [`BUSY_FACTOR`] times the delay.
+pub(crate) const BUSY_BYTES: usize = 16 * 1024;
+
+/// How much longer than [`FLUSH_DELAY`] a busy server's batch gathers.
+pub(crate) const BUSY_FACTOR: u32 = 10;
 
 /// Bytes a batch may hold before writers wait for the writer thread.
 pub(crate) const MAX_PENDING: usize = 1 << 20;
@@ -148,19 +158,28 @@ fn write_batches(shared: &Shared, delay: Duration) {
     }
 }
 
-/// Lets lines gather for `delay`, or less when the batch reaches half of
-/// `max_pending` (so that a busy server's writers do not wait for a
-/// batch that is full before its time) or on stop.
+/// Lets lines gather for `delay`, and for [`BUSY_FACTOR`] times `delay`
+/// in all when the batch then holds [`BUSY_BYTES`]; less when the batch
+/// reaches half of `max_pending` (so that a busy server's writers do not
+/// wait for a batch that is full before its time), or on stop.
 fn gather(shared: &Shared, delay: Duration) {
-    let deadline = Instant::now() + delay;
+    let start = Instant::now();
+    let mut deadline = start + delay;
+    let mut busy = false;
     let mut st = lock(&shared.state);
     while !st.stopped && st.batch.len() < shared.max_pending / 2 {
-        let Some(left) = deadline.checked_duration_since(Instant::now()) else {
-            return;
-        };
+        let now = Instant::now();
+        if now >= deadline {
+            if busy || st.batch.len() < BUSY_BYTES {
+                return;
+            }
+            busy = true;
+            deadline = start + delay * BUSY_FACTOR;
+            continue;
+        }
         st = shared
             .wake
-            .wait_timeout(st, left)
+            .wait_timeout(st, deadline - now)
             .unwrap_or_else(|e| e.into_inner())
             .0;
     }
@@ -313,6 +332,31 @@ mod tests {
         assert_eq!(
             &*lock(&rec.bytes),
             b"twenty bytes, first\ntwenty more, second\n"
+        );
+    }
+
+    #[test]
+    fn a_busy_batch_gathers_longer_than_the_delay() {
+        let rec = Recorder::default();
+        let delay = Duration::from_millis(50);
+        let (w, _guard) = batch_writer(rec.clone(), delay, 1 << 20).unwrap();
+        let busy = vec![b'x'; BUSY_BYTES];
+        (&w).write_all(&busy).unwrap();
+        // Past the delay, well before ten times it: the same batch.
+        std::thread::sleep(delay * 2);
+        (&w).write_all(b"\nlate\n").unwrap();
+        let start = Instant::now();
+        while lock(&rec.bytes).len() < BUSY_BYTES + 6 {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "lines not written"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(
+            rec.writes.load(Ordering::SeqCst),
+            1,
+            "a busy batch was written at the delay, before its last line"
         );
     }
 
