@@ -186,6 +186,7 @@ f_log_since() { log_since "$F_REGAUTH_LOG" "$1"; }
 # login under BINDING for CHECK since MARK.
 f_expect_refusal() {
 	local line
+	log_has "$F_REGAUTH_LOG" "$1" 'federated login refused' "binding=$2" "check=$3" || true
 	line=$(f_log_since "$1" | grep -F 'federated login refused' | grep -F "binding=$2" | grep -F "check=$3" | tail -n1)
 	[[ -n "$line" ]] || fail "no 'federated login refused binding=$2 check=$3' line; saw: $(f_log_since "$1" | grep -F 'federated' | head -n3 | cut -c1-300)"
 	note "refusal logged: $(cut -c1-300 <<<"$line")"
@@ -196,7 +197,7 @@ f_expect_refusal() {
 t_f_keys_discovered() {
 	local i
 	for i in "$F_GH" "$F_GL"; do
-		grep -F 'federation keys fetched' "$F_REGAUTH_LOG" | grep -qF "$i/.well-known/openid-configuration" ||
+		log_has "$F_REGAUTH_LOG" 0 'federation keys fetched' "$i/.well-known/openid-configuration" ||
 			fail "regauth did not log fetching the keys of $i: $(grep -F federation "$F_REGAUTH_LOG" | head -n3 | cut -c1-300)"
 	done
 	if grep -F 'cannot be fetched' "$F_DIR/check.out"; then
@@ -212,8 +213,8 @@ t_f_skopeo_push() {
 	mark=$(f_mark)
 	expect_ok "skopeo push ci-org/app:v1 as github" sk copy --dest-tls-verify=false \
 		--dest-creds "github:$tok" "oci:$IMG_V1:v1" "docker://$F_REG/ci-org/app:v1"
-	f_log_since "$mark" | grep -F 'regauth::audit' | grep -F 'account="gh:ci-org/app"' | grep -F 'binding="github"' |
-		grep -qF 'repository:ci-org/app:[pull,push]' ||
+	log_has "$F_REGAUTH_LOG" "$mark" 'regauth::audit' 'account="gh:ci-org/app"' 'binding="github"' \
+		'repository:ci-org/app:[pull,push]' ||
 		fail "no audit line granting gh:ci-org/app push under binding github: $(f_log_since "$mark" | grep -F audit | head -n2 | cut -c1-400)"
 	expect_auth_denied "skopeo push ci-org/other:v1 with the same token" sk copy --dest-tls-verify=false \
 		--dest-creds "github:$tok" "oci:$IMG_V1:v1" "docker://$F_REG/ci-org/other:v1"
@@ -266,7 +267,7 @@ t_f_gitlab_push() {
 	mark=$(f_mark)
 	expect_ok "skopeo push gl-group/proj:v1 as gitlab" sk copy --dest-tls-verify=false \
 		--dest-creds "gitlab:$tok" "oci:$IMG_V1:v1" "docker://$F_REG/gl-group/proj:v1"
-	f_log_since "$mark" | grep -F 'regauth::audit' | grep -F 'account="gl:gl-group/proj"' | grep -qF 'binding="gitlab"' ||
+	log_has "$F_REGAUTH_LOG" "$mark" 'regauth::audit' 'account="gl:gl-group/proj"' 'binding="gitlab"' ||
 		fail "no audit line for gl:gl-group/proj under binding gitlab"
 	tok=$(f_id_token "$F_GL" "$(f_gitlab_claims gl-group/proj tag)") || fail "no ID token"
 	mark=$(f_mark)
@@ -338,7 +339,7 @@ t_f_docker_login() {
 	if grep -qF -- "$tok" "$DK_CONFIG/config.json"; then
 		fail "config.json holds the ID token"
 	fi
-	f_log_since "$mark" | grep -F 'regauth::audit' | grep -F 'binding="github"' | grep -qF 'refresh_token_issued=true' ||
+	log_has "$F_REGAUTH_LOG" "$mark" 'regauth::audit' 'binding="github"' 'refresh_token_issued=true' ||
 		fail "no audit line of a federated login that issued a refresh token"
 }
 

@@ -276,7 +276,7 @@ t_ha_redis_stopped() {
 	done
 	assert_eq "both replicas use Redis again" 11 "$both"
 	for r in 1 2; do
-		grep -q 'throttle.redis answers again' "$(ha_log "regauth$r")" ||
+		log_has "$(ha_log "regauth$r")" 0 'throttle.redis answers again' ||
 			fail "no recovery line in replica $r's log"
 	done
 	assert_eq "alice through nginx with Redis back" 200 "$(ha_token 127.0.0.1 alice "$HA_ALICE_PW")"

@@ -88,15 +88,29 @@ run_scenarios() {
 # "repository:alice/app:[pull,push]" or "repository:alice/app:[]" (denied).
 # This checks what regauth decided, next to what the client saw.
 expect_granted() {
-	local log=$1 account=$2 grant lines
+	local log=$1 account=$2 grant
 	shift 2
-	lines=$(awk -v s="$E2E_TEST_START" '$1 >= s' "$log" |
-		grep -F 'regauth::audit' | grep -F 'outcome="issued"' | grep -F " account=\"$account\" " || true)
 	for grant in "$@"; do
-		grep -qF "\"$grant by " <<<"$lines" ||
+		eventually granted_since "$log" "$account" "$grant" ||
 			fail "regauth audit: no token for account=\"$account\" granting $grant since $E2E_TEST_START (in $log)"
 	done
 	note "regauth granted account=\"$account\": $*"
+}
+
+# granted_since LOG ACCOUNT GRANT — one check of expect_granted.
+granted_since() {
+	awk -v s="$E2E_TEST_START" '$1 >= s' "$1" |
+		line_with_all 'regauth::audit' 'outcome="issued"' " account=\"$2\" " "\"$3 by "
+}
+
+# eventually CMD... — runs CMD until it succeeds, every 0.05 s for up to
+# 10 s (see log_has).
+eventually() {
+	local deadline=$((SECONDS + 10))
+	until "$@"; do
+		((SECONDS < deadline)) || return 1
+		sleep 0.05
+	done
 }
 
 # record_fail NAME REASON — count a test that could not run at all.
@@ -209,10 +223,54 @@ start_regauth() {
 	BG_PID=$pid
 }
 
-# log_mark FILE — FILE's current length in lines; log_since FILE MARK — the
-# lines appended to FILE after MARK (what a test caused in a server's log).
-log_mark() { wc -l <"$1"; }
-log_since() { tail -n "+$(($2 + 1))" "$1"; }
+# log_mark FILE — FILE's length in lines; log_since FILE MARK — the lines
+# appended to FILE after MARK (what a test caused in a server's log). Both
+# wait for FILE to settle first (see log_settle).
+log_mark() {
+	log_settle "$1"
+	wc -l <"$1"
+}
+log_since() {
+	log_settle "$1"
+	tail -n "+$(($2 + 1))" "$1"
+}
+
+# log_settle FILE — waits until FILE has not grown for 0.1 s (at most 5 s).
+# regauth writes its log in batches, up to 50 ms after the request that
+# caused a line: once the file has settled, the lines of the requests
+# already answered are in it, and a mark taken then does not count them
+# as the next test's.
+log_settle() {
+	local size last=-1 still=0 deadline=$((SECONDS + 5))
+	while ((SECONDS < deadline)); do
+		size=$(stat -c %s "$1" 2>/dev/null || echo 0)
+		if [[ $size == "$last" ]]; then
+			((++still < 2)) || return 0
+		else
+			still=0 last=$size
+		fi
+		sleep 0.05
+	done
+}
+
+# log_has FILE MARK TEXT... — a line of FILE after line MARK (0: the whole
+# file) contains every TEXT (fixed strings); waits up to 10 s for it, as
+# a line may be written a moment after the request that caused it.
+log_has() {
+	local file=$1 mark=$2 deadline=$((SECONDS + 10))
+	shift 2
+	until tail -n "+$((mark + 1))" "$file" | line_with_all "$@"; do
+		((SECONDS < deadline)) || return 1
+		sleep 0.05
+	done
+}
+
+# line_with_all TEXT... — a line of standard input contains every TEXT.
+line_with_all() {
+	awk 'BEGIN { for (i = 1; i < ARGC; i++) want[i] = ARGV[i]; n = ARGC - 1; ARGC = 1 }
+		{ for (i = 1; i <= n; i++) if (!index($0, want[i])) next; found = 1; exit }
+		END { exit !found }' "$@"
+}
 
 # setup_regauth LOGFILE CONFIG BASE_URL SETUP_LOG — start_regauth for a
 # setup: on failure sets SETUP_ERR (with the head of regauth's log) and

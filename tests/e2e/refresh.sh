@@ -381,13 +381,14 @@ t_r_password_change_revokes() {
 	local mark lines
 	mark=$(r_audit_mark)
 	expect_auth_denied "docker pull with the revoked identity token" dk pull "$R_REG/$R_USER/app:v1"
+	log_has "$R_REGAUTH_LOG" "$mark" 'regauth::audit' 'outcome="refused"' 'method="POST"' 'grant="refresh_token"' || true
 	lines=$(r_audit_since "$mark")
 	grep 'outcome="refused"' <<<"$lines" | grep 'method="POST"' | grep -q 'grant="refresh_token"' ||
 		fail "regauth logged no refused POST refresh grant: $(head -n1 <<<"$lines" | cut -c1-300)"
 	if grep -q 'outcome="issued"' <<<"$lines"; then
 		fail "regauth still issued a token: $(grep 'outcome="issued"' <<<"$lines" | head -n1 | cut -c1-300)"
 	fi
-	tail -n "+$((mark + 1))" "$R_REGAUTH_LOG" | grep -F 'refresh token refused' | grep -q 'credentials changed' ||
+	log_has "$R_REGAUTH_LOG" "$mark" 'refresh token refused' 'credentials changed' ||
 		fail "no 'refresh token refused ... credentials changed' line in regauth's log"
 }
 

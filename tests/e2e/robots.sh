@@ -166,7 +166,7 @@ t_rb_skopeo_push() {
 		--creds "$RB_ROBOT:$s" "docker://$RB_REG/ci/app:v1"
 	assert_eq "digest" "$DIG_V1" "$(jq -r .Digest <<<"$E2E_OUT")"
 	expect_granted "$RB_REGAUTH_LOG" "$RB_ROBOT" "repository:ci/app:[pull,push]"
-	grep -F 'regauth::audit' "$RB_REGAUTH_LOG" | grep -F "account=\"$RB_ROBOT\"" | grep -qF 'backend="robot"' ||
+	log_has "$RB_REGAUTH_LOG" 0 'regauth::audit' "account=\"$RB_ROBOT\"" 'backend="robot"' ||
 		fail "no audit line with backend=\"robot\" for $RB_ROBOT"
 }
 
@@ -181,8 +181,8 @@ t_rb_ceiling() {
 	note "claims: $claims"
 	assert_eq "access (the ACL alone grants delete too)" \
 		'[{"type":"repository","name":"ci/app","actions":["pull","push"]}]' "$(jq -c .access <<<"$claims")"
-	grep -F 'regauth::audit' "$RB_REGAUTH_LOG" |
-		grep -qF "repository:ci/app:[pull,push] by acl[0] (CI robots: whatever they ask; their scopes limit them) within the robot's scopes" ||
+	log_has "$RB_REGAUTH_LOG" 0 'regauth::audit' \
+		"repository:ci/app:[pull,push] by acl[0] (CI robots: whatever they ask; their scopes limit them) within the robot's scopes" ||
 		fail "no audit line saying the robot's scopes capped the grant"
 	expect_auth_denied "skopeo push other/app (outside the robot's scopes)" sk copy --dest-tls-verify=false \
 		--dest-creds "$RB_ROBOT:$s" "oci:$IMG_V1:v1" "docker://$RB_REG/other/app:v1"
@@ -206,10 +206,10 @@ t_rb_expired() {
 	note "refused after $ms ms"
 	expect_auth_denied "skopeo push as the expired robot" sk copy --dest-tls-verify=false \
 		--dest-creds "ci-expiring:$s" "oci:$IMG_V1:v1" "docker://$RB_REG/ci/expired:v1"
-	log_since "$RB_REGAUTH_LOG" "$mark" | grep -F 'robot login refused' | grep -F 'robot=ci-expiring' | grep -qF 'reason="expired"' ||
+	log_has "$RB_REGAUTH_LOG" "$mark" 'robot login refused' 'robot=ci-expiring' 'reason="expired"' ||
 		fail "no log line saying the robot expired: $(log_since "$RB_REGAUTH_LOG" "$mark" | grep -F ci-expiring | head -n2)"
-	log_since "$RB_REGAUTH_LOG" "$mark" | grep -F 'regauth::audit' | grep -F 'outcome="refused"' |
-		grep -F 'account="ci-expiring"' | grep -F 'backend="robot"' | grep -qF 'failed_check="expired"' ||
+	log_has "$RB_REGAUTH_LOG" "$mark" 'regauth::audit' 'outcome="refused"' \
+		'account="ci-expiring"' 'backend="robot"' 'failed_check="expired"' ||
 		fail "no refused audit line for ci-expiring with backend=\"robot\" failed_check=\"expired\""
 	if grep -qF "$s" "$RB_REGAUTH_LOG"; then fail "the secret is in regauth's log"; fi
 }

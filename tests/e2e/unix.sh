@@ -124,7 +124,7 @@ t_u_skopeo_push_pull() {
 		"docker://$U_REG/lan/app:v1" "dir:$U_DIR/pulled"
 	[[ -s "$U_DIR/pulled/${V1_LAYER#sha256:}" ]] || fail "pulled layer ${V1_LAYER} missing"
 	expect_granted "$U_REGAUTH_LOG" alice "repository:lan/app:[pull,push]"
-	grep -F 'regauth::audit' "$U_REGAUTH_LOG" | grep -F 'account="alice"' | grep -qF 'ip=127.0.0.1' ||
+	log_has "$U_REGAUTH_LOG" 0 'regauth::audit' 'account="alice"' 'ip=127.0.0.1' ||
 		fail "the audit lines do not give the address nginx forwarded (127.0.0.1)"
 }
 
