@@ -256,14 +256,10 @@ log_settle() {
 # log_has FILE MARK TEXT... — a line of FILE after line MARK (0: the whole
 # file) contains every TEXT (fixed strings); waits up to 10 s for it, as
 # a line may be written a moment after the request that caused it.
-log_has() {
-	local file=$1 mark=$2 deadline=$((SECONDS + 10))
-	shift 2
-	until tail -n "+$((mark + 1))" "$file" | line_with_all "$@"; do
-		((SECONDS < deadline)) || return 1
-		sleep 0.05
-	done
-}
+log_has() { eventually lines_after_have "$@"; }
+
+# lines_after_have FILE MARK TEXT... — one check of log_has (no waiting).
+lines_after_have() { tail -n "+$(($2 + 1))" "$1" | line_with_all "${@:3}"; }
 
 # line_with_all TEXT... — a line of standard input contains every TEXT.
 line_with_all() {
