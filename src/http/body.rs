@@ -4,10 +4,10 @@
 //!
 //! Measured beside a body pushed into a string by hand (criterion
 //! `alternatives/token_body/*` in `benches/micro.rs`, a 480-byte token):
-//! 0.72 µs against 0.10 µs on the machine of BENCHMARKS.md's latest run,
-//! so `serde_json`, which scans both copies of the token for characters
-//! to escape, costs about 0.6 µs per issued token, 3 % of a whole request in process
-//! (`http/anonymous`, 21 µs there). That is below the 1 µs a hand-written
+//! 0.66 µs against 0.09 µs in BENCHMARKS.md's latest run, so
+//! `serde_json`, which scans both copies of the token for characters to
+//! escape, costs about 0.56 µs per issued token, 3 % of a whole request in
+//! process (`http/anonymous`, 21 µs there). That is below the 1 µs a hand-written
 //! part has to save to be kept (BENCHMARKS.md, "Hand-written parts and
 //! their crate alternatives"), so the body is serde's. `issued_at` is
 //! written by the audit line's timestamp writer

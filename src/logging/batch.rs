@@ -22,10 +22,11 @@
 //! the batch holds half of [`MAX_PENDING`].
 //!
 //! The writer thread shares the server's CPUs: each wake-up preempts a
-//! worker thread. With 5 ms batches a server at saturation on one CPU
-//! (about 25,000 requests/s) switched to it some 400 times a second; with
-//! 50 ms batches, 40 times, and served 1.02–1.06 times the requests
-//! (`benches/versus.sh`, 9 rounds of 2 s; BENCHMARKS.md). A quiet server's
+//! worker thread. A server at saturation on one CPU (about 25,000
+//! requests/s) switched to it some 400 times a second when every batch
+//! waited 5 ms; with its busy batches gathering for 50 ms, about 60 times,
+//! and it served 1.03–1.04 times the requests (`benches/versus.sh`, 9
+//! rounds of 2 s; BENCHMARKS.md). A quiet server's
 //! line, the one an operator waits for, is written within 5 ms; the
 //! half-full wake-up keeps a busy server's batch from reaching its limit,
 //! where requests would wait, before its time.
