@@ -277,11 +277,20 @@ impl Pattern {
                 _ => return false,
             }
         }
-        let escaped: Vec<String> = ctx.values.iter().map(|v| regex::escape(v)).collect();
+        // Only the fields the pattern names are escaped (an allocation each).
+        let mut escaped: [Option<String>; 4] = Default::default();
+        for p in parts {
+            if let Part::Var(f) = p {
+                let slot = &mut escaped[*f as usize];
+                if slot.is_none() {
+                    *slot = Some(regex::escape(ctx.values[*f as usize]));
+                }
+            }
+        }
         let mut pick = vec![0usize; choices.len()];
         loop {
             let text = substitute(parts, |p| match p {
-                Part::Var(f) => Some(escaped[*f as usize].as_str()),
+                Part::Var(f) => escaped[*f as usize].as_deref(),
                 Part::Capture(f, n) => ctx.captures[*f as usize]
                     .as_ref()
                     .map(|c| c.get(*n).map_or("", |m| m.as_str())),
