@@ -26,8 +26,9 @@
 //!   request in flight (one still silent, or an idle keep-alive one) is
 //!   closed to make room: a flood of silent connections only ever displaces
 //!   its own kind, while a client that sends its request at once always
-//!   gets in, and idle clients reconnect as they do after any keep-alive
-//!   close. When every connection is busy, the new one is closed. Either is
+//!   gets in (a connection told to make room first reads what has arrived,
+//!   so a request waiting in its socket makes it busy, not idle), and idle
+//!   clients reconnect as they do after any keep-alive close. When every connection is busy, the new one is closed. Either is
 //!   logged at most once per [`BURST_LOG_INTERVAL`], with the count since
 //!   the last line.
 
@@ -275,6 +276,7 @@ async fn connection(
         Some(tls) => {
             let accept = tokio_rustls::TlsAcceptor::from(tls).accept(stream);
             let stream = tokio::select! {
+                biased;
                 s = accept => match s { Ok(s) => s, Err(_) => return },
                 () = &mut deadline => return,
                 () = flag.displace.notified() => return,
@@ -289,7 +291,12 @@ async fn connection(
     let io = builder
         .serve_connection(TokioIo::new(stream), service)
         .into_owned();
+    // hyper first: on a wake-up it reads what has arrived, so a request
+    // already in the socket marks the connection busy before `limit`
+    // looks at it; in the other order a displacement notice could close
+    // a connection whose request was waiting to be read.
     tokio::select! {
+        biased;
         _ = watcher.watch(io) => {}
         () = limit(&flag, deadline) => {}
     }
@@ -558,6 +565,56 @@ mod tests {
         assert!(conns.admit().is_some());
         assert!(a.flag.displace_was_notified());
         assert!(!c.flag.displace_was_notified());
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_connection_whose_request_has_arrived_is_not_displaced() {
+        use std::io::Write;
+        use tokio::io::AsyncReadExt;
+        // Repeated: a wrong order of the connection's two branches would
+        // close the first connection in about half of the rounds.
+        for round in 0..20 {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.set_nonblocking(true).unwrap();
+            let addr = listener.local_addr().unwrap();
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            let app = crate::http::limits::around(
+                axum::Router::new().route("/", axum::routing::get(|| async { "ok" })),
+            );
+            let options = ServeOptions {
+                tls: None,
+                h2c: false,
+                max_connections: Some(1),
+            };
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let server = tokio::spawn(serve(listener, app, options, async {
+                let _ = stopped.await;
+            }));
+            // Both connections are complete in the kernel before the server
+            // first runs (one thread, no await yet): it accepts both at
+            // once, and at its cap of one the second displaces the first,
+            // whose task has not run yet although its request is there.
+            let mut first = std::net::TcpStream::connect(addr).unwrap();
+            first
+                .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .unwrap();
+            let second = std::net::TcpStream::connect(addr).unwrap();
+            first.set_nonblocking(true).unwrap();
+            let mut first = tokio::net::TcpStream::from_std(first).unwrap();
+            let mut answer = Vec::new();
+            tokio::time::timeout(Duration::from_secs(5), first.read_to_end(&mut answer))
+                .await
+                .expect("an answer or a close within 5 s")
+                .unwrap();
+            let answer = String::from_utf8_lossy(&answer);
+            assert!(
+                answer.starts_with("HTTP/1.1 200"),
+                "round {round}: {answer:?}"
+            );
+            drop(second);
+            let _ = stop.send(());
+            server.await.unwrap().unwrap();
+        }
     }
 
     impl Flag {
