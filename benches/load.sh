@@ -28,9 +28,10 @@
 #                  the rest get 503 at once
 #
 # Prints req/s, p50/p99 latency, each regauth figure as a ratio of the
-# baseline's, each regauth process's peak RSS (VmHWM), the flood figures,
-# the micro-benchmark figures the issue asks for (criterion's estimates under
-# target/criterion), and one PASS/FAIL line per item the benchmark checks:
+# baseline's, item 1's ratio in each round, each regauth process's peak
+# RSS (VmHWM), the flood figures, the micro-benchmark figures (criterion's
+# estimates under target/criterion), and one PASS/FAIL line per item the
+# benchmark checks:
 #   1. anonymous and cached htpasswd: req/s >= 0.9 x baseline, p99 <= 2 x baseline
 #   2. ACL of 10,000 rules <= 2 x the cost of 10 rules per request (micro)
 #   3. peak RSS of every regauth process <= 64 MB (64,000,000 bytes)
@@ -130,7 +131,7 @@ granted() {
 peak_rss_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
 
 # --- Results: one row per case ---
-NAMES=() RPS=() P50=() P99=() RSS=() NOTES=() RATIO=()
+NAMES=() RPS=() P50=() P99=() RSS=() NOTES=() RATIO=() PER_ROUND=()
 FAILED=0
 # row NAME REQ/S P50 P99 RSS NOTE [RATIO]: RATIO, the bracketed ratio to the
 # baseline (run_rounds); without it the ratio is req/s over the baseline's.
@@ -186,6 +187,15 @@ bracketed() {
     }'
 }
 
+# per_round "BASE REQ/S..." "CASE REQ/S...": the same ratios, in round order.
+per_round() {
+    awk -v b="$1" -v c="$2" 'BEGIN {
+        nb = split(b, B, " "); nc = split(c, C, " ")
+        for (i = 1; i <= nc && i < nb; i++) printf "%s%.2f", (i > 1 ? " " : ""), C[i] / ((B[i] + B[i + 1]) / 2)
+        print ""
+    }'
+}
+
 # run_rounds BASE "NAME|URL|AUTH|PID"...: BASE is the baseline's spec (same
 # form, or empty). ROUNDS rounds of SLICE seconds per case (see the top of
 # this file); a warm-up before each one's first slice. One row per case:
@@ -235,6 +245,7 @@ run_rounds() {
             local lo hi n
             read -r med lo hi n < <(bracketed "$base_list" "$list")
             note+="; ratio to the baseline around it: median of $n, range $lo-$hi"
+            PER_ROUND+=("$(printf '%-34s %s' "$name" "$(per_round "$base_list" "$list")")")
         fi
         # shellcheck disable=SC2086 # word splitting of the lists is meant
         row "$name" "$(median ${R[$name]})" "$(median ${P5[$name]})" "$(median ${P9[$name]})" \
@@ -584,6 +595,11 @@ for i in "${!NAMES[@]}"; do
     printf '%-34s %9s %9s %9s %12s %7.1f MiB  %s\n' "${NAMES[$i]}" "${RPS[$i]}" \
         "$(ms "${P50[$i]}")" "$(ms "${P99[$i]}")" "$ratio" "$(awk -v k="${RSS[$i]}" 'BEGIN {print k / 1024}')" "${NOTES[$i]}"
 done
+if ((${#PER_ROUND[@]})); then
+    echo
+    echo "Item 1, each round's ratio (req/s over the mean of the baseline slices before and after it), in round order:"
+    printf '%s\n' "${PER_ROUND[@]}"
+fi
 echo
 echo "Cold-cache burst ($BURST clients at once, one user not cached, bcrypt cost 10): ${BURST_RESULT:-not run}"
 
