@@ -318,7 +318,7 @@ fn token_request(
 /// bytes), which axum moves into its handler future (2,600 bytes) and that
 /// into a box, on every request; boxed, they are 96 and 584 bytes
 /// (`-Zprint-type-sizes`), and the server serves 1.03–1.06 times the
-/// requests (BENCHMARKS.md, "Item 1 across machines").
+/// requests (BENCHMARKS.md, "Responses written in bursts").
 ///
 /// Once the answer is known, the task yields before the response is
 /// written: tokio runs it again after the other tasks that are ready (the

@@ -9,7 +9,7 @@
 //! formatter and 1.88–3.37 µs through its `.json()` formatter; as a
 //! `Record`, 0.33–0.61 µs. That is 0.7–1.4 µs more on every request in
 //! text and 1.5–2.8 µs in JSON (`http/anonymous` is 15–35 µs in process,
-//! and a microsecond of CPU costs two to four at saturation): around and
+//! a whole request about 32 µs of CPU at saturation): around and
 //! above the 1 µs a hand-written part has to save (BENCHMARKS.md, "Hand-written parts and their crate alternatives").
 //! And the `.json()` formatter writes a list field as one string, where
 //! the audit line's `requested` and `granted` are JSON arrays, so it
