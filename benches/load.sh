@@ -168,34 +168,6 @@ run_wrk() {
     row "$1" "$rps" "$p50" "$p99" "$rss" ""
 }
 
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
-
-# bracketed "BASE REQ/S..." "CASE REQ/S...": the case's ratio in each round
-# to the mean of the baseline slices around it; prints "median min max n".
-bracketed() {
-    awk -v b="$1" -v c="$2" 'BEGIN {
-        nb = split(b, B, " "); nc = split(c, C, " "); n = 0
-        for (i = 1; i <= nc && i < nb; i++) Q[++n] = C[i] / ((B[i] + B[i + 1]) / 2)
-        for (i = 2; i <= n; i++) {
-            v = Q[i]
-            for (j = i - 1; j >= 1 && Q[j] > v; j--) Q[j + 1] = Q[j]
-            Q[j + 1] = v
-        }
-        if (n == 0) { print "- - - 0"; exit }
-        med = (n % 2) ? Q[(n + 1) / 2] : (Q[n / 2] + Q[n / 2 + 1]) / 2
-        printf "%.3f %.2f %.2f %d\n", med, Q[1], Q[n], n
-    }'
-}
-
-# per_round "BASE REQ/S..." "CASE REQ/S...": the same ratios, in round order.
-per_round() {
-    awk -v b="$1" -v c="$2" 'BEGIN {
-        nb = split(b, B, " "); nc = split(c, C, " ")
-        for (i = 1; i <= nc && i < nb; i++) printf "%s%.2f", (i > 1 ? " " : ""), C[i] / ((B[i] + B[i + 1]) / 2)
-        print ""
-    }'
-}
-
 # run_rounds BASE "NAME|URL|AUTH|PID"...: BASE is the baseline's spec (same
 # form, or empty). ROUNDS rounds of SLICE seconds per case (see the top of
 # this file); a warm-up before each one's first slice. One row per case:
@@ -245,7 +217,7 @@ run_rounds() {
             local lo hi n
             read -r med lo hi n < <(bracketed "$base_list" "$list")
             note+="; ratio to the baseline around it: median of $n, range $lo-$hi"
-            PER_ROUND+=("$(printf '%-34s %s' "$name" "$(per_round "$base_list" "$list")")")
+            PER_ROUND+=("$(printf '%-34s' "$name"; ratios "$base_list" "$list" | awk '{printf " %.2f", $1}')")
         fi
         # shellcheck disable=SC2086 # word splitting of the lists is meant
         row "$name" "$(median ${R[$name]})" "$(median ${P5[$name]})" "$(median ${P9[$name]})" \

@@ -111,18 +111,6 @@ slice() {
     ((non2xx == 0 && errors == 0)) || die "${LABELS[$1]}: $non2xx non-2xx answers, $errors socket errors"
     awk -v r="$reqs" -v s="$secs" -v a="$p50" -v b="$p99" 'BEGIN {printf "%.0f %s %s\n", r / s, a, b}'
 }
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
-# bracketed "REF REQ/S..." "REQ/S...": median, min and max of the ratios.
-bracketed() {
-    awk -v b="$1" -v c="$2" 'BEGIN {
-        nb = split(b, B, " "); nc = split(c, C, " "); n = 0
-        for (i = 1; i <= nc && i < nb; i++) Q[++n] = C[i] / ((B[i] + B[i + 1]) / 2)
-        for (i = 2; i <= n; i++) { v = Q[i]; for (j = i - 1; j >= 1 && Q[j] > v; j--) Q[j + 1] = Q[j]; Q[j + 1] = v }
-        med = (n % 2) ? Q[(n + 1) / 2] : (Q[n / 2] + Q[n / 2 + 1]) / 2
-        printf "%.3f %.2f %.2f\n", med, Q[1], Q[n]
-    }'
-}
-
 echo "versus.sh: ${#BINS[@]} binaries, $ROUNDS rounds of ${SLICE}s per binary and case; $PINNING; load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 N=${#BINS[@]}
 declare -A R P5 P9
@@ -152,7 +140,7 @@ for i in "${!BINS[@]}"; do
         if ((i == 0)); then
             ratio="1.00 (ref)"
         else
-            read -r med lo hi < <(bracketed "${R[$cname,0]# }" "${R[$cname,$i]# }")
+            read -r med lo hi _ < <(bracketed "${R[$cname,0]# }" "${R[$cname,$i]# }")
             ratio=$(printf '%.2f (%s-%s)' "$med" "$lo" "$hi")
         fi
         printf '%-20s %-18s %9s %9.2f %9.2f %17s %10s\n' "${LABELS[$i]}" "$cname" "$rps" \
