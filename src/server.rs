@@ -28,9 +28,9 @@
 //!   its own kind, while a client that sends its request at once always
 //!   gets in (a connection told to make room first reads what has arrived,
 //!   so a request waiting in its socket makes it busy, not idle), and idle
-//!   clients reconnect as they do after any keep-alive close. When every connection is busy, the new one is closed. Either is
-//!   logged at most once per [`BURST_LOG_INTERVAL`], with the count since
-//!   the last line.
+//!   clients reconnect as they do after any keep-alive close. When every
+//!   connection is busy, the new one is closed. Either is logged at most
+//!   once per [`BURST_LOG_INTERVAL`], with the count since the last line.
 
 use std::collections::VecDeque;
 use std::future::Future;

@@ -4,17 +4,16 @@
 //!
 //! Measured beside a body pushed into a string by hand (criterion
 //! `alternatives/token_body/*` in `benches/micro.rs`, a 480-byte token):
-//! 0.66 µs against 0.09 µs in BENCHMARKS.md's latest run, so
+//! 0.65 µs against 0.08 µs in BENCHMARKS.md's latest run, so
 //! `serde_json`, which scans both copies of the token for characters to
-//! escape, costs about 0.56 µs per issued token, 3 % of a whole request in
-//! process (`http/anonymous`, 21 µs there). That is below the 1 µs a hand-written
-//! part has to save to be kept (BENCHMARKS.md, "Hand-written parts and
-//! their crate alternatives"), so the body is serde's. Under load the
-//! hand-written body served 1.02 (anonymous) and 0.98 (cached) of the
-//! requests of this one (`benches/versus.sh`, 9 rounds of 2 s): within
-//! the noise. `issued_at` is
-//! written by the audit line's timestamp writer
-//! ([`crate::logging::record::write_rfc3339`]): `time`'s `Rfc3339`
+//! escape, costs about 0.57 µs per issued token, 3 % of a whole request in
+//! process (`http/anonymous`, 21 µs there). That is below the 1 µs a
+//! hand-written part has to save to be kept (BENCHMARKS.md, "Hand-written
+//! parts and their crate alternatives"), so the body is serde's. Under
+//! load the hand-written body served 1.02 (anonymous) and 0.98 (cached)
+//! of the requests of this one (`benches/versus.sh`, 9 rounds of 2 s):
+//! within the noise. `issued_at` is written by the audit line's timestamp
+//! writer ([`crate::logging::record::write_rfc3339`]): `time`'s `Rfc3339`
 //! formatter made the body 1.2 µs.
 
 use serde::{Serialize, Serializer};

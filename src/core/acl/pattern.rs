@@ -278,7 +278,7 @@ impl Pattern {
             }
         }
         // Only the fields the pattern names are escaped (an allocation each).
-        let mut escaped: [Option<String>; 4] = Default::default();
+        let mut escaped = ctx.values.map(|_| None::<String>);
         for p in parts {
             if let Part::Var(f) = p {
                 let slot = &mut escaped[*f as usize];
